@@ -1,0 +1,93 @@
+# Writ's build. `make help` lists the targets.
+
+SHELL        := bash
+.SHELLFLAGS  := -eu -o pipefail -c
+GO           ?= go
+BIN          := $(CURDIR)/bin
+TOOLS        := $(CURDIR)/.bin
+CONTROLLER_GEN := $(TOOLS)/controller-gen
+VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
+COMMIT       ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS      := -X writ.dev/writ/cmd/internal/version.Version=$(VERSION) -X writ.dev/writ/cmd/internal/version.Commit=$(COMMIT)
+TEST_FLAGS   ?= -count=1 -timeout 45m
+# API packages: every <component>/api/<version> directory.
+API_DIRS     := $(sort $(dir $(wildcard */api/*/doc.go)))
+CRD_DIR      := charts/writ/files/crds
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build bin/writ and bin/writ-controller.
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/writ ./cmd/writ
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/writ-controller ./cmd/writ-controller
+
+.PHONY: deps
+deps: ## Install the Debian packages the tests use (git, gnupg, openssh-client; needs root or sudo).
+	bash test/install-deps.sh
+
+.PHONY: controlplane
+controlplane: ## Build kube-apiserver and etcd from source into the cache (once; ~10-15 min cold) and print the directory.
+	@$(GO) run ./test/controlplane/build
+
+.PHONY: test
+test: controlplane lint verify ## Everything CI runs: lint, verify, unit and integration tests.
+	$(GO) test $(TEST_FLAGS) -v ./...
+
+.PHONY: test-unit
+test-unit: ## Unit tests only (no control plane).
+	$(GO) test $(TEST_FLAGS) -short ./...
+
+.PHONY: test-integration
+test-integration: controlplane ## Unit and integration tests against the real control plane.
+	$(GO) test $(TEST_FLAGS) -v ./...
+
+$(CONTROLLER_GEN): test/tools/codegen/go.mod test/tools/codegen/go.sum
+	$(GO) -C test/tools/codegen build -o $(CONTROLLER_GEN) sigs.k8s.io/controller-tools/cmd/controller-gen
+
+.PHONY: generate
+generate: $(CONTROLLER_GEN) ## Generate deepcopy code and CRD manifests (into the chart).
+	$(CONTROLLER_GEN) object $(foreach d,$(API_DIRS),paths=./$(d))
+	rm -rf $(CRD_DIR) && mkdir -p $(CRD_DIR)
+	$(CONTROLLER_GEN) crd:crdVersions=v1 $(foreach d,$(API_DIRS),paths=./$(d)) output:crd:dir=$(CRD_DIR)
+
+.PHONY: verify
+verify: ## Fail if generated files or go.mod/go.sum are out of date.
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	  git ls-files -co --exclude-standard $(CRD_DIR) $(API_DIRS) | grep -e '^$(CRD_DIR)' -e 'zz_generated' | \
+	    while read -r f; do mkdir -p $$tmp/$$(dirname $$f); cp $$f $$tmp/$$f; done; \
+	  $(MAKE) --no-print-directory generate >/dev/null; \
+	  diff -ru $$tmp/$(CRD_DIR) $(CRD_DIR) || { echo "generated CRDs are out of date: run make generate and commit"; exit 1; }; \
+	  for f in $$(cd $$tmp && find . -name 'zz_generated*' | sed 's#^\./##'); do \
+	    diff -u $$tmp/$$f $$f || { echo "$$f is out of date: run make generate and commit"; exit 1; }; done
+	@for m in . test/tools/kube-apiserver test/tools/etcd test/tools/codegen; do \
+	  $(GO) -C $$m mod tidy -diff || { echo "$$m/go.mod is not tidy: run go mod tidy there"; exit 1; }; done
+	@echo "verify: generated files and go.mod are up to date"
+
+.PHONY: fmt
+fmt: ## Format the Go code.
+	gofmt -w $$(git ls-files -co --exclude-standard '*.go')
+
+.PHONY: vet
+vet: ## go vet.
+	$(GO) vet ./...
+
+.PHONY: lint
+lint: vet ## go vet and a gofmt check.
+	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
+	  if [ -n "$$out" ]; then echo "not gofmt-formatted (run make fmt):"; echo "$$out"; exit 1; fi
+
+.PHONY: bench
+bench: ## Run the benchmarks and print the figures the issues name.
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+.PHONY: demo
+demo: controlplane build ## Start the local control plane and walk through Writ.
+	$(GO) run ./test/demo --controller $(BIN)/writ-controller
+
+.PHONY: clean
+clean: ## Remove build outputs (not the control-plane cache).
+	rm -rf $(BIN) $(TOOLS) .demo

@@ -1,0 +1,109 @@
+package app
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+)
+
+// Component names, as used in --enable-<name> flags.
+const (
+	ComponentWebhook    = "webhook"
+	ComponentReconciler = "reconciler"
+	ComponentAudit      = "audit"
+	ComponentSealing    = "sealing"
+)
+
+// Components lists every component the manager can run.
+var Components = []string{ComponentWebhook, ComponentReconciler, ComponentAudit, ComponentSealing}
+
+// Options configure the manager.
+type Options struct {
+	Kubeconfig              string
+	MetricsAddr             string
+	ProbeAddr               string
+	LeaderElect             bool
+	LeaderElectionNamespace string
+	LeaderElectionID        string
+	Namespace               string // Writ's own namespace
+	GracefulShutdown        time.Duration
+	Enabled                 map[string]bool
+}
+
+// DefaultOptions returns the options used when no flag is given.
+func DefaultOptions() Options {
+	return Options{
+		MetricsAddr:      ":8080",
+		ProbeAddr:        ":8081",
+		LeaderElectionID: "writ-controller.writ.dev",
+		Namespace:        "writ-system",
+		GracefulShutdown: 30 * time.Second,
+		Enabled:          map[string]bool{},
+	}
+}
+
+// ParseFlags parses args into Options. It writes usage to out for -h.
+func ParseFlags(args []string, out io.Writer) (Options, error) {
+	o := DefaultOptions()
+	fs := flag.NewFlagSet("writ-controller", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "path to a kubeconfig; default in-cluster configuration or $KUBECONFIG")
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr, `address the Prometheus metrics endpoint binds to ("0" disables it)`)
+	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", o.ProbeAddr, "address the /healthz and /readyz probes bind to")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader so only one replica runs the controllers")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader-election lease (default: --namespace)")
+	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID, "name of the leader-election lease")
+	fs.StringVar(&o.Namespace, "namespace", o.Namespace, "Writ's own namespace")
+	fs.DurationVar(&o.GracefulShutdown, "graceful-shutdown-timeout", o.GracefulShutdown, "how long to wait for components to stop")
+	enabled := map[string]*bool{}
+	for _, c := range Components {
+		enabled[c] = fs.Bool("enable-"+c, false, "run the "+c+" component")
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: writ-controller [flags]\n\nRuns Writ's components in a Kubernetes cluster.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q: writ-controller takes only flags", fs.Args())
+	}
+	for c, v := range enabled {
+		o.Enabled[c] = *v
+	}
+	if o.LeaderElectionNamespace == "" {
+		o.LeaderElectionNamespace = o.Namespace
+	}
+	return o, o.Validate()
+}
+
+// Validate checks the options and says how to fix what is wrong.
+func (o Options) Validate() error {
+	var errs []error
+	for name, addr := range map[string]string{"--metrics-bind-address": o.MetricsAddr, "--health-probe-bind-address": o.ProbeAddr} {
+		if addr == "0" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q is not host:port (e.g. :8080): %v", name, addr, err))
+		}
+	}
+	if o.ProbeAddr == "0" {
+		errs = append(errs, errors.New("--health-probe-bind-address cannot be disabled: the probes are how Kubernetes knows the manager is healthy"))
+	}
+	if strings.TrimSpace(o.Namespace) == "" {
+		errs = append(errs, errors.New("--namespace must name Writ's own namespace"))
+	}
+	if o.LeaderElect && o.LeaderElectionID == "" {
+		errs = append(errs, errors.New("--leader-election-id must not be empty with --leader-elect"))
+	}
+	if o.GracefulShutdown <= 0 {
+		errs = append(errs, fmt.Errorf("--graceful-shutdown-timeout must be positive, got %s", o.GracefulShutdown))
+	}
+	return errors.Join(errs...)
+}
