@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -43,7 +44,7 @@ func NewCommand(in io.Reader, out, errOut io.Writer) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &exitError{code: ExitUsage, err: err}
 	})
-	root.AddCommand(newVersionCommand())
+	root.AddCommand(newVersionCommand(), newVerifyCommand())
 	wrapRunE(root)
 	return root
 }
@@ -81,3 +82,5 @@ func Main(args []string, in io.Reader, out, errOut io.Writer) int {
 	}
 	return ExitUsage // cobra's unknown command, flag and argument errors
 }
+
+func contextBackground() context.Context { return context.Background() }

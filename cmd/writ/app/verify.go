@@ -1,0 +1,163 @@
+package app
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"writ.dev/writ/provenance"
+	"writ.dev/writ/provenance/api/v1alpha1"
+)
+
+type verifyOptions struct {
+	policy, repo, from, to, lastVerified, output string
+}
+
+func newVerifyCommand() *cobra.Command {
+	o := verifyOptions{}
+	cmd := &cobra.Command{
+		Use:   "verify --policy FILE [--repo DIR] [--from REV] [--to REV] [-o table|json]",
+		Short: "Verify the signatures of Git commits against a TrustPolicy",
+		Long: `Verify checks every commit in scope against a TrustPolicy: the target commit (mode Head),
+every commit after --from up to --to (mode Range), or a signed tag and its commit (mode Tag, --to
+names the tag). The policy file may be written by hand or be the output of
+'kubectl get trustpolicy NAME -o yaml', unchanged.
+
+Exit codes: 0 every commit in scope verifies; 1 at least one does not (each is listed with the
+reason); 2 usage, policy or repository errors.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runVerify(cmd.OutOrStdout(), cmd.ErrOrStderr(), o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.policy, "policy", "", "TrustPolicy file (YAML or JSON) (required)")
+	f.StringVar(&o.repo, "repo", ".", "Git repository")
+	f.StringVar(&o.from, "from", "", "Range mode: verify the commits after this revision (default: the policy's range.base, else all history)")
+	f.StringVar(&o.to, "to", "HEAD", "revision to verify: a branch or commit; in Tag mode, the tag")
+	f.StringVar(&o.lastVerified, "last-verified", "", "the last verified target: --to must descend from it unless the policy allows rollback")
+	f.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
+	return cmd
+}
+
+// noArgs rejects positional arguments as a usage error.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErrorf("%s takes no arguments, got %q", cmd.Name(), args)
+	}
+	return nil
+}
+
+func runVerify(out, errOut io.Writer, o verifyOptions) error {
+	if o.policy == "" {
+		return usageErrorf("--policy is required: the TrustPolicy file to verify against")
+	}
+	if o.output != "table" && o.output != "json" {
+		return usageErrorf("unknown output format %q: use -o table or -o json", o.output)
+	}
+	data, err := os.ReadFile(o.policy)
+	if err != nil {
+		return usageErrorf("reading the policy: %v", err)
+	}
+	tp, err := provenance.LoadPolicy(data)
+	if err != nil {
+		return usageErrorf("%s: %v", o.policy, err)
+	}
+	v, err := provenance.Compile(tp.Spec)
+	if err != nil {
+		return usageErrorf("%s: %v", o.policy, err)
+	}
+	if o.from != "" && v.Mode() != v1alpha1.ModeRange {
+		return usageErrorf("--from applies to Range mode, but the policy's mode is %s", v.Mode())
+	}
+	repo, err := provenance.OpenRepository(o.repo)
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	rep, err := v.Verify(contextBackground(), repo, provenance.Request{Target: o.to, Base: o.from, LastVerified: o.lastVerified})
+	if err != nil {
+		if errors.Is(err, provenance.ErrRevision) {
+			return usageErrorf("%v", err)
+		}
+		return err
+	}
+	if o.output == "json" {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		printTable(out, rep)
+	}
+	failures := rep.Failures()
+	if rep.Rollback != nil {
+		fmt.Fprintf(errOut, "REJECTED %s: %v\n", short(rep.Target), rep.Rollback)
+	}
+	for _, f := range failures {
+		fmt.Fprintf(errOut, "REJECTED %s %s: %s\n", f.Type, short(f.Commit), f.Reason)
+	}
+	if !rep.Verified() {
+		n := len(failures)
+		if rep.Rollback != nil {
+			n++
+		}
+		return &exitError{code: ExitFail, err: fmt.Errorf("%d of %d checks failed", n, len(rep.Commits)+btoi(rep.Tag != nil)+btoi(rep.Rollback != nil))}
+	}
+	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+func printTable(out io.Writer, rep *provenance.Report) {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VERDICT\tOBJECT\tMETHOD\tSIGNER\tSIGNED\tSUBJECT")
+	rows := rep.Commits
+	if rep.Tag != nil {
+		rows = append([]provenance.Result{*rep.Tag}, rows...)
+	}
+	for _, r := range rows {
+		signer := r.Fingerprint
+		if r.Identity != "" {
+			signer = r.Identity + " " + signer
+		}
+		if r.Issuer != "" {
+			signer = r.Identity + " (" + r.Issuer + ")"
+		}
+		when := ""
+		if !r.SigningTime.IsZero() {
+			when = r.SigningTime.UTC().Format(time.RFC3339)
+		}
+		verdict := strings.ToUpper(string(r.Verdict))
+		if r.Verdict == provenance.Rejected {
+			verdict += " (" + r.ReasonCode + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s %s\t%s\t%s\t%s\t%s\n", verdict, r.Type, short(r.Commit), orDash(string(r.Method)), orDash(strings.TrimSpace(signer)), orDash(when), r.Subject)
+	}
+	tw.Flush()
+	fmt.Fprintf(out, "%d commit(s) in scope, mode %s, target %s\n", len(rep.Commits), rep.Mode, short(rep.Target))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

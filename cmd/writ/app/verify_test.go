@@ -1,0 +1,104 @@
+package app
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+
+	"writ.dev/writ/provenance/api/v1alpha1"
+	"writ.dev/writ/test/fixtures"
+)
+
+func writePolicy(t *testing.T, spec v1alpha1.TrustPolicySpec) string {
+	t.Helper()
+	tp := v1alpha1.TrustPolicy{Spec: spec}
+	tp.APIVersion, tp.Kind, tp.Name = "writ.dev/v1alpha1", "TrustPolicy", "test"
+	b, err := yaml.Marshal(tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestVerifyCommand(t *testing.T) {
+	alice := fixtures.SSHKey(t, "Alice", "alice@example.com", "ed25519")
+	mallory := fixtures.SSHKey(t, "Mallory", "mallory@example.com", "ed25519")
+	r := fixtures.NewRepo(t)
+	first := r.Commit(alice, "first", map[string]string{"a.yaml": "a: 1\n"})
+	second := r.Commit(alice, "second", map[string]string{"a.yaml": "a: 2\n"})
+	policy := writePolicy(t, v1alpha1.TrustPolicySpec{Mode: v1alpha1.ModeRange, SSH: &v1alpha1.SSHTrust{AllowedSigners: alice.AllowedSigner("")}})
+
+	code, out, errOut := run(t, "verify", "--policy", policy, "--repo", r.Dir)
+	if code != ExitOK {
+		t.Fatalf("signed history: exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "VERIFIED") || !strings.Contains(out, alice.Fingerprint) || !strings.Contains(out, "2 commit(s) in scope") {
+		t.Fatalf("table lacks the verdicts:\n%s", out)
+	}
+
+	code, out, _ = run(t, "verify", "--policy", policy, "--repo", r.Dir, "--from", first, "-o", "json")
+	if code != ExitOK {
+		t.Fatalf("json: exit %d", code)
+	}
+	var rep struct {
+		Commits []struct{ Commit, Verdict, Method, Fingerprint string }
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if len(rep.Commits) != 1 || rep.Commits[0].Commit != second || rep.Commits[0].Method != "ssh" || rep.Commits[0].Fingerprint != alice.Fingerprint {
+		t.Fatalf("json report %+v", rep)
+	}
+
+	bad := r.Commit(mallory, "mallory", map[string]string{"a.yaml": "a: 3\n"})
+	unsigned := r.Commit(fixtures.Signer{}, "unsigned", map[string]string{"a.yaml": "a: 4\n"})
+	code, out, errOut = run(t, "verify", "--policy", policy, "--repo", r.Dir)
+	if code != ExitFail {
+		t.Fatalf("untrusted commits: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"REJECTED commit " + bad[:12] + ": unknown key", "REJECTED commit " + unsigned[:12] + ": unsigned", "2 of 4 checks failed"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+
+	// Rollback: an older target than the last verified one.
+	if code, _, errOut := run(t, "verify", "--policy", policy, "--repo", r.Dir, "--to", first, "--last-verified", second); code != ExitFail || !strings.Contains(errOut, "rollback") {
+		t.Fatalf("rollback: exit %d %s", code, errOut)
+	}
+}
+
+func TestVerifyCommandUsageErrors(t *testing.T) {
+	alice := fixtures.SSHKey(t, "Alice", "alice@example.com", "ed25519")
+	r := fixtures.NewRepo(t)
+	r.Commit(alice, "first", nil)
+	good := writePolicy(t, v1alpha1.TrustPolicySpec{SSH: &v1alpha1.SSHTrust{AllowedSigners: alice.AllowedSigner("")}})
+	head := writePolicy(t, v1alpha1.TrustPolicySpec{Mode: v1alpha1.ModeHead, SSH: &v1alpha1.SSHTrust{AllowedSigners: alice.AllowedSigner("")}})
+	invalid := writePolicy(t, v1alpha1.TrustPolicySpec{SSH: &v1alpha1.SSHTrust{AllowedSigners: alice.AllowedSigner("")}, Approvals: []v1alpha1.ApprovalRule{{Name: "x", MinSigners: 1}}})
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"verify", "--repo", r.Dir}, "--policy is required"},
+		{[]string{"verify", "--policy", "/no/such/file"}, "reading the policy"},
+		{[]string{"verify", "--policy", invalid, "--repo", r.Dir}, "spec.approvals[0].minSigners"},
+		{[]string{"verify", "--policy", good, "--repo", t.TempDir()}, "opening git repository"},
+		{[]string{"verify", "--policy", good, "--repo", r.Dir, "--to", "nope"}, "unknown revision"},
+		{[]string{"verify", "--policy", head, "--repo", r.Dir, "--from", "HEAD"}, "--from applies to Range mode"},
+		{[]string{"verify", "--policy", good, "--repo", r.Dir, "-o", "xml"}, "unknown output format"},
+		{[]string{"verify", "--policy", good, "extra"}, "takes no arguments"},
+	} {
+		code, _, errOut := run(t, tt.args...)
+		if code != ExitUsage || !strings.Contains(errOut, tt.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tt.args[1:], code, errOut, ExitUsage, tt.want)
+		}
+	}
+}
