@@ -65,7 +65,7 @@ type malformedError struct {
 	err  error
 }
 
-func (e *malformedError) Error() string { return fmt.Sprintf("commit %s: %v", e.hash, e.err) }
+func (e *malformedError) Error() string   { return fmt.Sprintf("commit %s: %v", e.hash, e.err) }
 func (e *malformedError) Unwrap() []error { return []error{ErrMalformed, e.err} }
 
 // newCommits returns the commits reachable from target but not from any base — `git rev-list
