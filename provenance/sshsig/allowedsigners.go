@@ -23,9 +23,9 @@ type entry struct {
 	principals []string
 	// identity is the first non-negated principal pattern, as written.
 	identity string
-	key      ssh.PublicKey
-	keyBlob  []byte
-	ca       bool
+	// keyBlob is the listed key in SSH wire format.
+	keyBlob []byte
+	ca      bool
 	// namespaces is the namespaces= pattern list; nil when the line has none (any namespace).
 	namespaces []string
 	// validAfter and validBefore are Unix seconds; 0 means unset.
@@ -84,9 +84,9 @@ func parseLine(line string) (entry, bool, error) {
 		return entry{}, false, fmt.Errorf("cannot read the public key or its options; expected %q, with the key copied from the signer's .pub file", lineFormat)
 	}
 	if _, isCert := key.(*ssh.Certificate); isCert {
-		return entry{}, false, errors.New("a certificate is listed where a public key belongs; list the certified key itself, or its CA key with the cert-authority option")
+		return entry{}, false, errors.New("a certificate is listed where a public key belongs; list its CA key with the cert-authority option instead")
 	}
-	e.key, e.keyBlob = key, key.Marshal()
+	e.keyBlob = key.Marshal()
 	if err := e.parseOptions(opts); err != nil {
 		return entry{}, false, err
 	}

@@ -23,7 +23,10 @@
 //     signed is accepted if the certificate is valid at the signing time and one of its principals
 //     matches the line's patterns.
 //
-// Several lines may list the same key; a signature verifies if any line authorises it.
+// Several lines may list the same key; a signature verifies if any line authorises it. (git asks
+// ssh-keygen for the principals of the first line whose key and validity window match, ignoring
+// namespaces, and then verifies only those, so a first line restricted to namespaces="file" hides
+// a later line that allows git. Writ does not copy that accident.)
 //
 // Time: an SSH signature carries no signing time, so the caller passes the committer (or tagger)
 // time, as git does with ssh-keygen's verify-time option. Verify never reads the clock, so a key

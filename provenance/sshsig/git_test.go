@@ -11,6 +11,7 @@ import (
 // TestGitCommit signs a real commit with git (gpg.format=ssh), verifies it at its committer time,
 // and checks that git verify-commit agrees with the same allowed_signers file.
 func TestGitCommit(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path, pub := newKey(t, dir, "ed25519", "signing")
 	fp := strings.Fields(string(run(t, dir, nil, "ssh-keygen", "-l", "-E", "sha256", "-f", path+".pub")))[1]

@@ -42,9 +42,10 @@ func (v *Verifier) Verify(payload, armoredSig []byte, at time.Time) (signature.S
 			signature.ErrWrongNamespace, truncate(sig.Namespace, 64), namespace)
 	}
 
-	key, cert := sig.PublicKey, (*ssh.Certificate)(nil)
-	if c, ok := key.(*ssh.Certificate); ok {
-		key, cert = c.Key, c
+	key := sig.PublicKey
+	cert, isCert := key.(*ssh.Certificate)
+	if isCert {
+		key = cert.Key // the certified key made the signature
 	}
 	fp := ssh.FingerprintSHA256(key)
 	if key.Type() == ssh.KeyAlgoRSA && sig.Signature.Format != ssh.KeyAlgoRSASHA256 && sig.Signature.Format != ssh.KeyAlgoRSASHA512 {
@@ -54,7 +55,7 @@ func (v *Verifier) Verify(payload, armoredSig []byte, at time.Time) (signature.S
 
 	candidates := v.lines(sig.PublicKey, cert)
 	if len(candidates) == 0 {
-		if cert != nil {
+		if isCert {
 			return signature.Signer{}, fmt.Errorf("%w: certificate for key %s was issued by CA %s, which allowed_signers does not list with cert-authority; add the CA if it may certify signers",
 				signature.ErrUnknownKey, fp, ssh.FingerprintSHA256(cert.SignatureKey))
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -67,6 +68,7 @@ func (f *fixture) sign(t testing.TB, path, ns string, extra ...string) []byte {
 }
 
 func TestVerify(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	edSig := f.sign(t, f.ed.path, "git")
 	for _, tc := range []struct {
@@ -114,6 +116,7 @@ func TestVerify(t *testing.T) {
 }
 
 func TestVerifyAttacks(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	edSig := f.sign(t, f.ed.path, "git")
 	trusted := "alice " + f.ed.pub
@@ -231,4 +234,22 @@ func truncateBlob(t testing.TB, armored []byte) []byte {
 	}
 	b.Bytes = b.Bytes[:len(b.Bytes)*2/3]
 	return pem.EncodeToMemory(b)
+}
+
+// TestVerifyConcurrent shares one Verifier between goroutines; run it with -race.
+func TestVerifyConcurrent(t *testing.T) {
+	v, err := Compile(readTestdata(t, "heartwood_allowed_signers"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, sig := readTestdata(t, "heartwood-3b5fac17.payload"), readTestdata(t, "heartwood-3b5fac17.sig")
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if _, err := v.Verify(payload, sig, time.Unix(heartwoodTime, 0)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
 }
