@@ -1,0 +1,57 @@
+package evidence
+
+const reportHTML = `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Writ audit evidence {{ts .M.From}} – {{ts .M.To}}</title>
+<style>
+body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#1b1f24;padding:0 1em}
+h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #d0d7de;padding-bottom:.2em}
+table{border-collapse:collapse;width:100%;margin:.5em 0}th,td{border:1px solid #d0d7de;padding:.3em .5em;text-align:left;vertical-align:top}
+th{background:#f6f8fa}code{font-size:.9em}.num{text-align:right}.ok{color:#1a7f37}.bad{color:#cf222e}
+.muted{color:#57606a}
+</style></head><body>
+<h1>Writ audit evidence</h1>
+<p>Period <strong>{{ts .M.From}}</strong> to <strong>{{ts .M.To}}</strong> (end exclusive).
+Records in the period: <strong id="total-records">{{.Total}}</strong> (sequence {{.M.PeriodFirstSeq}}–{{.M.PeriodLastSeq}}).
+Bundle created {{ts .M.CreatedAt}}, signed by audit key <code id="key-id">{{.M.KeyID}}</code>.</p>
+<p class="muted">Completeness: the records run without a gap from the signed checkpoint at record {{.M.AnchorSeq}}
+to record {{.M.LastSeq}}, which a signed checkpoint covers. Run <code>writ audit verify</code> on this bundle to check every
+hash link, checkpoint signature and file digest offline.</p>
+
+<section id="criteria"><h2>Summary per SOC 2 criterion</h2>
+<table><tr><th>Criterion</th><th>What it evidences</th><th class="num">Records</th><th>By kind</th></tr>
+{{range .Criteria}}<tr><td><strong>{{.ID}}</strong></td><td>{{.Name}}</td><td class="num" data-criterion="{{.ID}}">{{.Records}}</td>
+<td>{{range $k, $n := .Kinds}}{{$k}}: {{$n}}<br>{{end}}</td></tr>{{end}}
+</table></section>
+
+<section id="changes"><h2>Applied changes</h2>
+<p>Every change applied to the cluster, with the verified commit it came from.</p>
+<table><tr><th>Time</th><th>Repository</th><th>Commit</th><th>Signers</th><th>Approvers</th><th class="num">Created</th><th class="num">Configured</th><th class="num">Pruned</th></tr>
+{{range .Changes}}<tr><td>{{ts .Time}}</td><td>{{.Repository}}</td><td><code>{{short .Commit}}</code></td><td>{{.Signers}}</td><td>{{.Approvers}}</td><td class="num">{{.Created}}</td><td class="num">{{.Configured}}</td><td class="num">{{.Pruned}}</td></tr>
+{{else}}<tr><td colspan="8" class="muted">No changes were applied in this period.</td></tr>{{end}}
+</table>{{if .More}}<p class="muted">{{.More}} further changes: see events.csv.</p>{{end}}
+{{if .Rejected}}<h3>Rejected commits</h3><table><tr><th>Time</th><th>Commit</th><th>Reason</th></tr>
+{{range .Rejected}}<tr><td>{{ts .Time}}</td><td><code>{{short .Commit}}</code></td><td class="bad">{{.Reason}}</td></tr>{{end}}</table>{{end}}
+</section>
+
+<section id="denied"><h2>Denied attempts</h2>
+<p>Mutations of protected resources by anyone other than the GitOps agent (identical retries aggregated).</p>
+<table><tr><th>Decision</th><th>Who</th><th>Object</th><th>Reason</th><th class="num">Attempts</th><th>First</th><th>Last</th></tr>
+{{range .Denials}}<tr><td>{{.Kind}}</td><td>{{.User}}</td><td>{{.Object}}</td><td>{{.Reason}}</td><td class="num">{{.Count}}</td><td>{{ts .First}}</td><td>{{ts .Last}}</td></tr>
+{{else}}<tr><td colspan="7" class="muted">No attempts were denied in this period.</td></tr>{{end}}
+</table></section>
+
+<section id="breakglass"><h2>Break-glass</h2>
+<table><tr><th>Request</th><th>Requester</th><th>Justification</th><th>Approver</th><th>Requested</th><th>Approved</th><th>Expired</th><th>What was changed</th></tr>
+{{range .BreakGlass}}<tr><td><code>{{.ID}}</code></td><td>{{.Requester}}</td><td>{{.Justification}}</td><td>{{.Approver}}</td><td>{{ts .Requested}}</td><td>{{ts .Approved}}</td><td>{{ts .Expired}}</td><td>{{range .Uses}}{{.}}<br>{{end}}</td></tr>
+{{else}}<tr><td colspan="8" class="muted">No break-glass access in this period.</td></tr>{{end}}
+</table></section>
+
+<section id="drift"><h2>Drift</h2>
+<p>Live objects that diverged from Git, who changed them, and how it ended. Open: <strong id="open-drift">{{.OpenDrift}}</strong>.</p>
+<table><tr><th>Object</th><th>Fields</th><th>Changed by</th><th>Detected</th><th>Outcome</th></tr>
+{{range .Drift}}<tr><td>{{.Object}}</td><td>{{.Fields}}</td><td>{{.Manager}}</td><td>{{ts .Detected}}</td><td>{{if .Healed.IsZero}}<span class="bad">not healed in the period</span>{{else}}<span class="ok">healed {{ts .Healed}}</span>{{end}}</td></tr>
+{{else}}<tr><td colspan="5" class="muted">No drift in this period.</td></tr>{{end}}
+</table></section>
+</body></html>
+`
