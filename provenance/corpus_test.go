@@ -104,3 +104,75 @@ func TestRealCommitsSSH(t *testing.T) {
 		})
 	}
 }
+
+func TestRealCommitsGitsign(t *testing.T) {
+	dir := filepath.Join(fixtures.Corpus(t), "gitsign")
+	type gcase struct {
+		File            string `json:"file"`
+		ExpectedVerdict string `json:"expected_verdict"`
+		Certificate     struct {
+			SAN       string `json:"san"`
+			Issuer11  string `json:"oidc_issuer_1_1"`
+			SHA256DER string `json:"sha256_der"`
+		} `json:"certificate"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "expected.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct{ Cases []gcase }
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var ids []v1alpha1.KeylessIdentity
+	for _, c := range doc.Cases {
+		if c.Certificate.SAN != "" {
+			ids = append(ids, v1alpha1.KeylessIdentity{Issuer: c.Certificate.Issuer11, Subject: c.Certificate.SAN})
+		}
+	}
+	no := false
+	// Default policy: a verified transparency-log entry is required (offline: embedded only).
+	strict, err := Compile(v1alpha1.TrustPolicySpec{Keyless: &v1alpha1.KeylessTrust{Identities: ids}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A policy that accepts signatures whose log entry cannot be checked offline (and 2022
+	// certificates, which carried no embedded SCT).
+	lax, err := Compile(v1alpha1.TrustPolicySpec{Keyless: &v1alpha1.KeylessTrust{Identities: ids, RequireSCT: &no,
+		TransparencyLog: v1alpha1.TransparencyLogOptions{Required: &no}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range doc.Cases {
+		raw, err := os.ReadFile(filepath.Join(dir, c.File))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, rl := strict.VerifyCommitObject(raw), lax.VerifyCommitObject(raw)
+		switch c.ExpectedVerdict {
+		case "valid":
+			for _, r := range []Result{rs, rl} {
+				if r.Verdict != Verified || r.Identity != c.Certificate.SAN || r.Issuer != c.Certificate.Issuer11 || r.Fingerprint != c.Certificate.SHA256DER || r.LogIndex == nil {
+					t.Errorf("%s: %+v", c.File, r)
+				}
+			}
+		case "valid-signature-no-embedded-tlog":
+			if !errors.Is(rs.Err(), ErrTransparencyLog) && !errors.Is(rs.Err(), ErrUntrustedChain) {
+				t.Errorf("%s: strict policy: %v, want a transparency-log failure", c.File, rs.Err())
+			}
+			if rl.Verdict != Verified || rl.Identity != c.Certificate.SAN {
+				t.Errorf("%s: lax policy: %s", c.File, rl.Reason)
+			}
+		case "invalid":
+			if !errors.Is(rs.Err(), ErrBadSignature) || !errors.Is(rl.Err(), ErrBadSignature) {
+				t.Errorf("%s: %v / %v", c.File, rs.Err(), rl.Err())
+			}
+		case "unsigned":
+			if !errors.Is(rs.Err(), ErrUnsigned) {
+				t.Errorf("%s: %v", c.File, rs.Err())
+			}
+		default:
+			t.Fatalf("%s: unknown verdict %q", c.File, c.ExpectedVerdict)
+		}
+	}
+}

@@ -114,8 +114,8 @@ func validateIdentity(errs *fieldErrors, f string, id v1alpha1.KeylessIdentity) 
 	}
 }
 
-// identityMatcher matches a keyless issuer and subject. Regular expressions are unanchored, as in
-// cosign and sigstore-go: write ^…$ to match a whole value.
+// identityMatcher matches a keyless issuer and subject. Regular expressions must match the whole
+// value (they are anchored), as the keyless verifier's identities are.
 type identityMatcher struct {
 	issuer, subject     string
 	issuerRE, subjectRE *regexp.Regexp
@@ -124,10 +124,10 @@ type identityMatcher struct {
 func newIdentityMatcher(id v1alpha1.KeylessIdentity) identityMatcher {
 	m := identityMatcher{issuer: id.Issuer, subject: id.Subject}
 	if id.IssuerRegExp != "" {
-		m.issuerRE = regexp.MustCompile(id.IssuerRegExp)
+		m.issuerRE = regexp.MustCompile("^(?:" + id.IssuerRegExp + ")$")
 	}
 	if id.SubjectRegExp != "" {
-		m.subjectRE = regexp.MustCompile(id.SubjectRegExp)
+		m.subjectRE = regexp.MustCompile("^(?:" + id.SubjectRegExp + ")$")
 	}
 	return m
 }

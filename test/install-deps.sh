@@ -3,7 +3,7 @@
 # fixtures). Only missing packages are installed, so a prepared machine needs no network.
 set -euo pipefail
 
-packages=(git gnupg openssh-client ca-certificates)
+packages=(git gnupg openssh-client ca-certificates postgresql chromium)
 
 missing=()
 for p in "${packages[@]}"; do
