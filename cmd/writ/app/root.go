@@ -44,7 +44,7 @@ func NewCommand(in io.Reader, out, errOut io.Writer) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &exitError{code: ExitUsage, err: err}
 	})
-	root.AddCommand(newVersionCommand(), newVerifyCommand())
+	root.AddCommand(newVersionCommand(), newVerifyCommand(), newAuditCommand())
 	wrapRunE(root)
 	return root
 }
