@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	auditv1 "writ.dev/writ/audit/api/v1alpha1"
 	"writ.dev/writ/cmd/internal/version"
 	provenancev1 "writ.dev/writ/provenance/api/v1alpha1"
 )
@@ -33,7 +34,7 @@ var components = map[string]Component{}
 // Scheme returns the scheme with Kubernetes' built-in kinds and Writ's own.
 func Scheme() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
-	if err := errors.Join(clientgoscheme.AddToScheme(s), provenancev1.AddToScheme(s)); err != nil {
+	if err := errors.Join(clientgoscheme.AddToScheme(s), provenancev1.AddToScheme(s), auditv1.AddToScheme(s)); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -1,0 +1,81 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	"writ.dev/writ/audit"
+	auditv1 "writ.dev/writ/audit/api/v1alpha1"
+)
+
+// Ingester moves AuditEvent objects into the store.
+type Ingester struct {
+	Client    client.Client
+	Store     audit.Store
+	Namespace string
+	Metrics   *Metrics
+}
+
+// SetupWithManager registers the ingester for AuditEvents in its namespace.
+func (r *Ingester) SetupWithManager(mgr ctrl.Manager) error {
+	inNamespace := predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetNamespace() == r.Namespace })
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("audit-ingest").
+		For(&auditv1.AuditEvent{}, builder.WithPredicates(inNamespace, predicate.GenerationChangedPredicate{})).
+		Complete(r)
+}
+
+// Reconcile appends one AuditEvent to the store, durably, then deletes it. An aggregated event
+// whose count grew while it was being appended is appended again with the difference.
+func (r *Ingester) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var ae auditv1.AuditEvent
+	if err := r.Client.Get(ctx, req.NamespacedName, &ae); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	e := ae.Spec.Event()
+	if err := e.Validate(); err != nil {
+		// An invalid record can never be stored; keep the object for an operator to see and
+		// count it, rather than lose it silently.
+		r.Metrics.rejected.Inc()
+		return ctrl.Result{}, nil
+	}
+	if _, err := r.Store.Append(ctx, e); err != nil {
+		r.Metrics.errors.Inc()
+		return ctrl.Result{}, fmt.Errorf("appending %s: %w", req, err)
+	}
+	r.Metrics.records.WithLabelValues(string(e.Kind)).Inc()
+	// Delete only the version we stored: if the count grew meanwhile, the precondition fails and
+	// the next reconcile stores the remainder.
+	err := r.Client.Delete(ctx, &ae, client.Preconditions{UID: &ae.UID, ResourceVersion: &ae.ResourceVersion})
+	switch {
+	case err == nil, apierrors.IsNotFound(err):
+		return ctrl.Result{}, nil
+	case apierrors.IsConflict(err):
+		return ctrl.Result{Requeue: true}, r.subtractStored(ctx, req, ae.Spec.Count)
+	default:
+		return ctrl.Result{}, err
+	}
+}
+
+// subtractStored lowers the count of an aggregated event by what was already stored, so the
+// remainder is stored next time and nothing is counted twice.
+func (r *Ingester) subtractStored(ctx context.Context, req ctrl.Request, stored int) error {
+	var cur auditv1.AuditEvent
+	if err := r.Client.Get(ctx, req.NamespacedName, &cur); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if stored < 1 {
+		stored = 1
+	}
+	cur.Spec.Count -= stored
+	if cur.Spec.Count < 1 {
+		return r.Client.Delete(ctx, &cur)
+	}
+	return r.Client.Update(ctx, &cur)
+}

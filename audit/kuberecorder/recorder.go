@@ -1,0 +1,92 @@
+package kuberecorder
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"writ.dev/writ/audit"
+	auditv1 "writ.dev/writ/audit/api/v1alpha1"
+)
+
+// Options configure a recorder.
+type Options struct {
+	// Namespace is where AuditEvents are created: Writ's own namespace.
+	Namespace string
+	// Bucket is the aggregation window for identical events (default 30s).
+	Bucket time.Duration
+	// Buffer is the queue size (default 4096).
+	Buffer int
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// OnError is called when an event could not be handed over (it is then counted as failed).
+	OnError func(audit.Event, error)
+}
+
+// New returns a Recorder creating AuditEvents with c. Close it to drain the queue.
+func New(c client.Client, o Options) *audit.Buffered {
+	if o.Bucket <= 0 {
+		o.Bucket = 30 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s := &sink{c: c, o: o}
+	return audit.NewBuffered(s.put, audit.BufferedOptions{Size: o.Buffer, Now: o.Now, OnError: o.OnError})
+}
+
+type sink struct {
+	c client.Client
+	o Options
+}
+
+// Name returns the AuditEvent name for e: identical events in the same time bucket share it.
+func Name(e audit.Event, bucket time.Duration) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00%d",
+		e.Kind, e.Actor.User, strings.Join(e.Actor.Groups, ","), e.Object.String(), e.Operation, e.Reason,
+		e.Policy, e.Commit, e.BreakGlass, strings.Join(e.Fields, ","), e.Time.Truncate(bucket).Unix())
+	return strings.ToLower(string(e.Kind)) + "-" + hex.EncodeToString(h.Sum(nil))[:20]
+}
+
+// aggregates reports whether repeats of a kind fold into one record (attempts, not facts).
+func aggregates(k audit.Kind) bool { return k == audit.MutationDenied || k == audit.MutationWarned }
+
+func (s *sink) put(ctx context.Context, e audit.Event) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if e.Count == 0 {
+		e.Count = 1
+	}
+	obj := &auditv1.AuditEvent{ObjectMeta: metav1.ObjectMeta{Namespace: s.o.Namespace}, Spec: auditv1.FromEvent(e)}
+	if !aggregates(e.Kind) {
+		obj.GenerateName = strings.ToLower(string(e.Kind)) + "-"
+		return retry.OnError(retry.DefaultBackoff, retriable, func() error { return s.c.Create(ctx, obj) })
+	}
+	obj.Name = Name(e, s.o.Bucket)
+	return retry.OnError(retry.DefaultBackoff, retriable, func() error {
+		err := s.c.Create(ctx, obj.DeepCopy())
+		if !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		var cur auditv1.AuditEvent
+		if err := s.c.Get(ctx, client.ObjectKeyFromObject(obj), &cur); err != nil {
+			return err // NotFound: ingested meanwhile; the retry creates it anew
+		}
+		cur.Spec.Count += e.Count
+		return s.c.Update(ctx, &cur) // a Conflict retries
+	})
+}
+
+func retriable(err error) bool {
+	return apierrors.IsConflict(err) || apierrors.IsNotFound(err) || apierrors.IsServerTimeout(err) ||
+		apierrors.IsTooManyRequests(err) || apierrors.IsInternalError(err) || apierrors.IsServiceUnavailable(err)
+}
