@@ -24,9 +24,6 @@ func (c *Checkpointer) NeedLeaderElection() bool { return true }
 
 // Start runs until ctx ends, with a final checkpoint on the way out.
 func (c *Checkpointer) Start(ctx context.Context) error {
-	if c.Now == nil {
-		c.Now = time.Now
-	}
 	if c.Interval <= 0 {
 		c.Interval = time.Minute
 	}
@@ -60,7 +57,11 @@ func (c *Checkpointer) Checkpoint(ctx context.Context) (bool, error) {
 	if n := len(cps); n > 0 && cps[n-1].Seq >= seq {
 		return false, nil
 	}
-	if err := c.Store.AddCheckpoint(ctx, audit.SignCheckpoint(c.Key, seq, head, c.Now())); err != nil {
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	if err := c.Store.AddCheckpoint(ctx, audit.SignCheckpoint(c.Key, seq, head, now())); err != nil {
 		return false, err
 	}
 	if c.Metrics != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -16,7 +17,10 @@ import (
 
 // Ingester moves AuditEvent objects into the store.
 type Ingester struct {
-	Client    client.Client
+	Client client.Client
+	// Reader reads AuditEvents uncached (the manager's API reader): a stale count from a cache
+	// would store an aggregated event twice.
+	Reader    client.Reader
 	Store     audit.Store
 	Namespace string
 	Metrics   *Metrics
@@ -35,7 +39,7 @@ func (r *Ingester) SetupWithManager(mgr ctrl.Manager) error {
 // whose count grew while it was being appended is appended again with the difference.
 func (r *Ingester) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var ae auditv1.AuditEvent
-	if err := r.Client.Get(ctx, req.NamespacedName, &ae); err != nil {
+	if err := r.Reader.Get(ctx, req.NamespacedName, &ae); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	e := ae.Spec.Event()
@@ -66,16 +70,17 @@ func (r *Ingester) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 // subtractStored lowers the count of an aggregated event by what was already stored, so the
 // remainder is stored next time and nothing is counted twice.
 func (r *Ingester) subtractStored(ctx context.Context, req ctrl.Request, stored int) error {
-	var cur auditv1.AuditEvent
-	if err := r.Client.Get(ctx, req.NamespacedName, &cur); err != nil {
-		return client.IgnoreNotFound(err)
-	}
 	if stored < 1 {
 		stored = 1
 	}
-	cur.Spec.Count -= stored
-	if cur.Spec.Count < 1 {
-		return r.Client.Delete(ctx, &cur)
-	}
-	return r.Client.Update(ctx, &cur)
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var cur auditv1.AuditEvent
+		if err := r.Reader.Get(ctx, req.NamespacedName, &cur); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		if cur.Spec.Count -= stored; cur.Spec.Count < 1 {
+			return r.Client.Delete(ctx, &cur, client.Preconditions{ResourceVersion: &cur.ResourceVersion})
+		}
+		return r.Client.Update(ctx, &cur)
+	})
 }

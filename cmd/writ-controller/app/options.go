@@ -32,6 +32,11 @@ type Options struct {
 	Namespace               string // Writ's own namespace
 	GracefulShutdown        time.Duration
 	Enabled                 map[string]bool
+
+	// Audit component.
+	AuditDir                string
+	AuditChain              string
+	AuditCheckpointInterval time.Duration
 }
 
 // DefaultOptions returns the options used when no flag is given.
@@ -43,6 +48,10 @@ func DefaultOptions() Options {
 		Namespace:        "writ-system",
 		GracefulShutdown: 30 * time.Second,
 		Enabled:          map[string]bool{},
+
+		AuditDir:                "/var/lib/writ/audit",
+		AuditChain:              "default",
+		AuditCheckpointInterval: time.Minute,
 	}
 }
 
@@ -59,6 +68,9 @@ func ParseFlags(args []string, out io.Writer) (Options, error) {
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID, "name of the leader-election lease")
 	fs.StringVar(&o.Namespace, "namespace", o.Namespace, "Writ's own namespace")
 	fs.DurationVar(&o.GracefulShutdown, "graceful-shutdown-timeout", o.GracefulShutdown, "how long to wait for components to stop")
+	fs.StringVar(&o.AuditDir, "audit-dir", o.AuditDir, "directory of the embedded audit log (the controller's persistent volume)")
+	fs.StringVar(&o.AuditChain, "audit-chain", o.AuditChain, "chain name in a shared PostgreSQL audit store (one per cluster); the DSN comes from $"+"WRIT_AUDIT_POSTGRES_DSN")
+	fs.DurationVar(&o.AuditCheckpointInterval, "audit-checkpoint-interval", o.AuditCheckpointInterval, "how often the audit chain's head is signed")
 	enabled := map[string]*bool{}
 	for _, c := range Components {
 		enabled[c] = fs.Bool("enable-"+c, false, "run the "+c+" component")
@@ -101,6 +113,12 @@ func (o Options) Validate() error {
 	}
 	if o.LeaderElect && o.LeaderElectionID == "" {
 		errs = append(errs, errors.New("--leader-election-id must not be empty with --leader-elect"))
+	}
+	if o.Enabled[ComponentAudit] && o.AuditDir == "" {
+		errs = append(errs, errors.New("--audit-dir must name the embedded audit log's directory"))
+	}
+	if o.AuditCheckpointInterval < time.Second {
+		errs = append(errs, fmt.Errorf("--audit-checkpoint-interval %s is too short: use at least 1s", o.AuditCheckpointInterval))
 	}
 	if o.GracefulShutdown <= 0 {
 		errs = append(errs, fmt.Errorf("--graceful-shutdown-timeout must be positive, got %s", o.GracefulShutdown))
