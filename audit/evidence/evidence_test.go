@@ -73,7 +73,7 @@ func (s *memStore) Close() error                                            { re
 var day = time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
 
 // fill stores a month of varied records, one every hour, with a checkpoint every 100 records.
-func fill(t *testing.T, s *memStore, key ed25519.PrivateKey) {
+func fill(t testing.TB, s *memStore, key ed25519.PrivateKey) {
 	t.Helper()
 	kinds := []audit.Event{
 		{Kind: audit.SyncApplied, Repository: "https://git.example.com/infra", Commit: "0123456789abcdef0123456789abcdef01234567", Signers: []string{"ssh:SHA256:alice"}, Approvers: []string{"openpgp:CAROL"}, Objects: map[string]int{"created": 3, "configured": 1, "pruned": 1}},

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
@@ -89,4 +90,30 @@ func (s *sink) put(ctx context.Context, e audit.Event) error {
 func retriable(err error) bool {
 	return apierrors.IsConflict(err) || apierrors.IsNotFound(err) || apierrors.IsServerTimeout(err) ||
 		apierrors.IsTooManyRequests(err) || apierrors.IsInternalError(err) || apierrors.IsServiceUnavailable(err)
+}
+
+// RegisterMetrics exposes a recorder's counters, so a recorder that cannot hand events over is
+// visible: writ_audit_recorder_events_total{result="delivered|failed|dropped"}.
+func RegisterMetrics(reg prometheus.Registerer, component string, b *audit.Buffered) error {
+	for _, result := range []string{"delivered", "failed", "dropped"} {
+		result := result
+		c := prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "writ_audit_recorder_events_total",
+			Help:        "Audit events handed to the audit component by a recorder: delivered, failed (the API refused them) or dropped (queue full).",
+			ConstLabels: prometheus.Labels{"component": component, "result": result},
+		}, func() float64 {
+			s := b.Stats()
+			switch result {
+			case "delivered":
+				return float64(s.Delivered)
+			case "failed":
+				return float64(s.Failed)
+			}
+			return float64(s.Dropped)
+		})
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
