@@ -2,8 +2,13 @@ package app
 
 import (
 	"context"
+	"crypto/ed25519"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
+	"sync/atomic"
+	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -49,13 +54,39 @@ func (auditComponent) Setup(ctx context.Context, mgr ctrl.Manager, o Options) er
 		return err
 	}
 	ctrl.Log.WithName("audit").Info("audit store opened", "store", where)
+	var key atomic.Pointer[ed25519.PrivateKey]
+	if o.AuditExportAddr != "0" {
+		mux := http.NewServeMux()
+		mux.Handle(auditcontroller.ExportPath, auditcontroller.ExportHandler(store, func() ed25519.PrivateKey {
+			if k := key.Load(); k != nil {
+				return *k
+			}
+			return nil
+		}))
+		srv := &http.Server{Addr: o.AuditExportAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+			go func() {
+				<-ctx.Done()
+				shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = srv.Shutdown(shutdown)
+			}()
+			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})); err != nil {
+			return err
+		}
+	}
 	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		defer store.Close()
-		key, err := auditcontroller.EnsureKey(ctx, direct, o.Namespace)
+		k, err := auditcontroller.EnsureKey(ctx, direct, o.Namespace)
 		if err != nil {
 			return err
 		}
-		cp := &auditcontroller.Checkpointer{Store: store, Key: key, Interval: o.AuditCheckpointInterval, Metrics: m}
+		key.Store(&k)
+		cp := &auditcontroller.Checkpointer{Store: store, Key: k, Interval: o.AuditCheckpointInterval, Metrics: m}
 		return cp.Start(ctx)
 	}))
 }

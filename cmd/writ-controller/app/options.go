@@ -37,6 +37,7 @@ type Options struct {
 	AuditDir                string
 	AuditChain              string
 	AuditCheckpointInterval time.Duration
+	AuditExportAddr         string
 }
 
 // DefaultOptions returns the options used when no flag is given.
@@ -52,6 +53,7 @@ func DefaultOptions() Options {
 		AuditDir:                "/var/lib/writ/audit",
 		AuditChain:              "default",
 		AuditCheckpointInterval: time.Minute,
+		AuditExportAddr:         ":8082",
 	}
 }
 
@@ -71,6 +73,7 @@ func ParseFlags(args []string, out io.Writer) (Options, error) {
 	fs.StringVar(&o.AuditDir, "audit-dir", o.AuditDir, "directory of the embedded audit log (the controller's persistent volume)")
 	fs.StringVar(&o.AuditChain, "audit-chain", o.AuditChain, "chain name in a shared PostgreSQL audit store (one per cluster); the DSN comes from $"+"WRIT_AUDIT_POSTGRES_DSN")
 	fs.DurationVar(&o.AuditCheckpointInterval, "audit-checkpoint-interval", o.AuditCheckpointInterval, "how often the audit chain's head is signed")
+	fs.StringVar(&o.AuditExportAddr, "audit-export-bind-address", o.AuditExportAddr, `address serving evidence bundles to "writ audit export" through the API server's service proxy ("0" disables it)`)
 	enabled := map[string]*bool{}
 	for _, c := range Components {
 		enabled[c] = fs.Bool("enable-"+c, false, "run the "+c+" component")
@@ -97,7 +100,7 @@ func ParseFlags(args []string, out io.Writer) (Options, error) {
 // Validate checks the options and says how to fix what is wrong.
 func (o Options) Validate() error {
 	var errs []error
-	for name, addr := range map[string]string{"--metrics-bind-address": o.MetricsAddr, "--health-probe-bind-address": o.ProbeAddr} {
+	for name, addr := range map[string]string{"--metrics-bind-address": o.MetricsAddr, "--health-probe-bind-address": o.ProbeAddr, "--audit-export-bind-address": o.AuditExportAddr} {
 		if addr == "0" {
 			continue
 		}

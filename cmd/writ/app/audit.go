@@ -30,17 +30,23 @@ func newAuditCommand() *cobra.Command {
 
 type exportOptions struct {
 	from, to, out, key, store, postgres string
+	cluster                             clusterOptions
 }
 
 func newAuditExportCommand() *cobra.Command {
 	o := exportOptions{}
 	cmd := &cobra.Command{
-		Use:   "export --from DATE --to DATE --out FILE --key FILE (--store DIR | --postgres DSN)",
+		Use:   "export --from DATE --to DATE --out FILE [--store DIR --key FILE | --postgres DSN --key FILE]",
 		Short: "Write an evidence bundle for a period",
 		Long: `Export writes the audit records of a period as an evidence bundle (a zip): events.jsonl,
 events.csv, report.html, the signed checkpoints, and a manifest of digests signed with the audit
 key. DATE is RFC 3339 (2026-10-01T00:00:00Z) or a day (2026-10-01, midnight UTC); --to is
-exclusive. The bundle is written to a temporary file and renamed into place when complete.`,
+exclusive. The bundle is written to a temporary file and renamed into place when complete.
+
+Without --store or --postgres it exports from the cluster: writ-controller builds and signs the
+bundle and writ fetches it through the API server's service proxy with your kubeconfig, so
+Kubernetes RBAC (get on services/proxy for the controller's service) decides who may export. The
+bundle is verified before it is written.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runExport(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
@@ -53,6 +59,7 @@ exclusive. The bundle is written to a temporary file and renamed into place when
 	f.StringVar(&o.key, "key", "", "the audit signing key (PEM), from the audit key Secret or `writ audit keygen`")
 	f.StringVar(&o.store, "store", "", "the embedded store's directory (offline export)")
 	f.StringVar(&o.postgres, "postgres", "", "a PostgreSQL DSN (offline export from the PostgreSQL store)")
+	o.cluster.bind(f)
 	return cmd
 }
 
@@ -90,6 +97,12 @@ func runExport(ctx context.Context, out, errOut io.Writer, o exportOptions) erro
 	if o.out == "" {
 		return usageErrorf("--out is required: the bundle file to write")
 	}
+	if o.store == "" && o.postgres == "" {
+		if o.key != "" {
+			return usageErrorf("--key is for offline exports (--store, --postgres): the cluster signs its own bundles")
+		}
+		return exportFromCluster(ctx, out, errOut, o.cluster, from, to, o.out)
+	}
 	if o.key == "" {
 		return usageErrorf("--key is required: the audit signing key signs the bundle")
 	}
@@ -107,10 +120,8 @@ func runExport(ctx context.Context, out, errOut io.Writer, o exportOptions) erro
 		return usageErrorf("give one of --store and --postgres, not both")
 	case o.store != "":
 		kind, where = "store", o.store
-	case o.postgres != "":
-		kind, where = "postgres", o.postgres
 	default:
-		return usageErrorf("say where the records are: --store DIR (embedded store) or --postgres DSN")
+		kind, where = "postgres", o.postgres
 	}
 	open, ok := storeOpeners[kind]
 	if !ok {

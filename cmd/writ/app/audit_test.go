@@ -104,7 +104,7 @@ func TestAuditUsageErrors(t *testing.T) {
 		{[]string{"audit", "export", "--from", "2026-01-01", "--to", "2026-01-02", "--key", key, "--store", dir}, "--out is required"},
 		{[]string{"audit", "export", "--from", "2026-01-01", "--to", "2026-01-02", "--out", "x", "--store", dir}, "--key is required"},
 		{[]string{"audit", "export", "--from", "2026-01-01", "--to", "2026-01-02", "--out", "x", "--key", key + ".pub", "--store", dir}, "PRIVATE KEY"},
-		{[]string{"audit", "export", "--from", "2026-01-01", "--to", "2026-01-02", "--out", "x", "--key", key}, "--store DIR"},
+		{[]string{"audit", "export", "--from", "2026-01-01", "--to", "2026-01-02", "--out", "x", "--key", key}, "--key is for offline exports"},
 		{[]string{"audit", "verify"}, "one bundle file"},
 		{[]string{"audit", "verify", key}, "not an evidence bundle"},
 	} {
