@@ -1,0 +1,151 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// GuardMode says what the guard does with a mutation it would deny.
+// +kubebuilder:validation:Enum=Enforce;Warn
+type GuardMode string
+
+const (
+	// Enforce denies the mutation.
+	Enforce GuardMode = "Enforce"
+	// Warn allows it with a warning to the client and an audit record.
+	Warn GuardMode = "Warn"
+)
+
+// SubjectKind is the kind of an identity.
+// +kubebuilder:validation:Enum=User;Group;ServiceAccount
+type SubjectKind string
+
+const (
+	UserSubject           SubjectKind = "User"
+	GroupSubject          SubjectKind = "Group"
+	ServiceAccountSubject SubjectKind = "ServiceAccount"
+)
+
+// Subject is an identity as the API server authenticates it. Names match exactly: no prefixes,
+// no wildcards, no trimming.
+type Subject struct {
+	Kind SubjectKind `json:"kind"`
+	// Name is the user name, group name or service account name.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// Namespace of a service account.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+}
+
+// ResourceRule selects resources by API group and resource (plural, as in RBAC).
+type ResourceRule struct {
+	// APIGroups: "" is the core group; "*" all groups.
+	// +kubebuilder:validation:MinItems=1
+	APIGroups []string `json:"apiGroups"`
+	// Resources, e.g. "deployments", "configmaps"; "*" all. Subresources are selected by
+	// Subresources, not here.
+	// +kubebuilder:validation:MinItems=1
+	Resources []string `json:"resources"`
+}
+
+// NamespaceSelector selects namespaces by name or label.
+type NamespaceSelector struct {
+	// +optional
+	Names []string `json:"names,omitempty"`
+	// +optional
+	Selector *metav1.LabelSelector `json:"selector,omitempty"`
+}
+
+// Protection says what the policy protects.
+type Protection struct {
+	// Namespaces whose namespaced resources are protected.
+	// +optional
+	Namespaces NamespaceSelector `json:"namespaces,omitempty"`
+	// Resources limits protection in those namespaces; empty means every resource.
+	// +optional
+	Resources []ResourceRule `json:"resources,omitempty"`
+	// ClusterResources are cluster-scoped resources protected everywhere (e.g. clusterroles).
+	// +optional
+	ClusterResources []ResourceRule `json:"clusterResources,omitempty"`
+	// TrackedObjects protects objects that carry a GitOps tracking marker (Writ's label, Argo
+	// CD's tracking id or instance label, Flux's labels) wherever they live. Default true.
+	// +optional
+	TrackedObjects *bool `json:"trackedObjects,omitempty"`
+}
+
+// Exemption lets a named identity make named writes Kubernetes itself needs (the HPA writing
+// scale, node status updates…). It never matches more than it names: no wildcards in subjects,
+// and operations and resources must be listed.
+type Exemption struct {
+	// Name explains the exemption in audit records.
+	// +kubebuilder:validation:MinLength=1
+	Name    string  `json:"name"`
+	Subject Subject `json:"subject"`
+	// +kubebuilder:validation:MinItems=1
+	Resources []ResourceRule `json:"resources"`
+	// Operations: CREATE, UPDATE, DELETE, CONNECT.
+	// +kubebuilder:validation:MinItems=1
+	Operations []string `json:"operations"`
+	// Subresources the exemption covers ("" the main resource, "status", "scale"…). Empty means
+	// the main resource only.
+	// +optional
+	Subresources []string `json:"subresources,omitempty"`
+}
+
+// BreakGlassPolicy configures emergency access.
+type BreakGlassPolicy struct {
+	// RequesterGroups may create BreakGlassRequests.
+	// +optional
+	RequesterGroups []string `json:"requesterGroups,omitempty"`
+	// ApproverGroups may approve them; an approver is never the requester.
+	// +optional
+	ApproverGroups []string `json:"approverGroups,omitempty"`
+	// MaxDuration caps a request's duration. Default 1h.
+	// +optional
+	MaxDuration *metav1.Duration `json:"maxDuration,omitempty"`
+}
+
+// GuardPolicySpec is one guard policy.
+type GuardPolicySpec struct {
+	// Mode is Enforce (default) or Warn.
+	// +kubebuilder:default=Enforce
+	// +optional
+	Mode GuardMode `json:"mode,omitempty"`
+	// Protect says what is protected.
+	Protect Protection `json:"protect"`
+	// Agents are the identities that may change protected resources: the GitOps agent (Writ's
+	// reconciler service account by default; Argo CD's application-controller, Flux's
+	// controllers).
+	// +optional
+	Agents []Subject `json:"agents,omitempty"`
+	// Exemptions for system controllers.
+	// +optional
+	Exemptions []Exemption `json:"exemptions,omitempty"`
+	// BreakGlass configures emergency access.
+	// +optional
+	BreakGlass BreakGlassPolicy `json:"breakGlass,omitempty"`
+	// SourceOfTruth is shown in denial messages when an object does not name its own (Writ
+	// annotates what it applies with repository and path).
+	// +optional
+	SourceOfTruth string `json:"sourceOfTruth,omitempty"`
+}
+
+// GuardPolicy protects resources so that only the GitOps agent may change them.
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Cluster,shortName=gp
+// +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type GuardPolicy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec GuardPolicySpec `json:"spec"`
+}
+
+// GuardPolicyList is a list of GuardPolicy.
+// +kubebuilder:object:root=true
+type GuardPolicyList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []GuardPolicy `json:"items"`
+}

@@ -1,0 +1,247 @@
+package webhook
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
+
+	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
+)
+
+// Snapshot is what the guard knows when it decides: the compiled policies, namespace labels and
+// approved break-glass grants, and the time.
+type Snapshot struct {
+	Policies []*Policy
+	// NamespaceLabels returns a namespace's labels; an error makes the guard deny.
+	NamespaceLabels func(name string) (map[string]string, error)
+	Grants          []Grant
+	Now             time.Time
+	// Exempt namespaces are never guarded (kube-system, kube-public, kube-node-lease, Writ's
+	// own): the apiserver's webhook configuration skips them too.
+	ExemptNamespaces map[string]bool
+}
+
+// Grant is an approved break-glass request.
+type Grant struct {
+	ID        string
+	Requester string
+	Scope     guardv1.BreakGlassScope
+	Expires   time.Time
+}
+
+// Verdict is a plugin's answer.
+type Verdict int
+
+const (
+	Abstain Verdict = iota
+	Allow
+	Deny
+)
+
+// Decision is the guard's answer for one request.
+type Decision struct {
+	Allowed bool
+	// Warn is set when a Warn-mode policy would have denied: allowed, with a warning.
+	Warn bool
+	// Policy and Plugin say who decided; Reason is a short code for metrics and audit.
+	Policy, Plugin, Reason string
+	// Message is what the client sees.
+	Message string
+	// BreakGlass is the grant that allowed the request.
+	BreakGlass string
+}
+
+// plugin decides one aspect for one policy that protects the request.
+type plugin struct {
+	name   string
+	decide func(p *Policy, r *Request, s *Snapshot) (Verdict, string)
+}
+
+// perPolicy is the chain applied under each policy protecting a request; the first plugin that
+// does not abstain decides for that policy, and a request no plugin allows is denied (or warned).
+var perPolicy = []plugin{
+	{"agent", func(p *Policy, r *Request, _ *Snapshot) (Verdict, string) {
+		for _, a := range p.Agents {
+			if matches(a, r) {
+				return Allow, "agent"
+			}
+		}
+		return Abstain, ""
+	}},
+	{"exemption", func(p *Policy, r *Request, _ *Snapshot) (Verdict, string) {
+		for _, e := range p.exemptions {
+			if matches(e.Subject, r) && ruleMatches(e.Resources, r.Group, r.Resource) &&
+				containsExact(e.Operations, r.Operation) && subresourceAllowed(e.Subresources, r.Subresource) {
+				return Allow, "exemption:" + e.Name
+			}
+		}
+		return Abstain, ""
+	}},
+	{"breakglass", func(p *Policy, r *Request, s *Snapshot) (Verdict, string) {
+		for _, g := range s.Grants {
+			if g.Requester != r.User || !inScope(g.Scope, r) {
+				continue
+			}
+			if !s.Now.Before(g.Expires) {
+				return Abstain, "" // expired: no longer a grant
+			}
+			return Allow, "breakglass:" + g.ID
+		}
+		return Abstain, ""
+	}},
+}
+
+func containsExact(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func subresourceAllowed(allowed []string, sub string) bool {
+	if len(allowed) == 0 {
+		return sub == ""
+	}
+	return containsExact(allowed, sub)
+}
+
+func inScope(sc guardv1.BreakGlassScope, r *Request) bool {
+	if !containsExact(sc.Namespaces, r.Namespace) {
+		return false
+	}
+	if len(sc.Resources) > 0 && !ruleMatches(sc.Resources, r.Group, r.Resource) {
+		return false
+	}
+	return len(sc.Names) == 0 || containsExact(sc.Names, r.Name)
+}
+
+// protects reports whether p protects the request, looking at the object before and after: an
+// edit that removes a tracking marker or moves an object (or a namespace) out of protection is
+// itself protected.
+func (p *Policy) protects(r *Request, s *Snapshot) (bool, error) {
+	if r.Namespace == "" && r.Group == "" && r.Resource == "namespaces" {
+		// The namespace object itself: protected if it is (or was, or would be) a protected
+		// namespace.
+		for _, m := range []*ObjectMeta{r.Old, r.New} {
+			if m != nil && p.namespaceProtected(r.Name, m.Labels) {
+				return true, nil
+			}
+		}
+		if r.Operation == "DELETE" || r.Operation == "UPDATE" {
+			lbls, err := s.NamespaceLabels(r.Name)
+			if err != nil {
+				return false, err
+			}
+			if lbls != nil && p.namespaceProtected(r.Name, lbls) {
+				return true, nil
+			}
+		}
+	}
+	if p.tracked && (r.Old.Tracked() || r.New.Tracked()) {
+		return true, nil
+	}
+	if r.Namespace == "" {
+		return ruleMatches(p.cluster, r.Group, r.Resource), nil
+	}
+	lbls, err := s.NamespaceLabels(r.Namespace)
+	if err != nil {
+		return false, err
+	}
+	if !p.namespaceProtected(r.Namespace, lbls) {
+		return false, nil
+	}
+	return len(p.resources) == 0 || ruleMatches(p.resources, r.Group, r.Resource), nil
+}
+
+func (p *Policy) namespaceProtected(name string, lbls map[string]string) bool {
+	if p.nsNames[name] {
+		return true
+	}
+	return p.nsSelector != nil && !p.nsSelector.Empty() && p.nsSelector.Matches(labels.Set(lbls))
+}
+
+// Decide runs the chain for r.
+func Decide(r *Request, s *Snapshot) Decision {
+	if s.ExemptNamespaces[r.Namespace] || (r.Resource == "namespaces" && r.Group == "" && s.ExemptNamespaces[r.Name]) {
+		return Decision{Allowed: true, Plugin: "exempt-namespace", Reason: "ExemptNamespace"}
+	}
+	var warn *Decision
+	allowedBy := Decision{Allowed: true, Plugin: "unprotected", Reason: "Unprotected"}
+	for _, p := range s.Policies {
+		protected, err := p.protects(r, s)
+		if err != nil {
+			return Decision{Policy: p.Name, Plugin: "protect", Reason: "LookupFailed",
+				Message: fmt.Sprintf("writ cannot decide on %s (%v); the guard fails closed: retry, or ask an administrator", r.Ref(), err)}
+		}
+		if !protected {
+			continue
+		}
+		d := decideUnder(p, r, s)
+		switch {
+		case d.Allowed:
+			if allowedBy.Plugin == "unprotected" || d.BreakGlass != "" {
+				allowedBy = d
+			}
+		case p.Mode == guardv1.Warn:
+			d.Allowed, d.Warn = true, true
+			if warn == nil {
+				warn = &d
+			}
+		default:
+			return d
+		}
+	}
+	if warn != nil {
+		return *warn
+	}
+	return allowedBy
+}
+
+func decideUnder(p *Policy, r *Request, s *Snapshot) Decision {
+	for _, pl := range perPolicy {
+		v, why := pl.decide(p, r, s)
+		if v == Allow {
+			d := Decision{Allowed: true, Policy: p.Name, Plugin: pl.name, Reason: "Allowed"}
+			if id, ok := strings.CutPrefix(why, "breakglass:"); ok {
+				d.BreakGlass, d.Reason = id, "BreakGlass"
+			}
+			if strings.HasPrefix(why, "exemption:") {
+				d.Reason = "Exempt"
+			}
+			return d
+		}
+	}
+	return Decision{Policy: p.Name, Plugin: "guard", Reason: "NotAgent", Message: denialMessage(p, r, s)}
+}
+
+// denialMessage tells a person who they are, what was denied, which policy, where the source of
+// truth lives and how to get emergency access.
+func denialMessage(p *Policy, r *Request, s *Snapshot) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "writ: %s of %s by %q denied by GuardPolicy %q: only the GitOps agent may change it.", strings.ToLower(r.Operation), r.Ref(), r.User, p.Name)
+	src := p.SourceOfTruth
+	for _, m := range []*ObjectMeta{r.Old, r.New} {
+		if m != nil && m.Annotations[WritSourceAnnotation] != "" {
+			src = m.Annotations[WritSourceAnnotation]
+		}
+	}
+	if src != "" {
+		fmt.Fprintf(&b, " Change it in Git: %s.", src)
+	} else {
+		b.WriteString(" Change it in Git.")
+	}
+	for _, g := range s.Grants {
+		if g.Requester == r.User && inScope(g.Scope, r) && !s.Now.Before(g.Expires) {
+			fmt.Fprintf(&b, " Your break-glass request %q expired at %s.", g.ID, g.Expires.UTC().Format(time.RFC3339))
+		}
+	}
+	if len(p.breakGlass.RequesterGroups) > 0 {
+		fmt.Fprintf(&b, " In an emergency, a member of %s can create a BreakGlassRequest (kubectl create -f request.yaml) for a member of %s to approve.",
+			strings.Join(p.breakGlass.RequesterGroups, " or "), strings.Join(p.breakGlass.ApproverGroups, " or "))
+	}
+	return b.String()
+}
