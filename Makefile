@@ -69,7 +69,7 @@ verify: ## Fail if generated files or go.mod/go.sum are out of date.
 
 .PHONY: fmt
 fmt: ## Format the Go code.
-	gofmt -w $$(git ls-files -co --exclude-standard '*.go')
+	find . -name '*.go' -not -path './.git/*' -not -path './bin/*' -not -path './.bin/*' -print0 | xargs -0 gofmt -w
 
 .PHONY: vet
 vet: ## go vet.
@@ -77,7 +77,7 @@ vet: ## go vet.
 
 .PHONY: lint
 lint: vet ## go vet and a gofmt check.
-	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
+	@out=$$(find . -name '*.go' -not -path './.git/*' -not -path './bin/*' -not -path './.bin/*' -print0 | xargs -0 gofmt -l); \
 	  if [ -n "$$out" ]; then echo "not gofmt-formatted (run make fmt):"; echo "$$out"; exit 1; fi
 
 .PHONY: bench
