@@ -58,11 +58,13 @@
 //
 // # What Open checks
 //
-// Open checks every segment's header, sealed segments' sizes, first and last records and the
-// hashes at each boundary against their index files, and verifies every record of the active
-// segment (checksum, sequence, chain). It then checks the last checkpoint against the log. This
+// Open checks every segment's header, the sealed segments' sizes, first and last sequence
+// numbers and the hashes at each boundary against their index files, and verifies every record
+// of the active segment (checksum, sequence, chain). It then checks the last checkpoint against the log. This
 // keeps Open fast on a large log; Options.VerifyOnOpen, or Verify, checks every record of every
 // segment. A torn tail is recognised as damage at the end of the active segment (or of the
 // checkpoints file) with no valid frame anywhere after it; it is cut off only after everything
-// else has been checked.
+// else has been checked. Were a file system ever to keep a later part of an unacknowledged write
+// but lose an earlier part, Open would see damage followed by a valid record and refuse the log
+// rather than guess; the error names the offset to inspect.
 package segment

@@ -310,15 +310,3 @@ func writeFileAtomic(dir, name string, data []byte) error {
 	}
 	return err
 }
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}

@@ -21,3 +21,16 @@ func lockDir(path string) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// syncDir fsyncs a directory, making the creation, removal and renaming of its entries durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

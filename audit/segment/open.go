@@ -21,8 +21,8 @@ import (
 // head. The error is a *CorruptError naming the file, offset and first untrusted record.
 //
 // Open verifies the last segment's chain in full and the others' consistency from their index
-// files (sizes, first and last records, hashes at the boundaries); Options.VerifyOnOpen, or a
-// call to Verify, checks every record.
+// files (sizes, first and last sequence numbers, hashes at the boundaries); Options.VerifyOnOpen,
+// or a call to Verify, checks every record.
 func Open(dir string, opts Options) (*Log, error) {
 	opts = opts.withDefaults()
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {

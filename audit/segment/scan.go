@@ -14,9 +14,9 @@ import (
 
 // Scan calls fn for each committed record with Seq >= from, in order, until fn returns an error
 // (returned as is, except audit.ErrStop, which ends the scan without error) or the records end.
-// It finds the first record through the segment names and the sparse index, checks every
-// record's checksum, sequence and link to the record before it, and returns a *CorruptError at
-// the first that fails. It does not recompute hashes; Verify does.
+// It finds the first record through the segment names and the sparse index, checks the
+// checksum, sequence and link to its predecessor of every record it returns, and returns a
+// *CorruptError at the first that fails. It does not recompute hashes; Verify does.
 //
 // Records appended while a scan runs are not seen: the scan covers the log as it was when it
 // started.
@@ -71,7 +71,7 @@ func (s *scanner) segment(seg segment) error {
 		return err
 	}
 	if s.buf == nil {
-		s.buf = newFrameReader(f, start.off, seg.size, 256<<10)
+		s.buf = newFrameReader(f, start.off, seg.size, 64<<10)
 	} else {
 		s.buf.r.Reset(f)
 		s.buf.off, s.buf.end = start.off, seg.size

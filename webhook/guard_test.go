@@ -1,0 +1,44 @@
+package webhook_test
+
+import (
+	"os"
+	"testing"
+
+	admissionv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"writ.dev/writ/test/harness"
+)
+
+var env *harness.Env
+
+// The guard is registered for every resource and subresource, as the chart does, skipping the
+// exempt namespaces in the apiserver and the apiserver's own writes.
+func TestMain(m *testing.M) {
+	path := "guard"
+	fail := admissionv1.Fail
+	none := admissionv1.SideEffectClassNone
+	timeout := int32(5)
+	all := admissionv1.AllScopes
+	vwc := &admissionv1.ValidatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "writ-guard-test"},
+		Webhooks: []admissionv1.ValidatingWebhook{{
+			Name:         "guard.writ.dev",
+			ClientConfig: admissionv1.WebhookClientConfig{Service: &admissionv1.ServiceReference{Path: &path}},
+			Rules: []admissionv1.RuleWithOperations{{
+				Operations: []admissionv1.OperationType{admissionv1.Create, admissionv1.Update, admissionv1.Delete, admissionv1.Connect},
+				Rule:       admissionv1.Rule{APIGroups: []string{"*"}, APIVersions: []string{"*"}, Resources: []string{"*/*"}, Scope: &all},
+			}},
+			NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+				Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn,
+				Values: []string{"kube-system", "kube-public", "kube-node-lease", "writ-system"},
+			}}},
+			MatchConditions: []admissionv1.MatchCondition{{Name: "not-the-apiserver", Expression: "request.userInfo.username != 'system:apiserver'"}},
+			FailurePolicy:           &fail,
+			SideEffects:             &none,
+			TimeoutSeconds:          &timeout,
+			AdmissionReviewVersions: []string{"v1"},
+		}},
+	}
+	os.Exit(harness.Main(m, harness.Options{ValidatingWebhooks: []*admissionv1.ValidatingWebhookConfiguration{vwc}}, &env))
+}

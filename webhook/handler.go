@@ -1,0 +1,239 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"writ.dev/writ/audit"
+	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
+)
+
+// Guard is the admission handler.
+type Guard struct {
+	// Reader reads GuardPolicies, BreakGlassRequests and Namespaces, normally from the
+	// manager's cache.
+	Reader client.Reader
+	// Recorder receives every denial, warning and break-glass event; it never blocks.
+	Recorder audit.Recorder
+	// ExemptNamespaces are never guarded (kube-system, kube-public, kube-node-lease and Writ's
+	// own namespace by default).
+	ExemptNamespaces []string
+	// Now is the clock (default time.Now).
+	Now     func() time.Time
+	Metrics *Metrics
+
+	mu       sync.Mutex
+	compiled map[string]compiledPolicy // by policy name
+}
+
+type compiledPolicy struct {
+	version string
+	policy  *Policy
+	err     error
+}
+
+// DefaultExemptNamespaces are the namespaces the guard never intercepts.
+var DefaultExemptNamespaces = []string{"kube-system", "kube-public", "kube-node-lease"}
+
+var _ admission.Handler = (*Guard)(nil)
+
+// Audit annotations the guard adds to the Kubernetes audit log.
+const (
+	AnnotationDecision   = "decision"
+	AnnotationPolicy     = "policy"
+	AnnotationReason     = "reason"
+	AnnotationBreakGlass = "break-glass"
+)
+
+// Handle decides one admission request.
+func (g *Guard) Handle(ctx context.Context, req admission.Request) admission.Response {
+	start := time.Now()
+	now := time.Now
+	if g.Now != nil {
+		now = g.Now
+	}
+	r, err := toRequest(req)
+	var d Decision
+	switch {
+	case err != nil:
+		d = Decision{Plugin: "decode", Reason: "Malformed", Message: fmt.Sprintf("writ cannot read this request (%v); the guard fails closed", err)}
+	default:
+		snap, serr := g.snapshot(ctx, now())
+		switch {
+		case serr != nil:
+			d = Decision{Plugin: "snapshot", Reason: "LookupFailed", Message: fmt.Sprintf("writ cannot read its policies (%v); the guard fails closed: retry shortly", serr)}
+		case r.Group == guardv1.GroupVersion.Group && r.Resource == "breakglassrequests":
+			d = g.validateBreakGlass(ctx, req, r, snap)
+		default:
+			d = Decide(r, snap)
+		}
+	}
+	resp := g.respond(ctx, r, d, now())
+	if g.Metrics != nil {
+		g.Metrics.observe(r.Operation, d, time.Since(start))
+	}
+	return resp
+}
+
+func (g *Guard) respond(ctx context.Context, r *Request, d Decision, now time.Time) admission.Response {
+	ann := map[string]string{AnnotationReason: d.Reason}
+	if d.Policy != "" {
+		ann[AnnotationPolicy] = d.Policy
+	}
+	var resp admission.Response
+	switch {
+	case !d.Allowed:
+		ann[AnnotationDecision] = "denied"
+		resp = admission.Denied(d.Message)
+		resp.Result.Code = http.StatusForbidden
+		g.record(ctx, r, d, audit.MutationDenied, now)
+	case d.Warn:
+		ann[AnnotationDecision] = "warned"
+		resp = admission.Allowed("").WithWarnings(d.Message)
+		g.record(ctx, r, d, audit.MutationWarned, now)
+	default:
+		ann[AnnotationDecision] = "allowed"
+		resp = admission.Allowed("")
+		if d.BreakGlass != "" {
+			ann[AnnotationBreakGlass] = d.BreakGlass
+			g.record(ctx, r, d, audit.BreakGlassUsed, now)
+		}
+		if d.Reason == "BreakGlassRequested" || d.Reason == "BreakGlassApproved" {
+			g.record(ctx, r, d, audit.Kind(d.Reason), now)
+		}
+	}
+	resp.AuditAnnotations = ann
+	return resp
+}
+
+func (g *Guard) record(ctx context.Context, r *Request, d Decision, kind audit.Kind, now time.Time) {
+	if g.Recorder == nil || r == nil {
+		return
+	}
+	e := audit.Event{
+		Kind: kind, Time: now.UTC(),
+		Actor:     audit.Actor{User: r.User, Groups: r.Groups},
+		Object:    audit.ObjectRef{Group: r.Group, Version: r.Version, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name, Subresource: r.Subresource},
+		Operation: r.Operation, Policy: d.Policy, BreakGlass: d.BreakGlass, Reason: d.Reason,
+	}
+	if ns, name, ok := r.ServiceAccount(); ok {
+		e.Actor.ServiceAccount = ns + "/" + name
+	}
+	if kind == audit.BreakGlassRequested {
+		e.Reason = d.Message // the justification
+	}
+	g.Recorder.Record(ctx, e)
+}
+
+// toRequest reduces an admission request to what the guard decides on.
+func toRequest(req admission.Request) (*Request, error) {
+	r := &Request{
+		UID: string(req.UID), Operation: string(req.Operation),
+		Group: req.Resource.Group, Version: req.Resource.Version, Resource: req.Resource.Resource, Subresource: req.SubResource,
+		Kind: req.Kind.Kind, Namespace: req.Namespace, Name: req.Name,
+		User: req.UserInfo.Username, Groups: req.UserInfo.Groups,
+	}
+	if req.DryRun != nil {
+		r.DryRun = *req.DryRun
+	}
+	if len(req.UserInfo.Extra) > 0 {
+		r.Extra = map[string][]string{}
+		for k, v := range req.UserInfo.Extra {
+			r.Extra[k] = v
+		}
+	}
+	if req.Operation == admissionv1.Connect {
+		return r, nil // the object is the connect options, not the pod
+	}
+	var err error
+	if r.New, err = meta(req.Object.Raw); err != nil {
+		return r, fmt.Errorf("object: %w", err)
+	}
+	if r.Old, err = meta(req.OldObject.Raw); err != nil {
+		return r, fmt.Errorf("old object: %w", err)
+	}
+	return r, nil
+}
+
+func meta(raw []byte) (*ObjectMeta, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	var o struct {
+		Metadata struct {
+			Labels      map[string]string `json:"labels"`
+			Annotations map[string]string `json:"annotations"`
+		} `json:"metadata"`
+	}
+	if err := json.Unmarshal(raw, &o); err != nil {
+		return nil, err
+	}
+	return &ObjectMeta{Labels: o.Metadata.Labels, Annotations: o.Metadata.Annotations}, nil
+}
+
+// snapshot reads policies, grants and the namespace lookup.
+func (g *Guard) snapshot(ctx context.Context, now time.Time) (*Snapshot, error) {
+	s := &Snapshot{Now: now, ExemptNamespaces: map[string]bool{}}
+	exempt := g.ExemptNamespaces
+	if exempt == nil {
+		exempt = DefaultExemptNamespaces
+	}
+	for _, ns := range exempt {
+		s.ExemptNamespaces[ns] = true
+	}
+	var gps guardv1.GuardPolicyList
+	if err := g.Reader.List(ctx, &gps); err != nil {
+		return nil, fmt.Errorf("listing guard policies: %w", err)
+	}
+	for i := range gps.Items {
+		p, err := g.compile(&gps.Items[i])
+		if err != nil {
+			return nil, err // an invalid policy fails closed rather than protecting nothing
+		}
+		s.Policies = append(s.Policies, p)
+	}
+	var bgrs guardv1.BreakGlassRequestList
+	if err := g.Reader.List(ctx, &bgrs); err != nil {
+		return nil, fmt.Errorf("listing break-glass requests: %w", err)
+	}
+	for _, b := range bgrs.Items {
+		if b.Spec.ApprovedBy != "" && b.Spec.ApprovedAt != nil {
+			s.Grants = append(s.Grants, Grant{ID: b.Name, Requester: b.Spec.Requester, Scope: b.Spec.Scope, Expires: b.Spec.ApprovedAt.Add(b.Spec.Duration.Duration)})
+		}
+	}
+	s.NamespaceLabels = func(name string) (map[string]string, error) {
+		var ns corev1.Namespace
+		if err := g.Reader.Get(ctx, client.ObjectKey{Name: name}, &ns); err != nil {
+			if client.IgnoreNotFound(err) == nil {
+				return nil, nil // a namespace being created does not exist yet
+			}
+			return nil, err
+		}
+		return ns.Labels, nil
+	}
+	return s, nil
+}
+
+func (g *Guard) compile(gp *guardv1.GuardPolicy) (*Policy, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.compiled == nil {
+		g.compiled = map[string]compiledPolicy{}
+	}
+	version := string(gp.UID) + "/" + gp.ResourceVersion
+	if c, ok := g.compiled[gp.Name]; ok && c.version == version {
+		return c.policy, c.err
+	}
+	p, err := Compile(gp)
+	g.compiled[gp.Name] = compiledPolicy{version: version, policy: p, err: err}
+	return p, err
+}

@@ -1,0 +1,39 @@
+package webhook
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the guard's Prometheus metrics.
+type Metrics struct {
+	requests *prometheus.CounterVec
+	latency  prometheus.Histogram
+}
+
+// NewMetrics creates and registers the guard's metrics.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "writ_admission_requests_total",
+			Help: "Admission requests decided by the guard, by operation, decision (allowed, denied, warned) and reason."},
+			[]string{"operation", "decision", "reason"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "writ_admission_decision_seconds",
+			Help:    "Time the guard takes to decide one admission request.",
+			Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1}}),
+	}
+	reg.MustRegister(m.requests, m.latency)
+	return m
+}
+
+func (m *Metrics) observe(op string, d Decision, took time.Duration) {
+	decision := "allowed"
+	switch {
+	case !d.Allowed:
+		decision = "denied"
+	case d.Warn:
+		decision = "warned"
+	}
+	m.requests.WithLabelValues(op, decision, d.Reason).Inc()
+	m.latency.Observe(took.Seconds())
+}
