@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 				Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn,
 				Values: []string{"kube-system", "kube-public", "kube-node-lease", "writ-system"},
 			}}},
-			MatchConditions: []admissionv1.MatchCondition{{Name: "not-the-apiserver", Expression: "request.userInfo.username != 'system:apiserver'"}},
+			MatchConditions:         []admissionv1.MatchCondition{{Name: "not-the-apiserver", Expression: "request.userInfo.username != 'system:apiserver'"}},
 			FailurePolicy:           &fail,
 			SideEffects:             &none,
 			TimeoutSeconds:          &timeout,
