@@ -123,6 +123,15 @@ func inScope(sc guardv1.BreakGlassScope, r *Request) bool {
 // edit that removes a tracking marker or moves an object (or a namespace) out of protection is
 // itself protected.
 func (p *Policy) protects(r *Request, s *Snapshot) (bool, error) {
+	direct, err := p.protectsDirectly(r, s)
+	if direct || err != nil {
+		return direct, err
+	}
+	return p.tracked && (r.Old.Tracked() || r.New.Tracked()), nil
+}
+
+// protectsDirectly reports protection by namespace or resource rule, not by a tracking marker.
+func (p *Policy) protectsDirectly(r *Request, s *Snapshot) (bool, error) {
 	if r.Namespace == "" && r.Group == "" && r.Resource == "namespaces" {
 		// The namespace object itself: protected if it is (or was, or would be) a protected
 		// namespace.
@@ -140,9 +149,6 @@ func (p *Policy) protects(r *Request, s *Snapshot) (bool, error) {
 				return true, nil
 			}
 		}
-	}
-	if p.tracked && (r.Old.Tracked() || r.New.Tracked()) {
-		return true, nil
 	}
 	if r.Namespace == "" {
 		return ruleMatches(p.cluster, r.Group, r.Resource), nil
@@ -171,7 +177,7 @@ func Decide(r *Request, s *Snapshot) Decision {
 	}
 	var warn *Decision
 	allowedBy := Decision{Allowed: true, Plugin: "unprotected", Reason: "Unprotected"}
-	for _, p := range s.Policies {
+	for _, p := range s.ordered(r) {
 		protected, err := p.protects(r, s)
 		if err != nil {
 			return Decision{Policy: p.Name, Plugin: "protect", Reason: "LookupFailed",
@@ -199,6 +205,24 @@ func Decide(r *Request, s *Snapshot) Decision {
 		return *warn
 	}
 	return allowedBy
+}
+
+// ordered returns the policies that protect the request directly first, so a denial names the
+// policy that protects the object's namespace or kind rather than one that only sees its
+// tracking marker. Lookup errors surface when Decide asks again.
+func (s *Snapshot) ordered(r *Request) []*Policy {
+	if len(s.Policies) < 2 {
+		return s.Policies
+	}
+	var direct, rest []*Policy
+	for _, p := range s.Policies {
+		if ok, _ := p.protectsDirectly(r, s); ok {
+			direct = append(direct, p)
+		} else {
+			rest = append(rest, p)
+		}
+	}
+	return append(direct, rest...)
 }
 
 func decideUnder(p *Policy, r *Request, s *Snapshot) Decision {

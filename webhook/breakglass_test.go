@@ -1,0 +1,124 @@
+package webhook_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"writ.dev/writ/audit"
+	"writ.dev/writ/test/harness"
+	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
+)
+
+// TestBreakGlass walks the emergency path on the real apiserver: request, second-person approval,
+// an edit in scope, and every way to abuse it.
+func TestBreakGlass(t *testing.T) {
+	harness.Require(t, env)
+	ctx := context.Background()
+	ev := guarded(t)
+	if err := env.Grant(ctx, harness.Group("system:authenticated"), "cluster-admin"); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.EnsureNamespace(ctx, "payments"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"db-config", "other-config"} {
+		if err := env.Client.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "payments", Name: name}, Data: map[string]string{"k": "v"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := env.Client.Create(ctx, &guardv1.GuardPolicy{ObjectMeta: metav1.ObjectMeta{Name: "payments"}, Spec: guardv1.GuardPolicySpec{
+		Protect:    guardv1.Protection{Namespaces: guardv1.NamespaceSelector{Names: []string{"payments"}}},
+		Agents:     []guardv1.Subject{{Kind: guardv1.ServiceAccountSubject, Namespace: "writ-system", Name: "writ-reconciler"}},
+		BreakGlass: guardv1.BreakGlassPolicy{RequesterGroups: []string{"oncall"}, ApproverGroups: []string{"leads"}, MaxDuration: &metav1.Duration{Duration: time.Hour}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	ann, bob, lea, mallory := as(t, "ann", "oncall"), as(t, "bob", "oncall"), as(t, "lea", "leads"), as(t, "mallory")
+	edit := func(c client.Client, name string) error {
+		return c.Patch(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "payments", Name: name}},
+			client.RawPatch("application/merge-patch+json", []byte(`{"data":{"k":"emergency"}}`)))
+	}
+	waitForDenial(t, func() error { return edit(ann, "db-config") })
+
+	request := func(name, requester string, d time.Duration) *guardv1.BreakGlassRequest {
+		return &guardv1.BreakGlassRequest{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: guardv1.BreakGlassRequestSpec{
+			Requester: requester, Justification: "INC-7: payments database is down", Ticket: "INC-7",
+			Scope:    guardv1.BreakGlassScope{Namespaces: []string{"payments"}, Names: []string{"db-config"}},
+			Duration: metav1.Duration{Duration: d}}}
+	}
+	denied := func(what string, err error, want string) {
+		t.Helper()
+		if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want a denial containing %q", what, err, want)
+		}
+	}
+	denied("request for someone else", ann.Create(ctx, request("bg-other", "bob", 10*time.Minute)), "must be you")
+	denied("request by a non-requester", mallory.Create(ctx, request("bg-mallory", "mallory", 10*time.Minute)), "no break-glass requester group")
+	denied("request beyond the maximum", ann.Create(ctx, request("bg-long", "ann", 2*time.Hour)), "at most 1h0m0s")
+	pre := request("bg-pre", "ann", 10*time.Minute)
+	pre.Spec.ApprovedBy, pre.Spec.ApprovedAt = "ann", &metav1.Time{Time: time.Now()}
+	denied("request created approved", ann.Create(ctx, pre), "created unapproved")
+
+	bg := request("bg-1", "ann", 10*time.Minute)
+	if err := ann.Create(ctx, bg); err != nil {
+		t.Fatalf("ann's request: %v", err)
+	}
+	approve := func(c client.Client, user, name string) error {
+		var cur guardv1.BreakGlassRequest
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: name}, &cur); err != nil {
+			return err
+		}
+		cur.Spec.ApprovedBy, cur.Spec.ApprovedAt = user, &metav1.Time{Time: time.Now()}
+		return c.Update(ctx, &cur)
+	}
+	denied("self-approval", approve(ann, "ann", "bg-1"), "cannot approve their own request")
+	denied("approval by a non-approver", approve(bob, "bob", "bg-1"), "no break-glass approver group")
+	denied("approval in someone else's name", approve(bob, "lea", "bg-1"), "must be you")
+	if err := approve(lea, "lea", "bg-1"); err != nil {
+		t.Fatalf("lea's approval: %v", err)
+	}
+
+	// Until it expires, ann may change what the request names, and nothing else.
+	deadline := time.Now().Add(30 * time.Second)
+	for err := edit(ann, "db-config"); err != nil; err = edit(ann, "db-config") {
+		if time.Now().After(deadline) {
+			t.Fatalf("approved break-glass edit refused: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond) // the guard's cache catches up with the approval
+	}
+	denied("out-of-scope edit", edit(ann, "other-config"), "GuardPolicy")
+	denied("another requester using ann's grant", edit(bob, "db-config"), "GuardPolicy")
+	var cur guardv1.BreakGlassRequest
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: "bg-1"}, &cur); err != nil {
+		t.Fatal(err)
+	}
+	cur.Spec.Scope.Names = nil
+	denied("widening an approved request", ann.Update(ctx, &cur), "is approved and cannot change")
+
+	// An expired grant no longer works.
+	if err := bob.Create(ctx, request("bg-short", "bob", 2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := approve(lea, "lea", "bg-short"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	denied("expired grant", edit(bob, "db-config"), `break-glass request "bg-short" expired`)
+
+	time.Sleep(200 * time.Millisecond) // let the recorder deliver
+	for _, k := range []struct {
+		kind audit.Kind
+		user string
+	}{{audit.BreakGlassRequested, "ann"}, {audit.BreakGlassApproved, "lea"}, {audit.BreakGlassUsed, "ann"}, {audit.MutationDenied, "bob"}} {
+		if !ev.find(k.kind, k.user) {
+			t.Errorf("no %s record for %s", k.kind, k.user)
+		}
+	}
+}
