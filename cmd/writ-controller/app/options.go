@@ -38,6 +38,10 @@ type Options struct {
 	AuditChain              string
 	AuditCheckpointInterval time.Duration
 	AuditExportAddr         string
+
+	// Webhook component.
+	WebhookPort    int
+	WebhookCertDir string
 }
 
 // DefaultOptions returns the options used when no flag is given.
@@ -54,6 +58,9 @@ func DefaultOptions() Options {
 		AuditChain:              "default",
 		AuditCheckpointInterval: time.Minute,
 		AuditExportAddr:         ":8082",
+
+		WebhookPort:    9443,
+		WebhookCertDir: "/tmp/k8s-webhook-server/serving-certs",
 	}
 }
 
@@ -74,6 +81,8 @@ func ParseFlags(args []string, out io.Writer) (Options, error) {
 	fs.StringVar(&o.AuditChain, "audit-chain", o.AuditChain, "chain name in a shared PostgreSQL audit store (one per cluster); the DSN comes from $"+"WRIT_AUDIT_POSTGRES_DSN")
 	fs.DurationVar(&o.AuditCheckpointInterval, "audit-checkpoint-interval", o.AuditCheckpointInterval, "how often the audit chain's head is signed")
 	fs.StringVar(&o.AuditExportAddr, "audit-export-bind-address", o.AuditExportAddr, `address serving evidence bundles to "writ audit export" through the API server's service proxy ("0" disables it)`)
+	fs.IntVar(&o.WebhookPort, "webhook-port", o.WebhookPort, "port the admission webhook serves on (HTTPS)")
+	fs.StringVar(&o.WebhookCertDir, "webhook-cert-dir", o.WebhookCertDir, "directory holding the webhook's tls.crt and tls.key (reloaded when they change)")
 	enabled := map[string]*bool{}
 	for _, c := range Components {
 		enabled[c] = fs.Bool("enable-"+c, false, "run the "+c+" component")
@@ -122,6 +131,9 @@ func (o Options) Validate() error {
 	}
 	if o.AuditCheckpointInterval < time.Second {
 		errs = append(errs, fmt.Errorf("--audit-checkpoint-interval %s is too short: use at least 1s", o.AuditCheckpointInterval))
+	}
+	if o.WebhookPort < 1 || o.WebhookPort > 65535 {
+		errs = append(errs, fmt.Errorf("--webhook-port %d is not a port", o.WebhookPort))
 	}
 	if o.GracefulShutdown <= 0 {
 		errs = append(errs, fmt.Errorf("--graceful-shutdown-timeout must be positive, got %s", o.GracefulShutdown))

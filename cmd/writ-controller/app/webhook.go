@@ -1,0 +1,39 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"writ.dev/writ/audit/kuberecorder"
+	"writ.dev/writ/webhook"
+)
+
+// GuardPath is where the admission guard is served.
+const GuardPath = "/validate"
+
+func init() { components[ComponentWebhook] = webhookComponent{} }
+
+type webhookComponent struct{}
+
+func (webhookComponent) Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
+	rec := kuberecorder.New(mgr.GetClient(), kuberecorder.Options{Namespace: o.Namespace})
+	if err := kuberecorder.RegisterMetrics(metrics.Registry, "webhook", rec); err != nil {
+		return err
+	}
+	exempt := append(append([]string{}, webhook.DefaultExemptNamespaces...), o.Namespace)
+	guard := &webhook.Guard{Reader: mgr.GetCache(), Recorder: rec, ExemptNamespaces: exempt, Metrics: webhook.NewMetrics(metrics.Registry)}
+	mgr.GetWebhookServer().Register(GuardPath, &admission.Webhook{Handler: guard})
+	// Serve only once the certificate is loaded and the server listens.
+	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+		return fmt.Errorf("webhook readiness check: %w", err)
+	}
+	go func() {
+		<-ctx.Done()
+		_ = rec.Close(context.Background())
+	}()
+	return nil
+}
