@@ -93,17 +93,8 @@ func TestGuardAndAuditComponents(t *testing.T) {
 			t.Error("manager did not stop")
 		}
 	}()
+	waitReady(t, probes, &logs)
 	deadline := time.Now().Add(60 * time.Second)
-	for {
-		code, _, err := get("http://" + probes + "/readyz")
-		if err == nil && code == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready: %d %v\n%s", code, err, logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 
 	// An AdmissionReview as the apiserver sends it: alice edits a ConfigMap in shop.
 	review := admissionv1.AdmissionReview{TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},

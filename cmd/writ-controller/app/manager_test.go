@@ -87,17 +87,8 @@ func TestManagerServesProbesAndMetricsWithLeaderElection(t *testing.T) {
 		}
 	}()
 
+	waitReady(t, probes, &logs)
 	deadline := time.Now().Add(60 * time.Second)
-	for {
-		code, _, err := get("http://" + probes + "/readyz")
-		if err == nil && code == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("readyz not OK after 60s (code %d, err %v):\n%s", code, err, logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 	if code, body, err := get("http://" + probes + "/healthz"); err != nil || code != http.StatusOK {
 		t.Fatalf("healthz: %d %q %v", code, body, err)
 	}
@@ -124,4 +115,20 @@ func grep(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// waitReady waits up to a minute for the manager's readiness probe to answer 200.
+func waitReady(t *testing.T, probes string, logs *syncBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		code, _, err := get("http://" + probes + "/readyz")
+		if err == nil && code == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readyz not OK after 60s (code %d, err %v):\n%s", code, err, logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
