@@ -26,7 +26,7 @@ build: ## Build bin/writ and bin/writ-controller.
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/writ-controller ./cmd/writ-controller
 
 .PHONY: deps
-deps: ## Install the Debian packages the tests use (git, gnupg, openssh-client; needs root or sudo).
+deps: ## Install the Debian packages the tests use (git, gnupg, openssh-client, postgresql, chromium; root or sudo).
 	bash test/install-deps.sh
 
 .PHONY: controlplane

@@ -5,18 +5,25 @@
 //
 // The chain is the embedded store's: Append links events after the head with audit.Link (Seq,
 // PrevHash, Hash), and Verify walks it with audit.ChainVerifier. Each chain has a head row in
-// writ_audit_chains; an append locks it (SELECT ... FOR UPDATE), inserts its records and moves the
-// head in one transaction, and returns only after COMMIT, so appenders in any number of processes
-// are serialised, the chain stays linear, and a returned record is durable. The store forces
-// synchronous_commit=on (or the stronger level the connection string names) for that reason.
-// Because the next appender takes the lock only after the previous one commits, records become
-// visible in sequence order and a reader never sees a gap.
+// writ_audit_chains; an append takes its row lock, inserts its records and moves the head in one
+// transaction, and returns only after COMMIT, so appenders in any number of processes are
+// serialised, the chain stays linear, and a returned record is durable. The store forces
+// synchronous_commit=on (or the level the connection string names, unless it is off) for that
+// reason. Because the next appender takes the lock only after the previous one commits, records
+// become visible in sequence order and a reader never sees a gap.
+//
+// An append is one pipelined round trip when the Store made the chain's last append and so knows
+// the head: BEGIN, writ_audit_move_head (which locks the head row and fails with SQLSTATE WR001
+// unless the head is still where the Store left it), INSERT, COMMIT. Otherwise, or after WR001,
+// it locks and reads the head first (SELECT ... FOR UPDATE), then does the same. If the connection
+// fails mid-append, the store waits for the lock and looks for the append's last record before it
+// reports an error, so an error means "not written".
 //
 // Within a process, Appends that arrive while a transaction is in flight are grouped into the
-// next one (group commit, up to Options.MaxBatch events), so the commit's fsync and the lock's
-// round trips are paid once per group rather than once per event. One Append call is atomic: its
-// events are validated (audit.Event.Validate) before anything is written, and it is never split
-// across transactions.
+// next one (group commit, up to Options.MaxBatch events), so the commit's fsync and the round
+// trip are paid once per group rather than once per event. One Append call is atomic: its events
+// are validated (audit.Event.Validate) before anything is written, and it is never split across
+// transactions.
 //
 // Several clusters keep separate chains in one database by opening the store with different
 // Options.Chain names; chains share tables but nothing else, not even the head lock.
@@ -63,5 +70,7 @@
 // Scan and ScanTime page through records with keyset pagination (PageSize records per query), so
 // neither memory nor a snapshot grows with the chain, and no connection is held while the
 // callback runs. Verify reads in one REPEATABLE READ snapshot, decodes and checks pages on all
-// CPUs while the next page is read, and runs only the chain walk itself sequentially.
+// CPUs while the next page is read, and runs only the chain walk itself sequentially. Both decode
+// records with a parser for exactly what encoding/json writes, falling back to json.Unmarshal for
+// anything else, since decoding is most of their cost.
 package postgres

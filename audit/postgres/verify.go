@@ -16,10 +16,11 @@ import (
 	"writ.dev/writ/audit"
 )
 
-// Verify walks the whole chain in one consistent snapshot and returns its head. Every error
-// wraps audit.ErrChain and names the first bad record; seq and head are then those of the last
+// Verify walks the whole chain in one consistent snapshot and returns its head. Every error about
+// the chain (rather than the database) wraps audit.ErrChain and names the first bad record; seq and head are then those of the last
 // good record (when the chain contradicts a checkpoint, of the last checkpoint it agrees with,
-// since any record after that may be the rewritten one). For each record, in sequence order, Verify checks that
+// since any record after that may be the rewritten one). For each record, in sequence order,
+// Verify checks that
 //
 //   - the stored event's bytes hash to the record's hash, and so (with the last check) are exactly
 //     the canonical encoding of what they decode to: not a byte can change without notice, even
@@ -72,6 +73,7 @@ func (s *Store) Verify(ctx context.Context) (seq uint64, head string, err error)
 					seq, head = v.Head()
 					return seq, head, err
 				}
+				*e = slow
 			}
 			if ck, ok := checkpoints[e.Seq]; ok {
 				if ck.Head != e.Hash {
@@ -94,10 +96,14 @@ func (s *Store) Verify(ctx context.Context) (seq uint64, head string, err error)
 	case seq > uint64(headSeq) || head != headHash:
 		return seq, head, fmt.Errorf("%w: the head row names record %d (%.16s) but the chain ends at record %d (%.16s): records were added or the head was moved outside Writ", audit.ErrChain, headSeq, headHash, seq, head)
 	}
-	for at, c := range checkpoints {
-		if at > seq {
-			return seq, head, fmt.Errorf("%w: checkpoint at record %d (key %s) is beyond the chain's last record %d: records were removed", audit.ErrChain, at, c.KeyID, seq)
+	beyond := uint64(0)
+	for at := range checkpoints {
+		if at > seq && (beyond == 0 || at < beyond) {
+			beyond = at
 		}
+	}
+	if beyond > 0 {
+		return seq, head, fmt.Errorf("%w: checkpoint at record %d (key %s) is beyond the chain's last record %d: records were removed", audit.ErrChain, beyond, checkpoints[beyond].KeyID, seq)
 	}
 	return seq, head, nil
 }

@@ -374,6 +374,7 @@ func Main(m *testing.M) int {
 // ends. It fails t, with the fix, when PostgreSQL is not installed.
 func Start(t testing.TB) string {
 	t.Helper()
+	skipShort(t)
 	s, err := server(t)
 	if err != nil {
 		t.Fatal(err)
@@ -385,6 +386,7 @@ func Start(t testing.TB) string {
 // server for t alone. Use it for what needs the server itself, such as several databases.
 func Shared(t testing.TB) *Server {
 	t.Helper()
+	skipShort(t)
 	s, err := server(t)
 	if err != nil {
 		t.Fatal(err)
@@ -411,4 +413,13 @@ func server(t testing.TB) (*Server, error) {
 		shared.srv, shared.err = New(Options{})
 	}
 	return shared.srv, shared.err
+}
+
+// skipShort skips t in the unit-test run (-short, make test-unit): PostgreSQL tests are
+// integration tests and run in make test.
+func skipShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: needs PostgreSQL; run without -short (make test-integration)")
+	}
 }

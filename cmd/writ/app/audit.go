@@ -29,8 +29,8 @@ func newAuditCommand() *cobra.Command {
 }
 
 type exportOptions struct {
-	from, to, out, key, store, postgres string
-	cluster                             clusterOptions
+	from, to, out, key, store, postgres, chain string
+	cluster                                    clusterOptions
 }
 
 func newAuditExportCommand() *cobra.Command {
@@ -59,6 +59,7 @@ bundle is verified before it is written.`,
 	f.StringVar(&o.key, "key", "", "the audit signing key (PEM), from the audit key Secret or `writ audit keygen`")
 	f.StringVar(&o.store, "store", "", "the embedded store's directory (offline export)")
 	f.StringVar(&o.postgres, "postgres", "", "a PostgreSQL DSN (offline export from the PostgreSQL store)")
+	f.StringVar(&o.chain, "chain", "default", "with --postgres: the cluster's chain in a shared store (writ-controller --audit-chain)")
 	o.cluster.bind(f)
 	return cmd
 }
@@ -77,7 +78,7 @@ func parseDate(flag, s string) (time.Time, error) {
 }
 
 // storeOpeners opens a store for export; the embedded and PostgreSQL stores register here.
-var storeOpeners = map[string]func(ctx context.Context, where string) (audit.Store, error){}
+var storeOpeners = map[string]func(ctx context.Context, o exportOptions) (audit.Store, error){}
 
 func runExport(ctx context.Context, out, errOut io.Writer, o exportOptions) error {
 	if ctx == nil {
@@ -114,20 +115,18 @@ func runExport(ctx context.Context, out, errOut io.Writer, o exportOptions) erro
 	if err != nil {
 		return usageErrorf("--key %s: %v", o.key, err)
 	}
-	kind, where := "", ""
+	kind := "postgres"
 	switch {
 	case o.store != "" && o.postgres != "":
 		return usageErrorf("give one of --store and --postgres, not both")
 	case o.store != "":
-		kind, where = "store", o.store
-	default:
-		kind, where = "postgres", o.postgres
+		kind = "store"
 	}
 	open, ok := storeOpeners[kind]
 	if !ok {
 		return usageErrorf("this build of writ cannot read the %s store", kind)
 	}
-	store, err := open(ctx, where)
+	store, err := open(ctx, o)
 	if err != nil {
 		return usageErrorf("opening the %s: %v", kind, err)
 	}

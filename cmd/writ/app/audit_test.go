@@ -14,7 +14,9 @@ import (
 
 	"writ.dev/writ/audit"
 	"writ.dev/writ/audit/auditkey"
+	"writ.dev/writ/audit/postgres"
 	"writ.dev/writ/audit/segment"
+	"writ.dev/writ/test/pgtest"
 )
 
 // TestAuditExportAndVerify exports from a real embedded store through the CLI and verifies the
@@ -134,5 +136,41 @@ func rewrite(t *testing.T, from, to string, f func(string, []byte) []byte) {
 	zw.Close()
 	if err := os.WriteFile(to, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAuditExportFromPostgres exports a cluster's chain from a shared PostgreSQL store.
+func TestAuditExportFromPostgres(t *testing.T) {
+	dsn := pgtest.Start(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "audit.key")
+	if code, _, errOut := run(t, "audit", "keygen", "--out", keyFile); code != ExitOK {
+		t.Fatal(errOut)
+	}
+	for _, chain := range []string{"prod-eu", "prod-us"} {
+		s, err := postgres.Open(ctx, dsn, postgres.Options{Chain: chain})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := map[string]int{"prod-eu": 5, "prod-us": 7}[chain]
+		for i := 0; i < n; i++ {
+			e := audit.Event{Kind: audit.SyncApplied, Time: time.Date(2026, 10, 2, i, 0, 0, 0, time.UTC), Commit: chain}
+			if _, err := s.Append(ctx, e.WithDefaults(time.Now)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.Close()
+	}
+	out := filepath.Join(dir, "us.zip")
+	code, stdout, errOut := run(t, "audit", "export", "--postgres", dsn, "--chain", "prod-us", "--key", keyFile, "--from", "2026-10-01", "--to", "2026-10-03", "--out", out)
+	if code != ExitOK || !strings.Contains(stdout, "7 records in the period") {
+		t.Fatalf("export: %d %s %s", code, stdout, errOut)
+	}
+	if code, stdout, _ := run(t, "audit", "verify", out); code != ExitOK || !strings.Contains(stdout, "SyncApplied=7") {
+		t.Fatalf("verify: %d %s", code, stdout)
+	}
+	if strings.Contains(errOut+stdout, "password") {
+		t.Fatal("DSN leaked")
 	}
 }

@@ -9,10 +9,10 @@ import (
 )
 
 func init() {
-	storeOpeners["store"] = func(_ context.Context, dir string) (audit.Store, error) {
-		return segment.Open(dir, segment.Options{})
+	storeOpeners["store"] = func(_ context.Context, o exportOptions) (audit.Store, error) {
+		return segment.Open(o.store, segment.Options{})
 	}
-	storeOpeners["postgres"] = func(ctx context.Context, dsn string) (audit.Store, error) {
-		return postgres.Open(ctx, dsn, postgres.Options{})
+	storeOpeners["postgres"] = func(ctx context.Context, o exportOptions) (audit.Store, error) {
+		return postgres.Open(ctx, o.postgres, postgres.Options{Chain: o.chain})
 	}
 }
