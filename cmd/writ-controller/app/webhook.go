@@ -8,6 +8,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"writ.dev/writ/audit"
 	"writ.dev/writ/audit/kuberecorder"
 	"writ.dev/writ/webhook"
 )
@@ -20,7 +21,10 @@ func init() { components[ComponentWebhook] = webhookComponent{} }
 type webhookComponent struct{}
 
 func (webhookComponent) Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
-	rec := kuberecorder.New(mgr.GetClient(), kuberecorder.Options{Namespace: o.Namespace})
+	log := ctrl.Log.WithName("webhook")
+	rec := kuberecorder.New(mgr.GetClient(), kuberecorder.Options{Namespace: o.Namespace, OnError: func(e audit.Event, err error) {
+		log.Error(err, "an audit event could not be handed to the audit component", "kind", e.Kind, "user", e.Actor.User, "object", e.Object.String())
+	}})
 	if err := kuberecorder.RegisterMetrics(metrics.Registry, "webhook", rec); err != nil {
 		return err
 	}
