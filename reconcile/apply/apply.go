@@ -1,0 +1,241 @@
+package apply
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
+	"github.com/fluxcd/pkg/ssa"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Field manager and metadata Writ puts on what it applies.
+const (
+	FieldManager     = "writ"
+	ManagedLabel     = "writ.dev/managed" // value: the sync's namespace.name
+	CommitAnnotation = "writ.dev/commit"
+	SourceAnnotation = "writ.dev/source"
+)
+
+// Stamp identifies who applies and from where.
+type Stamp struct {
+	// Sync is the namespace and name of the sync that owns the objects.
+	SyncNamespace, SyncName string
+	// Commit and Source (repository URL and path) are annotated on every object.
+	Commit, Source string
+}
+
+func (s Stamp) owner() string { return s.SyncNamespace + "." + s.SyncName }
+
+// Entry is one object in an inventory.
+type Entry struct {
+	Group     string `json:"group,omitempty"`
+	Version   string `json:"version"`
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+}
+
+// ID is the entry's identity regardless of version.
+func (e Entry) ID() string { return e.Group + "/" + e.Kind + "/" + e.Namespace + "/" + e.Name }
+
+func (e Entry) String() string {
+	gk := e.Kind
+	if e.Group != "" {
+		gk += "." + e.Group
+	}
+	if e.Namespace != "" {
+		return gk + " " + e.Namespace + "/" + e.Name
+	}
+	return gk + " " + e.Name
+}
+
+func entryOf(o *unstructured.Unstructured) Entry {
+	gvk := o.GroupVersionKind()
+	return Entry{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind, Namespace: o.GetNamespace(), Name: o.GetName()}
+}
+
+// Result is what one Apply did.
+type Result struct {
+	Created, Configured, Unchanged, Pruned []Entry
+	// Inventory is the set now applied: the input of the next Prune.
+	Inventory []Entry
+}
+
+// Counts summarises the result for audit records.
+func (r *Result) Counts() map[string]int {
+	return map[string]int{"created": len(r.Created), "configured": len(r.Configured), "unchanged": len(r.Unchanged), "pruned": len(r.Pruned)}
+}
+
+// Engine applies and prunes.
+type Engine struct {
+	rm *ssa.ResourceManager
+	c  client.Client
+	// WaitTimeout bounds waiting for CRDs and Namespaces to be established (default 1m).
+	WaitTimeout time.Duration
+}
+
+// New returns an Engine acting with c (the identity the sync impersonates).
+func New(c client.Client) *Engine {
+	poller := polling.NewStatusPoller(c, c.RESTMapper(), polling.Options{})
+	rm := ssa.NewResourceManager(c, poller, ssa.Owner{Field: FieldManager, Group: "writ.dev"})
+	rm.SetConcurrency(4)
+	return &Engine{rm: rm, c: c, WaitTimeout: time.Minute}
+}
+
+// Apply stamps objs and applies them in stages, then prunes what the previous inventory had and
+// objs no longer declare (when prune is true). New objects are applied before old ones are
+// pruned, so a rename or a moved path leaves no gap.
+func (e *Engine) Apply(ctx context.Context, objs []*unstructured.Unstructured, s Stamp, previous []Entry, prune bool) (*Result, error) {
+	if s.SyncName == "" {
+		return nil, fmt.Errorf("apply: the sync's name is required to stamp and prune objects")
+	}
+	// The commit annotation names the commit an object's content last changed in: keep the live
+	// value while applying, so an unchanged object stays unchanged, then move it to this commit
+	// on the objects that did change.
+	for _, o := range objs {
+		labels := o.GetLabels()
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels[ManagedLabel] = s.owner()
+		o.SetLabels(labels)
+		ann := o.GetAnnotations()
+		if ann == nil {
+			ann = map[string]string{}
+		}
+		ann[CommitAnnotation] = e.liveCommit(ctx, o, s)
+		if s.Source != "" {
+			ann[SourceAnnotation] = s.Source
+		}
+		o.SetAnnotations(ann)
+	}
+	opts := ssa.DefaultApplyOptions()
+	opts.Force = true
+	opts.WaitTimeout = e.WaitTimeout
+	cs, err := e.rm.ApplyAllStaged(ctx, objs, opts)
+	if err == nil {
+		err = e.restamp(ctx, objs, cs, s, opts)
+	}
+	res := &Result{}
+	if cs != nil {
+		for _, en := range cs.Entries {
+			x := Entry{Group: en.ObjMetadata.GroupKind.Group, Kind: en.ObjMetadata.GroupKind.Kind, Namespace: en.ObjMetadata.Namespace, Name: en.ObjMetadata.Name, Version: versionOf(en.GroupVersion)}
+			switch en.Action {
+			case ssa.CreatedAction:
+				res.Created = append(res.Created, x)
+			case ssa.ConfiguredAction:
+				res.Configured = append(res.Configured, x)
+			default:
+				res.Unchanged = append(res.Unchanged, x)
+			}
+		}
+	}
+	if err != nil {
+		return res, fmt.Errorf("applying: %w", err)
+	}
+	for _, o := range objs {
+		res.Inventory = append(res.Inventory, entryOf(o))
+	}
+	sort.Slice(res.Inventory, func(i, j int) bool { return res.Inventory[i].ID() < res.Inventory[j].ID() })
+	if prune {
+		if res.Pruned, err = e.prune(ctx, previous, res.Inventory, s); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// liveCommit returns the commit annotation of the live object if this sync owns it, else the
+// commit being applied.
+func (e *Engine) liveCommit(ctx context.Context, o *unstructured.Unstructured, s Stamp) string {
+	live := &unstructured.Unstructured{}
+	live.SetGroupVersionKind(o.GroupVersionKind())
+	if err := e.c.Get(ctx, client.ObjectKeyFromObject(o), live); err != nil {
+		return s.Commit
+	}
+	if c := live.GetAnnotations()[CommitAnnotation]; c != "" && live.GetLabels()[ManagedLabel] == s.owner() {
+		return c
+	}
+	return s.Commit
+}
+
+// restamp moves the commit annotation of created and configured objects to this commit.
+func (e *Engine) restamp(ctx context.Context, objs []*unstructured.Unstructured, cs *ssa.ChangeSet, s Stamp, opts ssa.ApplyOptions) error {
+	changed := map[string]bool{}
+	for _, en := range cs.Entries {
+		if en.Action == ssa.CreatedAction || en.Action == ssa.ConfiguredAction {
+			changed[en.Subject] = true
+		}
+	}
+	for _, o := range objs {
+		if o.GetAnnotations()[CommitAnnotation] == s.Commit || !changed[subject(o)] {
+			continue
+		}
+		ann := o.GetAnnotations()
+		ann[CommitAnnotation] = s.Commit
+		o.SetAnnotations(ann)
+		if _, err := e.rm.Apply(ctx, o, opts); err != nil {
+			return fmt.Errorf("stamping %s with the commit: %w", subject(o), err)
+		}
+	}
+	return nil
+}
+
+// subject names an object as ssa's change sets do: kind/namespace/name.
+func subject(o *unstructured.Unstructured) string {
+	if o.GetNamespace() == "" {
+		return o.GetKind() + "/" + o.GetName()
+	}
+	return o.GetKind() + "/" + o.GetNamespace() + "/" + o.GetName()
+}
+
+func versionOf(gv string) string {
+	if i := strings.LastIndex(gv, "/"); i >= 0 {
+		return gv[i+1:]
+	}
+	return gv
+}
+
+// prune deletes the objects of previous that current lacks, if the live object still carries
+// this sync's label: never an object Writ did not create or another sync has taken over.
+func (e *Engine) prune(ctx context.Context, previous, current []Entry, s Stamp) ([]Entry, error) {
+	keep := map[string]bool{}
+	for _, x := range current {
+		keep[x.ID()] = true
+	}
+	var gone []*unstructured.Unstructured
+	var pruned []Entry
+	for _, x := range previous {
+		if keep[x.ID()] {
+			continue
+		}
+		live := &unstructured.Unstructured{}
+		live.SetGroupVersionKind(schema.GroupVersionKind{Group: x.Group, Version: x.Version, Kind: x.Kind})
+		err := e.c.Get(ctx, client.ObjectKey{Namespace: x.Namespace, Name: x.Name}, live)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return pruned, fmt.Errorf("pruning %s: %w", x, err)
+		}
+		if live.GetLabels()[ManagedLabel] != s.owner() {
+			continue // not ours (any more): never delete it
+		}
+		gone = append(gone, live)
+		pruned = append(pruned, x)
+	}
+	if len(gone) == 0 {
+		return nil, nil
+	}
+	if _, err := e.rm.DeleteAll(ctx, gone, ssa.DefaultDeleteOptions()); err != nil {
+		return pruned, fmt.Errorf("pruning: %w", err)
+	}
+	return pruned, nil
+}
