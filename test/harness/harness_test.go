@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	provenancev1 "writ.dev/writ/provenance/api/v1alpha1"
+	reconcilev1 "writ.dev/writ/reconcile/api/v1alpha1"
 	"writ.dev/writ/test/controlplane"
 )
 
@@ -76,6 +77,18 @@ func TestWritCRDsAreInstalled(t *testing.T) {
 	err := env.Client.Create(ctx, bad)
 	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "trust at least one signature format") {
 		t.Fatalf("a policy trusting nothing was not rejected by the CRD schema: %v", err)
+	}
+	src := &reconcilev1.GitSource{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "two-refs"}, Spec: reconcilev1.GitSourceSpec{
+		URL: "https://git.example.com/infra", TrustPolicy: "harness", Ref: &reconcilev1.GitRef{Branch: "main", Tag: "v1"}}}
+	if err := env.Client.Create(ctx, src); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "exactly one of branch, tag, semver and commit") {
+		t.Fatalf("a source with two refs was accepted: %v", err)
+	}
+	src.Spec.Ref = &reconcilev1.GitRef{Branch: "main"}
+	if err := env.Client.Create(ctx, src); err != nil {
+		t.Fatalf("a valid GitSource was refused: %v", err)
+	}
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(src), src); err != nil || src.Spec.Interval == nil || src.Spec.Interval.Duration != time.Minute {
+		t.Fatalf("interval not defaulted: %v %v", src.Spec.Interval, err)
 	}
 }
 

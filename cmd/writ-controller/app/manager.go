@@ -20,6 +20,7 @@ import (
 	auditv1 "writ.dev/writ/audit/api/v1alpha1"
 	"writ.dev/writ/cmd/internal/version"
 	provenancev1 "writ.dev/writ/provenance/api/v1alpha1"
+	reconcilev1 "writ.dev/writ/reconcile/api/v1alpha1"
 	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
 )
 
@@ -36,7 +37,7 @@ var components = map[string]Component{}
 // Scheme returns the scheme with Kubernetes' built-in kinds and Writ's own.
 func Scheme() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
-	if err := errors.Join(clientgoscheme.AddToScheme(s), provenancev1.AddToScheme(s), auditv1.AddToScheme(s), guardv1.AddToScheme(s)); err != nil {
+	if err := errors.Join(clientgoscheme.AddToScheme(s), provenancev1.AddToScheme(s), auditv1.AddToScheme(s), guardv1.AddToScheme(s), reconcilev1.AddToScheme(s)); err != nil {
 		return nil, err
 	}
 	return s, nil
