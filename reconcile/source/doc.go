@@ -1,0 +1,53 @@
+// Package source fetches the Git repository a reconciler deploys from, with go-git, into a cache
+// directory per source, and checks out one revision for the renderer.
+//
+//	a, err := source.Fetch(ctx, source.Options{
+//		URL:  "https://git.example.com/platform/config.git",
+//		Ref:  source.Ref{Branch: "main"},
+//		Auth: source.Auth{BearerToken: token},
+//		Dir:  "/var/cache/writ/sources/platform",
+//	})
+//	// verify first: provenance.NewRepository(a.Repo), Request{Target: a.Ref, LastVerified: …}
+//	// then render a.Dir
+//
+// # Refs
+//
+// Exactly one of Ref's fields is set. Branch resolves to the branch tip; Tag to the commit a
+// lightweight or annotated tag points at (the annotated tag object stays in Repo under
+// Artifact.Ref for Tag-mode verification); SemVer to the highest tag in the range, counting only
+// strict MAJOR.MINOR.PATCH tags with an optional "v" (pre-releases only when the range names
+// one); Commit to a full hash reachable from a branch or tag of the remote.
+//
+// # Cache and updates
+//
+// Options.Dir holds a bare repository ("repo") and checkouts ("trees/<commit>"). The first Fetch
+// clones, later ones fetch. Refs are force-updated and deleted ones pruned, so a force-push to an
+// older commit is reported as that commit: Fetch does not judge history, the provenance verifier
+// rejects the rollback (give it the last verified commit; objects are never pruned from the
+// cache, so it stays readable). Tags are always fetched, since approval tags point at commits.
+//
+// Depth 0 fetches full history, which range verification and rollback checks need; Depth 1 only
+// the tips. A cache is cloned afresh when it is shallow and Depth 0 is asked for, or when it
+// cannot be opened; the last verified commit may then be missing, and the verifier fails closed.
+//
+// A checkout is written into a temporary directory and renamed to trees/<commit> when complete,
+// so a half-written tree is never visible; the previous checkout is removed by the next Fetch.
+// Symlinks that resolve outside the checkout, and entries git would refuse (".." or ".git"), fail
+// the Fetch. Submodules are left empty and Git LFS files hold their pointers.
+//
+// # Transports and credentials
+//
+// https:// takes basic or bearer credentials; http:// only sends them to a loopback host. ssh://
+// and user@host:path take a private key and known_hosts lines: the host key is always checked
+// against those lines alone (never ~/.ssh), and only the algorithms they hold keys for are
+// offered. file:// takes none. Credentials are never accepted inside the URL, and errors never
+// contain a password, token or private key.
+//
+// Options.Timeout and ctx bound the whole Fetch. go-git does not watch the context during an SSH
+// handshake, so when the context ends first Fetch returns at once and leaves that connection
+// behind; until the server ends it, the cache stays locked and later Fetch calls on the same Dir
+// wait for it (within their own context).
+//
+// Errors wrap ErrInvalidOptions (fix the Options), ErrRefNotFound, ErrAuth, ErrHostKey or the
+// context's error, so a reconciler can tell stalling from transient failures.
+package source
