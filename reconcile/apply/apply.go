@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
+	"github.com/fluxcd/cli-utils/pkg/object"
 	"github.com/fluxcd/pkg/ssa"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -238,4 +239,18 @@ func (e *Engine) prune(ctx context.Context, previous, current []Entry, s Stamp) 
 		return pruned, fmt.Errorf("pruning: %w", err)
 	}
 	return pruned, nil
+}
+
+// Wait waits until the inventory's objects are healthy (Deployments rolled out, Jobs complete,
+// CRDs established, custom resources Ready) or timeout passes.
+func (e *Engine) Wait(ctx context.Context, inventory []Entry, timeout time.Duration) error {
+	var objs []*unstructured.Unstructured
+	for _, x := range inventory {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(schema.GroupVersionKind{Group: x.Group, Version: x.Version, Kind: x.Kind})
+		u.SetNamespace(x.Namespace)
+		u.SetName(x.Name)
+		objs = append(objs, u)
+	}
+	return e.rm.WaitForSetWithContext(ctx, object.UnstructuredSetToObjMetadataSet(objs), ssa.WaitOptions{Interval: 2 * time.Second, Timeout: timeout})
 }

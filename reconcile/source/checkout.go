@@ -194,3 +194,34 @@ func readBlob(r *git.Repository, h plumbing.Hash, limit int64) (string, error) {
 	data, err := io.ReadAll(rd)
 	return string(data), err
 }
+
+// Checkout writes commit's tree from r into dir, which must not exist yet: into a temporary
+// directory beside it first, renamed into place when complete. It is how a sync materialises a
+// verified commit other than the one the last Fetch checked out.
+func Checkout(ctx context.Context, r *git.Repository, commit, dir string) error {
+	h := plumbing.NewHash(commit)
+	if h.IsZero() || h.String() != commit {
+		return fmt.Errorf("%w: %q is not a full commit hash", ErrInvalidOptions, commit)
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return fmt.Errorf("creating checkout directory: %w", err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".tmp-")
+	if err != nil {
+		return fmt.Errorf("creating checkout directory: %w", err)
+	}
+	if err := writeTree(ctx, r, h, tmp); err != nil {
+		_ = os.RemoveAll(tmp)
+		return fmt.Errorf("checking out %s: %w", commit, err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		_ = os.RemoveAll(tmp)
+		return fmt.Errorf("checking out %s: %w", commit, err)
+	}
+	return nil
+}
+
+// OpenCache opens the bare repository a Fetch with Options.Dir = dir maintains, for reading.
+func OpenCache(dir string) (*git.Repository, error) {
+	return git.PlainOpen(filepath.Join(dir, repoDir))
+}

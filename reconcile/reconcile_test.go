@@ -1,0 +1,215 @@
+package reconcile_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"writ.dev/writ/audit"
+	provenancev1 "writ.dev/writ/provenance/api/v1alpha1"
+	"writ.dev/writ/reconcile"
+	reconcilev1 "writ.dev/writ/reconcile/api/v1alpha1"
+	"writ.dev/writ/test/fixtures"
+	"writ.dev/writ/test/harness"
+)
+
+var env *harness.Env
+
+func TestMain(m *testing.M) { os.Exit(harness.Main(m, harness.Options{}, &env)) }
+
+type recorded struct {
+	mu  sync.Mutex
+	all []audit.Event
+}
+
+func (r *recorded) has(kind audit.Kind, commit string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.all {
+		if e.Kind == kind && (commit == "" || e.Commit == commit) {
+			return true
+		}
+	}
+	return false
+}
+
+func start(t *testing.T) *recorded {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorded{}
+	buf := audit.NewBuffered(func(_ context.Context, e audit.Event) error {
+		rec.mu.Lock()
+		rec.all = append(rec.all, e)
+		rec.mu.Unlock()
+		return nil
+	}, audit.BufferedOptions{})
+	cache := t.TempDir()
+	src := &reconcile.GitSourceReconciler{Client: mgr.GetClient(), Recorder: buf, CacheDir: cache + "/sources"}
+	if err := src.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	if err := (&reconcile.SyncReconciler{Client: mgr.GetClient(), Config: mgr.GetConfig(), Recorder: buf, Sources: src, CacheDir: cache + "/syncs"}).SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = mgr.Start(ctx) }()
+	return rec
+}
+
+func eventually(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: never happened; last state: %s", what, state)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func cmYAML(name, value string) string {
+	return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + name + "\n  namespace: shop\ndata:\n  k: \"" + value + "\"\n"
+}
+
+// TestSignedCommitsAreAppliedAndEverythingElseIsRefused walks a repository's history through
+// the reconciler on the real apiserver.
+func TestSignedCommitsAreAppliedAndEverythingElseIsRefused(t *testing.T) {
+	harness.Require(t, env)
+	ctx := context.Background()
+	alice := fixtures.SSHKey(t, "Alice", "alice@example.com", "ed25519")
+	mallory := fixtures.SSHKey(t, "Mallory", "mallory@example.com", "ed25519")
+	repo := fixtures.NewRepo(t)
+	first := repo.Commit(alice, "shop", map[string]string{
+		"apps/ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n",
+		"apps/a.yaml":  cmYAML("a", "1"),
+		"apps/b.yaml":  cmYAML("b", "1"),
+		"README.md":    "not a manifest\n",
+	})
+	rec := start(t)
+	if err := env.EnsureNamespace(ctx, "gitops"); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Create(ctx, &provenancev1.TrustPolicy{ObjectMeta: metav1.ObjectMeta{Name: "shop"},
+		Spec: provenancev1.TrustPolicySpec{Mode: provenancev1.ModeRange, SSH: &provenancev1.SSHTrust{AllowedSigners: alice.AllowedSigner("")}}}); err != nil {
+		t.Fatal(err)
+	}
+	fast := &metav1.Duration{Duration: time.Second}
+	gs := &reconcilev1.GitSource{ObjectMeta: metav1.ObjectMeta{Namespace: "gitops", Name: "shop"}, Spec: reconcilev1.GitSourceSpec{
+		URL: "file://" + repo.Dir, Ref: &reconcilev1.GitRef{Branch: "main"}, TrustPolicy: "shop", Interval: fast}}
+	sy := &reconcilev1.Sync{ObjectMeta: metav1.ObjectMeta{Namespace: "gitops", Name: "shop"}, Spec: reconcilev1.SyncSpec{
+		SourceRef: reconcilev1.LocalObjectReference{Name: "shop"}, Path: "apps", Interval: fast}}
+	for _, o := range []client.Object{gs, sy} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	syncState := func() (*reconcilev1.Sync, string) {
+		var s reconcilev1.Sync
+		_ = env.Client.Get(ctx, client.ObjectKeyFromObject(sy), &s)
+		c := apimeta.FindStatusCondition(s.Status.Conditions, reconcile.Ready)
+		if c == nil {
+			return &s, "no Ready condition"
+		}
+		return &s, string(c.Status) + " " + c.Reason + ": " + c.Message
+	}
+	cm := func(name string) (*corev1.ConfigMap, error) {
+		var c corev1.ConfigMap
+		err := env.Client.Get(ctx, client.ObjectKey{Namespace: "shop", Name: name}, &c)
+		return &c, err
+	}
+
+	// 1. A signed commit is verified and applied.
+	eventually(t, "first commit applied", func() (bool, string) {
+		s, state := syncState()
+		return s.Status.LastAppliedCommit == first && strings.HasPrefix(state, "True"), state
+	})
+	if c, err := cm("a"); err != nil || c.Data["k"] != "1" || c.Annotations["writ.dev/commit"] != first {
+		t.Fatalf("a not applied: %v %v", c, err)
+	}
+	s, _ := syncState()
+	if len(s.Status.LastAppliedSigners) == 0 || s.Status.LastAppliedSigners[0].Fingerprint != alice.Fingerprint || len(s.Status.Inventory) != 3 {
+		t.Fatalf("status: signers %v inventory %v", s.Status.LastAppliedSigners, s.Status.Inventory)
+	}
+
+	// 2. An unsigned commit, then one signed by an untrusted key: refused, the old state stays.
+	unsigned := repo.Commit(fixtures.Signer{}, "sneak", map[string]string{"apps/a.yaml": cmYAML("a", "unsigned")})
+	eventually(t, "unsigned commit rejected", func() (bool, string) {
+		var g reconcilev1.GitSource
+		_ = env.Client.Get(ctx, client.ObjectKeyFromObject(gs), &g)
+		c := apimeta.FindStatusCondition(g.Status.Conditions, reconcile.SourceVerified)
+		return g.Status.LastFetchedCommit == unsigned && c != nil && c.Status == metav1.ConditionFalse && c.Reason == "Unsigned", g.Status.Verdict
+	})
+	repo.Git("reset", "-q", "--hard", first)
+	untrusted := repo.Commit(mallory, "mallory", map[string]string{"apps/a.yaml": cmYAML("a", "mallory")})
+	eventually(t, "untrusted commit rejected", func() (bool, string) {
+		var g reconcilev1.GitSource
+		_ = env.Client.Get(ctx, client.ObjectKeyFromObject(gs), &g)
+		c := apimeta.FindStatusCondition(g.Status.Conditions, reconcile.SourceVerified)
+		return g.Status.LastFetchedCommit == untrusted && c != nil && c.Reason == "UnknownKey" && g.Status.LastVerifiedCommit == first, g.Status.Verdict
+	})
+	if c, _ := cm("a"); c.Data["k"] != "1" {
+		t.Fatalf("a refused commit changed the cluster: %v", c.Data)
+	}
+	if !rec.has(audit.CommitRejected, untrusted) {
+		t.Error("no CommitRejected record")
+	}
+
+	// 3. A signed commit that deletes a manifest prunes exactly that object.
+	repo.Git("reset", "-q", "--hard", first)
+	third := repo.Commit(alice, "drop b, change a", map[string]string{"apps/b.yaml": "", "apps/a.yaml": cmYAML("a", "2")})
+	eventually(t, "third commit applied", func() (bool, string) {
+		s, state := syncState()
+		return s.Status.LastAppliedCommit == third, state
+	})
+	if _, err := cm("b"); !apierrors.IsNotFound(err) {
+		t.Fatalf("b not pruned: %v", err)
+	}
+	if c, _ := cm("a"); c.Data["k"] != "2" {
+		t.Fatalf("a not updated: %v", c.Data)
+	}
+	if !rec.has(audit.SyncApplied, third) || !rec.has(audit.CommitVerified, third) {
+		t.Error("no SyncApplied/CommitVerified record for the third commit")
+	}
+
+	// 4. A force-push back to an older signed commit is refused as a rollback.
+	repo.Git("reset", "-q", "--hard", first)
+	eventually(t, "rollback refused", func() (bool, string) {
+		var g reconcilev1.GitSource
+		_ = env.Client.Get(ctx, client.ObjectKeyFromObject(gs), &g)
+		c := apimeta.FindStatusCondition(g.Status.Conditions, reconcile.SourceVerified)
+		return g.Status.LastFetchedCommit == first && c != nil && c.Reason == "Rollback" && g.Status.LastVerifiedCommit == third, g.Status.Verdict
+	})
+	if _, err := cm("b"); !apierrors.IsNotFound(err) {
+		t.Fatal("the rollback brought b back")
+	}
+
+	// 5. A broken manifest fails the sync with the file's name; the last good state stays.
+	repo.Git("reset", "-q", "--hard", third)
+	repo.Commit(alice, "typo", map[string]string{"apps/a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: [\n"})
+	eventually(t, "broken manifest reported", func() (bool, string) {
+		_, state := syncState()
+		return strings.Contains(state, "RenderFailed") && strings.Contains(state, "a.yaml"), state
+	})
+	if c, _ := cm("a"); c.Data["k"] != "2" {
+		t.Fatalf("a broken commit changed the cluster: %v", c.Data)
+	}
+}

@@ -1,0 +1,229 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"writ.dev/writ/audit"
+	reconcilev1 "writ.dev/writ/reconcile/api/v1alpha1"
+	"writ.dev/writ/reconcile/apply"
+	"writ.dev/writ/reconcile/render"
+	"writ.dev/writ/reconcile/source"
+)
+
+// SyncReconciler applies the last verified commit of a Sync's source: checkout -> render ->
+// apply (staged, forced only for declared fields) -> prune by inventory -> wait for health.
+type SyncReconciler struct {
+	Client   client.Client
+	Config   *rest.Config // to impersonate a sync's service account
+	Recorder audit.Recorder
+	Sources  *GitSourceReconciler
+	// CacheDir holds checkouts of verified commits.
+	CacheDir string
+	Now      func() time.Time
+}
+
+// SetupWithManager registers the reconciler; a source's new verified commit wakes its syncs.
+func (r *SyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).Named("sync").For(&reconcilev1.Sync{}).
+		Watches(&reconcilev1.GitSource{}, handler.EnqueueRequestsFromMapFunc(r.syncsOf)).
+		Complete(r)
+}
+
+func (r *SyncReconciler) syncsOf(ctx context.Context, o client.Object) []reconcile.Request {
+	var list reconcilev1.SyncList
+	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for _, s := range list.Items {
+		if s.Spec.SourceRef.Name == o.GetName() {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&s)})
+		}
+	}
+	return out
+}
+
+// Reconcile applies one sync and patches its status once, at the end.
+func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+	var s reconcilev1.Sync
+	if err := r.Client.Get(ctx, req.NamespacedName, &s); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if s.Spec.Suspend {
+		return ctrl.Result{}, nil
+	}
+	base := s.DeepCopy()
+	defer func() {
+		s.Status.ObservedGeneration = s.Generation
+		if err := r.Client.Status().Patch(ctx, &s, client.MergeFrom(base)); err != nil && retErr == nil {
+			retErr = err
+		}
+	}()
+	interval := 10 * time.Minute
+	if s.Spec.Interval != nil && s.Spec.Interval.Duration > 0 {
+		interval = s.Spec.Interval.Duration
+	}
+	res = ctrl.Result{RequeueAfter: interval}
+
+	var gs reconcilev1.GitSource
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: s.Spec.SourceRef.Name}, &gs); err != nil {
+		set(&s.Status.Conditions, s.Generation, Ready, false, "SourceNotFound", err.Error())
+		return res, nil
+	}
+	commit := gs.Status.LastVerifiedCommit
+	if commit == "" {
+		set(&s.Status.Conditions, s.Generation, SourceVerified, false, "NoVerifiedCommit", "the source has no verified commit yet: "+conditionMessage(gs.Status.Conditions, SourceVerified))
+		set(&s.Status.Conditions, s.Generation, Ready, false, "NoVerifiedCommit", "waiting for a verified commit")
+		return res, nil
+	}
+	set(&s.Status.Conditions, s.Generation, SourceVerified, true, "Verified", "applying the last verified commit "+commit)
+	set(&s.Status.Conditions, s.Generation, Reconciling, true, "Applying", "applying "+commit)
+	defer set(&s.Status.Conditions, s.Generation, Reconciling, false, "Done", "")
+
+	objs, err := r.render(ctx, &s, &gs, commit)
+	if err != nil {
+		r.fail(ctx, &s, commit, "RenderFailed", err)
+		set(&s.Status.Conditions, s.Generation, Stalled, true, "RenderFailed", err.Error())
+		return res, nil
+	}
+	c, err := r.clientFor(&s)
+	if err != nil {
+		r.fail(ctx, &s, commit, "ImpersonationFailed", err)
+		return res, nil
+	}
+	engine := apply.New(c)
+	prev := fromInventory(s.Status.Inventory)
+	prune := s.Spec.Prune == nil || *s.Spec.Prune
+	result, err := engine.Apply(ctx, objs, apply.Stamp{SyncNamespace: s.Namespace, SyncName: s.Name, Commit: commit, Source: gs.Spec.URL + "//" + s.Spec.Path}, prev, prune)
+	if err != nil {
+		r.fail(ctx, &s, commit, "ApplyFailed", err)
+		return ctrl.Result{RequeueAfter: min(interval, 30*time.Second)}, nil
+	}
+	set(&s.Status.Conditions, s.Generation, Stalled, false, "Applied", "")
+	s.Status.Inventory = toInventory(result.Inventory)
+	changed := commit != s.Status.LastAppliedCommit || len(result.Created)+len(result.Configured)+len(result.Pruned) > 0
+	s.Status.LastAppliedCommit = commit
+	s.Status.LastAppliedSigners = gs.Status.Signers
+	if changed {
+		r.history(&s, commit, "Applied", fmt.Sprintf("created %d, configured %d, pruned %d", len(result.Created), len(result.Configured), len(result.Pruned)))
+		var ids []string
+		for _, sg := range gs.Status.Signers {
+			ids = append(ids, sg.Method+":"+sg.Fingerprint+sg.Identity)
+		}
+		r.record(ctx, audit.Event{Kind: audit.SyncApplied, Commit: commit, Repository: gs.Spec.URL, Signers: ids,
+			Object: audit.ObjectRef{Group: reconcilev1.GroupVersion.Group, Kind: "Sync", Namespace: s.Namespace, Name: s.Name}, Objects: result.Counts()})
+	}
+	if s.Spec.Wait == nil || *s.Spec.Wait {
+		timeout := 5 * time.Minute
+		if s.Spec.Timeout != nil {
+			timeout = s.Spec.Timeout.Duration
+		}
+		if err := engine.Wait(ctx, result.Inventory, timeout); err != nil {
+			set(&s.Status.Conditions, s.Generation, Ready, false, "HealthCheckFailed", err.Error())
+			return ctrl.Result{RequeueAfter: min(interval, 30*time.Second)}, nil
+		}
+	}
+	set(&s.Status.Conditions, s.Generation, Ready, true, "Applied", fmt.Sprintf("applied %s: %d objects", commit, len(result.Inventory)))
+	return res, nil
+}
+
+// render materialises commit once per sync and renders the sync's path.
+func (r *SyncReconciler) render(ctx context.Context, s *reconcilev1.Sync, gs *reconcilev1.GitSource, commit string) ([]*unstructured.Unstructured, error) {
+	dir := filepath.Join(r.CacheDir, s.Namespace, s.Name, commit)
+	if _, err := os.Stat(dir); os.IsNotExist(err) {
+		repo, err := source.OpenCache(r.Sources.SourceDir(gs.Namespace, gs.Name))
+		if err != nil {
+			return nil, fmt.Errorf("opening the source's cache: %w", err)
+		}
+		if err := source.Checkout(ctx, repo, commit, dir); err != nil {
+			return nil, err
+		}
+		r.cleanOld(filepath.Dir(dir), commit)
+	}
+	objs, err := render.Render(ctx, render.Options{Root: dir, Path: s.Spec.Path, TargetNamespace: s.Spec.TargetNamespace, Scope: render.RESTMapperScope(r.Client.RESTMapper())})
+	if err != nil {
+		return nil, err
+	}
+	render.Sort(objs)
+	return objs, nil
+}
+
+// cleanOld removes checkouts of earlier commits.
+func (r *SyncReconciler) cleanOld(dir, keep string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.Name() != keep {
+			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// clientFor returns a client acting as the sync's service account, or the reconciler's own.
+func (r *SyncReconciler) clientFor(s *reconcilev1.Sync) (client.Client, error) {
+	if s.Spec.ServiceAccountName == "" {
+		return r.Client, nil
+	}
+	cfg := rest.CopyConfig(r.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + s.Namespace + ":" + s.Spec.ServiceAccountName}
+	return client.New(cfg, client.Options{Scheme: r.Client.Scheme(), Mapper: r.Client.RESTMapper()})
+}
+
+func (r *SyncReconciler) fail(ctx context.Context, s *reconcilev1.Sync, commit, reason string, err error) {
+	set(&s.Status.Conditions, s.Generation, Ready, false, reason, err.Error())
+	r.history(s, commit, "Failed", err.Error())
+}
+
+func (r *SyncReconciler) history(s *reconcilev1.Sync, commit, result, msg string) {
+	now := time.Now
+	if r.Now != nil {
+		now = r.Now
+	}
+	h := append([]reconcilev1.HistoryEntry{{Commit: commit, Time: metav1.NewTime(now()), Result: result, Message: truncate(msg)}}, s.Status.History...)
+	if len(h) > 10 {
+		h = h[:10]
+	}
+	s.Status.History = h
+}
+
+func (r *SyncReconciler) record(ctx context.Context, e audit.Event) {
+	if r.Recorder != nil {
+		r.Recorder.Record(ctx, e)
+	}
+}
+
+func conditionMessage(conds []metav1.Condition, typ string) string {
+	for _, c := range conds {
+		if c.Type == typ {
+			return c.Message
+		}
+	}
+	return "not fetched yet"
+}
+
+func fromInventory(in []reconcilev1.InventoryEntry) []apply.Entry {
+	out := make([]apply.Entry, len(in))
+	for i, e := range in {
+		out[i] = apply.Entry(e)
+	}
+	return out
+}
+
+func toInventory(in []apply.Entry) []reconcilev1.InventoryEntry {
+	out := make([]reconcilev1.InventoryEntry, len(in))
+	for i, e := range in {
+		out[i] = reconcilev1.InventoryEntry(e)
+	}
+	return out
+}
