@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,13 +33,20 @@ type SyncReconciler struct {
 	// CacheDir holds checkouts of verified commits.
 	CacheDir string
 	Now      func() time.Time
+
+	drift *driftWatcher
 }
 
 // SetupWithManager registers the reconciler; a source's new verified commit wakes its syncs.
 func (r *SyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).Named("sync").For(&reconcilev1.Sync{}).
+	c, err := ctrl.NewControllerManagedBy(mgr).Named("sync").For(&reconcilev1.Sync{}).
 		Watches(&reconcilev1.GitSource{}, handler.EnqueueRequestsFromMapFunc(r.syncsOf)).
-		Complete(r)
+		Build(r)
+	if err != nil {
+		return err
+	}
+	r.drift = &driftWatcher{ctrl: c, cache: mgr.GetCache()}
+	return nil
 }
 
 func (r *SyncReconciler) syncsOf(ctx context.Context, o client.Object) []reconcile.Request {
@@ -106,12 +114,52 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 	engine := apply.New(c)
 	prev := fromInventory(s.Status.Inventory)
 	prune := s.Spec.Prune == nil || *s.Spec.Prune
-	result, err := engine.Apply(ctx, objs, apply.Stamp{SyncNamespace: s.Namespace, SyncName: s.Name, Commit: commit, Source: gs.Spec.URL + "//" + s.Spec.Path}, prev, prune)
+	stamp := apply.Stamp{SyncNamespace: s.Namespace, SyncName: s.Name, Commit: commit, Source: gs.Spec.URL + "//" + s.Spec.Path}
+	mode := s.Spec.Drift
+	if mode == "" {
+		mode = reconcilev1.DriftHeal
+	}
+	// The same commit again: this is a drift check (an object changed, or the interval passed).
+	var drifts []apply.Drift
+	if commit == s.Status.LastAppliedCommit && s.Generation == s.Status.ObservedGeneration {
+		if mode == reconcilev1.DriftOff {
+			return res, nil
+		}
+		if drifts, err = engine.Drift(ctx, objs, stamp); err != nil {
+			r.fail(ctx, &s, commit, "DriftCheckFailed", err)
+			return res, nil
+		}
+		for _, d := range drifts {
+			r.record(ctx, driftEvent(audit.DriftDetected, &s, commit, d))
+		}
+		if mode == reconcilev1.DriftWarn {
+			if len(drifts) > 0 {
+				set(&s.Status.Conditions, s.Generation, Drifted, true, "DriftDetected", describe(drifts))
+			} else {
+				set(&s.Status.Conditions, s.Generation, Drifted, false, "InSync", "the cluster matches Git")
+			}
+			return res, nil
+		}
+	}
+	result, err := engine.Apply(ctx, objs, stamp, prev, prune)
 	if err != nil {
 		r.fail(ctx, &s, commit, "ApplyFailed", err)
 		return ctrl.Result{RequeueAfter: min(interval, 30*time.Second)}, nil
 	}
 	set(&s.Status.Conditions, s.Generation, Stalled, false, "Applied", "")
+	for _, d := range drifts {
+		r.record(ctx, driftEvent(audit.DriftHealed, &s, commit, d))
+	}
+	if len(drifts) > 0 {
+		set(&s.Status.Conditions, s.Generation, Drifted, false, "DriftHealed", "healed: "+describe(drifts))
+	} else {
+		set(&s.Status.Conditions, s.Generation, Drifted, false, "InSync", "the cluster matches Git")
+	}
+	if mode != reconcilev1.DriftOff && r.drift != nil {
+		if err := r.drift.ensure(result.Inventory); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "watching applied kinds for drift")
+		}
+	}
 	s.Status.Inventory = toInventory(result.Inventory)
 	changed := commit != s.Status.LastAppliedCommit || len(result.Created)+len(result.Configured)+len(result.Pruned) > 0
 	s.Status.LastAppliedCommit = commit
@@ -201,6 +249,28 @@ func (r *SyncReconciler) record(ctx context.Context, e audit.Event) {
 	if r.Recorder != nil {
 		r.Recorder.Record(ctx, e)
 	}
+}
+
+func driftEvent(kind audit.Kind, s *reconcilev1.Sync, commit string, d apply.Drift) audit.Event {
+	e := audit.Event{Kind: kind, Commit: commit, Fields: d.Fields,
+		Object: audit.ObjectRef{Group: d.Group, Version: d.Version, Kind: d.Kind, Namespace: d.Namespace, Name: d.Name},
+		Reason: "sync " + s.Namespace + "/" + s.Name}
+	if len(d.Managers) > 0 {
+		e.Actor.User = d.Managers[0]
+	}
+	return e
+}
+
+func describe(drifts []apply.Drift) string {
+	var parts []string
+	for _, d := range drifts {
+		by := ""
+		if len(d.Managers) > 0 {
+			by = " by " + d.Managers[0]
+		}
+		parts = append(parts, fmt.Sprintf("%s%s (%s)", d.Entry, by, strings.Join(d.Fields, ", ")))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func conditionMessage(conds []metav1.Condition, typ string) string {

@@ -101,21 +101,7 @@ func (e *Engine) Apply(ctx context.Context, objs []*unstructured.Unstructured, s
 	// value while applying, so an unchanged object stays unchanged, then move it to this commit
 	// on the objects that did change.
 	for _, o := range objs {
-		labels := o.GetLabels()
-		if labels == nil {
-			labels = map[string]string{}
-		}
-		labels[ManagedLabel] = s.owner()
-		o.SetLabels(labels)
-		ann := o.GetAnnotations()
-		if ann == nil {
-			ann = map[string]string{}
-		}
-		ann[CommitAnnotation] = e.liveCommit(ctx, o, s)
-		if s.Source != "" {
-			ann[SourceAnnotation] = s.Source
-		}
-		o.SetAnnotations(ann)
+		e.stamp(ctx, o, s)
 	}
 	opts := ssa.DefaultApplyOptions()
 	opts.Force = true

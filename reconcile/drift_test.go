@@ -1,0 +1,160 @@
+package reconcile_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"writ.dev/writ/audit"
+	provenancev1 "writ.dev/writ/provenance/api/v1alpha1"
+	"writ.dev/writ/reconcile"
+	reconcilev1 "writ.dev/writ/reconcile/api/v1alpha1"
+	"writ.dev/writ/test/fixtures"
+	"writ.dev/writ/test/harness"
+)
+
+const deployYAML = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: %s}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: nginx}]}
+`
+
+// TestDriftIsHealedOrReported: an out-of-band edit is healed within seconds (Heal) or only
+// reported (Warn), and a field Git does not declare (replicas set by an HPA) is not drift.
+func TestDriftIsHealedOrReported(t *testing.T) {
+	harness.Require(t, env)
+	ctx := context.Background()
+	rec := start(t)
+	alice := fixtures.SSHKey(t, "Alice", "alice@example.com", "ed25519")
+	repo := fixtures.NewRepo(t)
+	files := map[string]string{}
+	for _, ns := range []string{"heal", "warn"} {
+		files[ns+"/ns.yaml"] = "apiVersion: v1\nkind: Namespace\nmetadata: {name: " + ns + "}\n"
+		files[ns+"/cm.yaml"] = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg, namespace: " + ns + "}\ndata: {mode: safe}\n"
+		files[ns+"/deploy.yaml"] = strings.Replace(deployYAML, "%s", ns, 1)
+	}
+	commit := repo.Commit(alice, "apps", files)
+	if err := env.EnsureNamespace(ctx, "gitops-drift"); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Create(ctx, &provenancev1.TrustPolicy{ObjectMeta: metav1.ObjectMeta{Name: "drift"},
+		Spec: provenancev1.TrustPolicySpec{Mode: provenancev1.ModeHead, SSH: &provenancev1.SSHTrust{AllowedSigners: alice.AllowedSigner("")}}}); err != nil {
+		t.Fatal(err)
+	}
+	slow := &metav1.Duration{Duration: time.Hour} // healing must come from the watch, not the interval
+	no := false
+	objs := []client.Object{&reconcilev1.GitSource{ObjectMeta: metav1.ObjectMeta{Namespace: "gitops-drift", Name: "apps"}, Spec: reconcilev1.GitSourceSpec{
+		URL: "file://" + repo.Dir, TrustPolicy: "drift", Interval: slow}}}
+	for _, mode := range []reconcilev1.DriftMode{reconcilev1.DriftHeal, reconcilev1.DriftWarn} {
+		ns := strings.ToLower(string(mode))
+		objs = append(objs, &reconcilev1.Sync{ObjectMeta: metav1.ObjectMeta{Namespace: "gitops-drift", Name: ns}, Spec: reconcilev1.SyncSpec{
+			SourceRef: reconcilev1.LocalObjectReference{Name: "apps"}, Path: ns, Drift: mode, Interval: slow, Wait: &no}})
+	}
+	for _, o := range objs {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"heal", "warn"} {
+		eventually(t, name+" applied", func() (bool, string) {
+			var s reconcilev1.Sync
+			_ = env.Client.Get(ctx, client.ObjectKey{Namespace: "gitops-drift", Name: name}, &s)
+			return s.Status.LastAppliedCommit == commit, s.Status.LastAppliedCommit
+		})
+	}
+	edit := func(ns string) {
+		patch := []byte(`{"data":{"mode":"unsafe"}}`)
+		if err := env.Client.Patch(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cfg"}},
+			client.RawPatch("application/merge-patch+json", patch), client.FieldOwner("kubectl-edit")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mode := func(ns string) string {
+		var c corev1.ConfigMap
+		_ = env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "cfg"}, &c)
+		return c.Data["mode"]
+	}
+
+	// Heal: the edit is reverted within seconds and both records name the field and the editor.
+	edit("heal")
+	start := time.Now()
+	eventually(t, "drift healed", func() (bool, string) { return mode("heal") == "safe", mode("heal") })
+	t.Logf("out-of-band edit healed in %s", time.Since(start).Round(time.Millisecond))
+	if time.Since(start) > 30*time.Second {
+		t.Errorf("healing took %s: it must come from the watch", time.Since(start))
+	}
+	eventually(t, "drift recorded", func() (bool, string) {
+		return hasDrift(rec, audit.DriftDetected, "heal") && hasDrift(rec, audit.DriftHealed, "heal"), fmt.Sprintf("records: %+v", driftRecords(rec))
+	})
+
+	// An HPA-style write to replicas, a field Git does not declare, is not drift.
+	cs, _ := kubernetes.NewForConfig(env.Config)
+	if _, err := cs.AppsV1().Deployments("heal").UpdateScale(ctx, "web", &autoscalingv1.Scale{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "heal"},
+		Spec: autoscalingv1.ScaleSpec{Replicas: 5}}, metav1.UpdateOptions{FieldManager: "horizontal-pod-autoscaler"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	var d appsv1.Deployment
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "heal", Name: "web"}, &d); err != nil || *d.Spec.Replicas != 5 {
+		t.Fatalf("replicas set by the HPA were reverted: %v %v", d.Spec.Replicas, err)
+	}
+	rec.mu.Lock()
+	for _, e := range rec.all {
+		if e.Kind == audit.DriftDetected && e.Object.Kind == "Deployment" {
+			t.Errorf("HPA replicas reported as drift: %+v", e)
+		}
+	}
+	rec.mu.Unlock()
+
+	// Warn: the edit stays, the sync says so.
+	edit("warn")
+	eventually(t, "drift reported", func() (bool, string) {
+		var s reconcilev1.Sync
+		_ = env.Client.Get(ctx, client.ObjectKey{Namespace: "gitops-drift", Name: "warn"}, &s)
+		c := apimeta.FindStatusCondition(s.Status.Conditions, reconcile.Drifted)
+		if c == nil {
+			return false, "no Drifted condition"
+		}
+		return c.Status == metav1.ConditionTrue && strings.Contains(c.Message, ".data.mode") && strings.Contains(c.Message, "kubectl-edit"), c.Message
+	})
+	if mode("warn") != "unsafe" {
+		t.Fatal("Warn mode healed the drift")
+	}
+}
+
+func hasDrift(rec *recorded, kind audit.Kind, ns string) bool {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, e := range rec.all {
+		if e.Kind == kind && e.Object.Namespace == ns && e.Object.Name == "cfg" && e.Actor.User == "kubectl-edit" && len(e.Fields) > 0 && e.Fields[0] == ".data.mode" {
+			return true
+		}
+	}
+	return false
+}
+
+func driftRecords(rec *recorded) []audit.Event {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var out []audit.Event
+	for _, e := range rec.all {
+		if e.Kind == audit.DriftDetected || e.Kind == audit.DriftHealed {
+			out = append(out, e)
+		}
+	}
+	return out
+}
