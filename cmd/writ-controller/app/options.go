@@ -42,6 +42,9 @@ type Options struct {
 	// Webhook component.
 	WebhookPort    int
 	WebhookCertDir string
+
+	// Reconciler component.
+	ReconcileCacheDir string
 }
 
 // DefaultOptions returns the options used when no flag is given.
@@ -61,6 +64,8 @@ func DefaultOptions() Options {
 
 		WebhookPort:    9443,
 		WebhookCertDir: "/tmp/k8s-webhook-server/serving-certs",
+
+		ReconcileCacheDir: "/var/cache/writ",
 	}
 }
 
@@ -83,6 +88,7 @@ func ParseFlags(args []string, out io.Writer) (Options, error) {
 	fs.StringVar(&o.AuditExportAddr, "audit-export-bind-address", o.AuditExportAddr, `address serving evidence bundles to "writ audit export" through the API server's service proxy ("0" disables it)`)
 	fs.IntVar(&o.WebhookPort, "webhook-port", o.WebhookPort, "port the admission webhook serves on (HTTPS)")
 	fs.StringVar(&o.WebhookCertDir, "webhook-cert-dir", o.WebhookCertDir, "directory holding the webhook's tls.crt and tls.key (reloaded when they change)")
+	fs.StringVar(&o.ReconcileCacheDir, "reconcile-cache-dir", o.ReconcileCacheDir, "where the reconciler keeps repository caches and checkouts")
 	enabled := map[string]*bool{}
 	for _, c := range Components {
 		enabled[c] = fs.Bool("enable-"+c, false, "run the "+c+" component")

@@ -1,0 +1,41 @@
+package app
+
+import (
+	"context"
+	"path/filepath"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"writ.dev/writ/audit"
+	"writ.dev/writ/audit/kuberecorder"
+	"writ.dev/writ/reconcile"
+)
+
+func init() { components[ComponentReconciler] = reconcilerComponent{} }
+
+type reconcilerComponent struct{}
+
+func (reconcilerComponent) Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
+	log := ctrl.Log.WithName("reconciler")
+	rec := kuberecorder.New(mgr.GetClient(), kuberecorder.Options{Namespace: o.Namespace, OnError: func(e audit.Event, err error) {
+		log.Error(err, "an audit event could not be handed to the audit component", "kind", e.Kind, "commit", e.Commit)
+	}})
+	if err := kuberecorder.RegisterMetrics(metrics.Registry, "reconciler", rec); err != nil {
+		return err
+	}
+	sources := &reconcile.GitSourceReconciler{Client: mgr.GetClient(), Recorder: rec, CacheDir: filepath.Join(o.ReconcileCacheDir, "sources")}
+	if err := sources.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	syncs := &reconcile.SyncReconciler{Client: mgr.GetClient(), Config: mgr.GetConfig(), Recorder: rec, Sources: sources,
+		CacheDir: filepath.Join(o.ReconcileCacheDir, "syncs")}
+	if err := syncs.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	go func() {
+		<-ctx.Done()
+		_ = rec.Close(context.Background())
+	}()
+	return nil
+}
