@@ -27,6 +27,7 @@ type GitSourceReconciler struct {
 	Recorder audit.Recorder
 	// CacheDir holds one repository cache per source.
 	CacheDir string
+	Metrics  *Metrics
 
 	mu        sync.Mutex
 	verifiers map[string]cachedVerifier // TrustPolicy name -> compiled at a generation
@@ -105,6 +106,7 @@ func (r *GitSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		set(&gs.Status.Conditions, gs.Generation, SourceVerified, false, provenance.ReasonCode(err), fmt.Sprintf("commit %s was not applied: %v", art.Commit, err))
 		set(&gs.Status.Conditions, gs.Generation, Ready, gs.Status.LastVerifiedCommit != "", "VerificationFailed",
 			fmt.Sprintf("commit %s failed verification; still serving %s", art.Commit, orNone(gs.Status.LastVerifiedCommit)))
+		r.Metrics.verifyFailed(provenance.ReasonCode(err))
 		r.record(ctx, audit.Event{Kind: audit.CommitRejected, Commit: art.Commit, Repository: repo, Policy: gs.Spec.TrustPolicy, Reason: truncate(err.Error())})
 		return res, nil
 	}

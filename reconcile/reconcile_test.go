@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -32,6 +33,25 @@ func TestMain(m *testing.M) { os.Exit(harness.Main(m, harness.Options{}, &env)) 
 type recorded struct {
 	mu  sync.Mutex
 	all []audit.Event
+	reg *prometheus.Registry
+}
+
+// counter returns the value of a counter with the given label value, from the test's registry.
+func (r *recorded) counter(name, label, value string) float64 {
+	mfs, _ := r.reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
 
 func (r *recorded) has(kind audit.Kind, commit string) bool {
@@ -55,7 +75,8 @@ func start(t *testing.T) *recorded {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &recorded{}
+	rec := &recorded{reg: prometheus.NewRegistry()}
+	metrics := reconcile.NewMetrics(rec.reg)
 	buf := audit.NewBuffered(func(_ context.Context, e audit.Event) error {
 		rec.mu.Lock()
 		rec.all = append(rec.all, e)
@@ -63,11 +84,11 @@ func start(t *testing.T) *recorded {
 		return nil
 	}, audit.BufferedOptions{})
 	cache := t.TempDir()
-	src := &reconcile.GitSourceReconciler{Client: mgr.GetClient(), Recorder: buf, CacheDir: cache + "/sources"}
+	src := &reconcile.GitSourceReconciler{Client: mgr.GetClient(), Recorder: buf, Metrics: metrics, CacheDir: cache + "/sources"}
 	if err := src.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
-	if err := (&reconcile.SyncReconciler{Client: mgr.GetClient(), Config: mgr.GetConfig(), Recorder: buf, Sources: src, CacheDir: cache + "/syncs"}).SetupWithManager(mgr); err != nil {
+	if err := (&reconcile.SyncReconciler{Client: mgr.GetClient(), Config: mgr.GetConfig(), Recorder: buf, Sources: src, Metrics: metrics, CacheDir: cache + "/syncs"}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
 	go func() { _ = mgr.Start(ctx) }()
@@ -191,6 +212,10 @@ func TestSignedCommitsAreAppliedAndEverythingElseIsRefused(t *testing.T) {
 	}
 	if !rec.has(audit.SyncApplied, third) || !rec.has(audit.CommitVerified, third) {
 		t.Error("no SyncApplied/CommitVerified record for the third commit")
+	}
+	if rec.counter("writ_sync_objects_total", "action", "pruned") < 1 || rec.counter("writ_verify_failures_total", "reason", "Unsigned") < 1 ||
+		rec.counter("writ_verify_failures_total", "reason", "UnknownKey") < 1 {
+		t.Error("metrics do not count the prune and the refused commits")
 	}
 
 	// 4. A force-push back to an older signed commit is refused as a rollback.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
@@ -33,6 +34,7 @@ type SyncReconciler struct {
 	// CacheDir holds checkouts of verified commits.
 	CacheDir string
 	Now      func() time.Time
+	Metrics  *Metrics
 
 	drift *driftWatcher
 }
@@ -73,7 +75,13 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 		return ctrl.Result{}, nil
 	}
 	base := s.DeepCopy()
+	started := time.Now()
 	defer func() {
+		result := "success"
+		if c := apimeta.FindStatusCondition(s.Status.Conditions, Ready); c == nil || c.Status != metav1.ConditionTrue {
+			result = "failure"
+		}
+		r.Metrics.observeSync(s.Namespace, s.Name, result, time.Since(started))
 		s.Status.ObservedGeneration = s.Generation
 		if err := r.Client.Status().Patch(ctx, &s, client.MergeFrom(base)); err != nil && retErr == nil {
 			retErr = err
@@ -129,6 +137,7 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 			r.fail(ctx, &s, commit, "DriftCheckFailed", err)
 			return res, nil
 		}
+		r.Metrics.drifted(string(mode), len(drifts))
 		for _, d := range drifts {
 			r.record(ctx, driftEvent(audit.DriftDetected, &s, commit, d))
 		}
@@ -160,6 +169,7 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 			ctrl.LoggerFrom(ctx).Error(err, "watching applied kinds for drift")
 		}
 	}
+	r.Metrics.applied(result.Counts())
 	s.Status.Inventory = toInventory(result.Inventory)
 	changed := commit != s.Status.LastAppliedCommit || len(result.Created)+len(result.Configured)+len(result.Pruned) > 0
 	s.Status.LastAppliedCommit = commit

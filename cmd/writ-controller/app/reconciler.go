@@ -24,11 +24,12 @@ func (reconcilerComponent) Setup(ctx context.Context, mgr ctrl.Manager, o Option
 	if err := kuberecorder.RegisterMetrics(metrics.Registry, "reconciler", rec); err != nil {
 		return err
 	}
-	sources := &reconcile.GitSourceReconciler{Client: mgr.GetClient(), Recorder: rec, CacheDir: filepath.Join(o.ReconcileCacheDir, "sources")}
+	m := reconcile.NewMetrics(metrics.Registry)
+	sources := &reconcile.GitSourceReconciler{Client: mgr.GetClient(), Recorder: rec, Metrics: m, CacheDir: filepath.Join(o.ReconcileCacheDir, "sources")}
 	if err := sources.SetupWithManager(mgr); err != nil {
 		return err
 	}
-	syncs := &reconcile.SyncReconciler{Client: mgr.GetClient(), Config: mgr.GetConfig(), Recorder: rec, Sources: sources,
+	syncs := &reconcile.SyncReconciler{Client: mgr.GetClient(), Config: mgr.GetConfig(), Recorder: rec, Sources: sources, Metrics: m,
 		CacheDir: filepath.Join(o.ReconcileCacheDir, "syncs")}
 	if err := syncs.SetupWithManager(mgr); err != nil {
 		return err
