@@ -29,7 +29,7 @@ const (
 func serveGit(t *testing.T, o *origin) *httptest.Server {
 	t.Helper()
 	if _, err := os.Stat(httpBackend); err != nil {
-		t.Skipf("%s is missing (Debian package git; test/install-deps.sh installs it)", httpBackend)
+		t.Fatalf("%s is missing: run `make deps` (Debian package git)", httpBackend)
 	}
 	backend := &cgi.Handler{
 		Path:   httpBackend,
