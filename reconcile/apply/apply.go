@@ -86,7 +86,7 @@ type Engine struct {
 func New(c client.Client) *Engine {
 	poller := polling.NewStatusPoller(c, c.RESTMapper(), polling.Options{})
 	rm := ssa.NewResourceManager(c, poller, ssa.Owner{Field: FieldManager, Group: "writ.dev"})
-	rm.SetConcurrency(4)
+	rm.SetConcurrency(10)
 	return &Engine{rm: rm, c: c, WaitTimeout: time.Minute}
 }
 
@@ -100,8 +100,9 @@ func (e *Engine) Apply(ctx context.Context, objs []*unstructured.Unstructured, s
 	// The commit annotation names the commit an object's content last changed in: keep the live
 	// value while applying, so an unchanged object stays unchanged, then move it to this commit
 	// on the objects that did change.
+	live := e.liveCommits(ctx, objs, s)
 	for _, o := range objs {
-		e.stamp(ctx, o, s)
+		e.stamp(o, s, live)
 	}
 	opts := ssa.DefaultApplyOptions()
 	opts.Force = true
@@ -139,18 +140,37 @@ func (e *Engine) Apply(ctx context.Context, objs []*unstructured.Unstructured, s
 	return res, nil
 }
 
-// liveCommit returns the commit annotation of the live object if this sync owns it, else the
-// commit being applied.
-func (e *Engine) liveCommit(ctx context.Context, o *unstructured.Unstructured, s Stamp) string {
-	live := &unstructured.Unstructured{}
-	live.SetGroupVersionKind(o.GroupVersionKind())
-	if err := e.c.Get(ctx, client.ObjectKeyFromObject(o), live); err != nil {
-		return s.Commit
+// liveCommits returns the commit annotation of every live object this sync owns, keyed by
+// subject: one labelled LIST per kind and namespace instead of a GET per object.
+func (e *Engine) liveCommits(ctx context.Context, objs []*unstructured.Unstructured, s Stamp) map[string]string {
+	type scope struct {
+		gvk schema.GroupVersionKind
+		ns  string
 	}
-	if c := live.GetAnnotations()[CommitAnnotation]; c != "" && live.GetLabels()[ManagedLabel] == s.owner() {
-		return c
+	seen := map[scope]bool{}
+	out := map[string]string{}
+	for _, o := range objs {
+		sc := scope{o.GroupVersionKind(), o.GetNamespace()}
+		if seen[sc] {
+			continue
+		}
+		seen[sc] = true
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(sc.gvk.GroupVersion().WithKind(sc.gvk.Kind + "List"))
+		opts := []client.ListOption{client.MatchingLabels{ManagedLabel: s.owner()}}
+		if sc.ns != "" {
+			opts = append(opts, client.InNamespace(sc.ns))
+		}
+		if err := e.c.List(ctx, list, opts...); err != nil {
+			continue // a kind not served yet (a CRD in this very apply): nothing live to keep
+		}
+		for i := range list.Items {
+			if c := list.Items[i].GetAnnotations()[CommitAnnotation]; c != "" {
+				out[subject(&list.Items[i])] = c
+			}
+		}
 	}
-	return s.Commit
+	return out
 }
 
 // restamp moves the commit annotation of created and configured objects to this commit.

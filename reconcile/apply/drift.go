@@ -26,9 +26,10 @@ type Drift struct {
 // does not declare (an HPA's replicas, defaulted fields, status) never are.
 func (e *Engine) Drift(ctx context.Context, objs []*unstructured.Unstructured, s Stamp) ([]Drift, error) {
 	var out []Drift
+	live := e.liveCommits(ctx, objs, s)
 	for _, o := range objs {
 		o = o.DeepCopy()
-		e.stamp(ctx, o, s)
+		e.stamp(o, s, live)
 		entry, live, merged, err := e.rm.Diff(ctx, o, ssa.DiffOptions{})
 		if err != nil {
 			return out, fmt.Errorf("comparing %s with the cluster: %w", subject(o), err)
@@ -48,8 +49,9 @@ func (e *Engine) Drift(ctx context.Context, objs []*unstructured.Unstructured, s
 	return out, nil
 }
 
-// stamp sets the tracking label, the live commit annotation and the source on o.
-func (e *Engine) stamp(ctx context.Context, o *unstructured.Unstructured, s Stamp) {
+// stamp sets the tracking label, the commit annotation (the live one when the object is
+// already this sync's, from liveCommits) and the source on o.
+func (e *Engine) stamp(o *unstructured.Unstructured, s Stamp, live map[string]string) {
 	labels := o.GetLabels()
 	if labels == nil {
 		labels = map[string]string{}
@@ -60,7 +62,10 @@ func (e *Engine) stamp(ctx context.Context, o *unstructured.Unstructured, s Stam
 	if ann == nil {
 		ann = map[string]string{}
 	}
-	ann[CommitAnnotation] = e.liveCommit(ctx, o, s)
+	ann[CommitAnnotation] = s.Commit
+	if c, ok := live[subject(o)]; ok {
+		ann[CommitAnnotation] = c
+	}
 	if s.Source != "" {
 		ann[SourceAnnotation] = s.Source
 	}
