@@ -85,7 +85,7 @@ var perPolicy = []plugin{
 				continue
 			}
 			if !s.Now.Before(g.Expires) {
-				return Abstain, "" // expired: no longer a grant
+				continue // expired: no longer a grant, but a newer one may be
 			}
 			return Allow, "breakglass:" + g.ID
 		}
@@ -132,7 +132,8 @@ func (p *Policy) protects(r *Request, s *Snapshot) (bool, error) {
 
 // protectsDirectly reports protection by namespace or resource rule, not by a tracking marker.
 func (p *Policy) protectsDirectly(r *Request, s *Snapshot) (bool, error) {
-	if r.Namespace == "" && r.Group == "" && r.Resource == "namespaces" {
+	// The apiserver sends a Namespace's own requests with namespace == name.
+	if r.Group == "" && r.Resource == "namespaces" && (r.Namespace == "" || r.Namespace == r.Name) {
 		// The namespace object itself: protected if it is (or was, or would be) a protected
 		// namespace.
 		for _, m := range []*ObjectMeta{r.Old, r.New} {

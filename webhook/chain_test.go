@@ -49,6 +49,8 @@ func snapshot(p *Policy) *Snapshot {
 		Grants: []Grant{
 			{ID: "bg-live", Requester: "oncall-ann", Scope: guardv1.BreakGlassScope{Namespaces: []string{"prod"}, Names: []string{"db"}}, Expires: now.Add(time.Hour)},
 			{ID: "bg-old", Requester: "oncall-bob", Scope: guardv1.BreakGlassScope{Namespaces: []string{"prod"}}, Expires: now.Add(-time.Minute)},
+			{ID: "bg-cat-old", Requester: "oncall-cat", Scope: guardv1.BreakGlassScope{Namespaces: []string{"prod"}}, Expires: now.Add(-time.Hour)},
+			{ID: "bg-cat-new", Requester: "oncall-cat", Scope: guardv1.BreakGlassScope{Namespaces: []string{"prod"}}, Expires: now.Add(time.Hour)},
 		},
 		Now:              now,
 		ExemptNamespaces: map[string]bool{"kube-system": true, "writ-system": true},
@@ -100,6 +102,7 @@ func TestDecide(t *testing.T) {
 		{"delete protected namespace", &Request{Operation: "DELETE", Resource: "namespaces", Name: "prod", User: "alice", Old: &ObjectMeta{}}, false, "NotAgent"},
 		{"label a namespace into protection", &Request{Operation: "UPDATE", Resource: "namespaces", Name: "dev", User: "alice",
 			Old: &ObjectMeta{}, New: &ObjectMeta{Labels: map[string]string{"writ.dev/protected": "true"}}}, false, "NotAgent"},
+		{"expired grant beside a live one", deploy("UPDATE", "prod", "cache", "oncall-cat", "oncall"), true, "BreakGlass"},
 		{"exec into a protected pod", &Request{Operation: "CONNECT", Resource: "pods", Subresource: "exec", Namespace: "prod", Name: "web-1", User: "alice"}, false, "NotAgent"},
 		{"namespace lookup fails", deploy("UPDATE", "broken", "web", agent), false, "LookupFailed"},
 	}
@@ -150,6 +153,35 @@ func TestCompileRejects(t *testing.T) {
 	} {
 		if _, err := Compile(&guardv1.GuardPolicy{ObjectMeta: metav1.ObjectMeta{Name: "x"}, Spec: spec}); err == nil {
 			t.Errorf("%s: compiled", name)
+		}
+	}
+}
+
+// A Namespace's own requests carry namespace == name; a policy limited to some resources still
+// protects the namespace object itself (deleting it deletes everything protected in it).
+func TestNamespaceObjectWithResourceLimitedPolicy(t *testing.T) {
+	gp := &guardv1.GuardPolicy{ObjectMeta: metav1.ObjectMeta{Name: "platform"}, Spec: guardv1.GuardPolicySpec{
+		Protect: guardv1.Protection{
+			Namespaces: guardv1.NamespaceSelector{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "platform"}}},
+			Resources:  []guardv1.ResourceRule{{APIGroups: []string{"apps"}, Resources: []string{"deployments"}}},
+		},
+		Agents: []guardv1.Subject{{Kind: guardv1.ServiceAccountSubject, Namespace: "writ-system", Name: "writ-reconciler"}},
+	}}
+	p, err := Compile(gp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Snapshot{Policies: []*Policy{p}, Now: now, NamespaceLabels: func(string) (map[string]string, error) {
+		return map[string]string{"tier": "platform"}, nil
+	}}
+	for _, op := range []string{"DELETE", "UPDATE"} {
+		r := &Request{Operation: op, Resource: "namespaces", Namespace: "team-a", Name: "team-a", User: "alice",
+			Old: &ObjectMeta{Labels: map[string]string{"tier": "platform"}}}
+		if op == "UPDATE" {
+			r.New = &ObjectMeta{}
+		}
+		if d := Decide(r, s); d.Allowed {
+			t.Errorf("%s of a protected namespace (namespace == name) allowed: %+v", op, d)
 		}
 	}
 }

@@ -250,7 +250,8 @@ type fuzzWant struct {
 	why               string
 }
 
-// fuzzExpect states what the fixed policies mean, without the chain's code.
+// fuzzExpect states what the fixed policies mean, without the chain's code (only its table of
+// tracking labels).
 func fuzzExpect(r *Request, nsLabels map[string]string) fuzzWant {
 	tracked := false
 	for _, m := range []*ObjectMeta{r.Old, r.New} {
@@ -259,7 +260,7 @@ func fuzzExpect(r *Request, nsLabels map[string]string) fuzzWant {
 		}
 	}
 	nsObject := r.Group == "" && r.Resource == "namespaces"
-	is := func(m map[string]string, k, v string) bool { val, ok := m[k]; return ok && val == v }
+	is := func(m map[string]string, k, v string) bool { return m[k] == v } // every v here is non-empty
 	// A namespace is in a selector's protection if it is, or its own edit would put it there.
 	selected := func(k, v string) bool {
 		if r.Namespace == "" {
