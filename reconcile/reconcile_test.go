@@ -88,7 +88,7 @@ func start(t *testing.T) *recorded {
 	if err := src.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
-	if err := (&reconcile.SyncReconciler{Client: mgr.GetClient(), Config: mgr.GetConfig(), Recorder: buf, Sources: src, Metrics: metrics, CacheDir: cache + "/syncs"}).SetupWithManager(mgr); err != nil {
+	if err := (&reconcile.SyncReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Config: mgr.GetConfig(), Recorder: buf, Sources: src, Metrics: metrics, CacheDir: cache + "/syncs"}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
 	go func() { _ = mgr.Start(ctx) }()

@@ -27,7 +27,10 @@ import (
 // SyncReconciler applies the last verified commit of a Sync's source: checkout -> render ->
 // apply (staged, forced only for declared fields) -> prune by inventory -> wait for health.
 type SyncReconciler struct {
-	Client   client.Client
+	Client client.Client
+	// Reader reads the Sync uncached (the manager's API reader), so a drift check right after an
+	// apply sees the status that apply wrote; nil falls back to Client.
+	Reader   client.Reader
 	Config   *rest.Config // to impersonate a sync's service account
 	Recorder audit.Recorder
 	Sources  *GitSourceReconciler
@@ -68,7 +71,11 @@ func (r *SyncReconciler) syncsOf(ctx context.Context, o client.Object) []reconci
 // Reconcile applies one sync and patches its status once, at the end.
 func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	var s reconcilev1.Sync
-	if err := r.Client.Get(ctx, req.NamespacedName, &s); err != nil {
+	reader := r.Reader
+	if reader == nil {
+		reader = r.Client
+	}
+	if err := reader.Get(ctx, req.NamespacedName, &s); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if s.Spec.Suspend {

@@ -29,7 +29,7 @@ func (reconcilerComponent) Setup(ctx context.Context, mgr ctrl.Manager, o Option
 	if err := sources.SetupWithManager(mgr); err != nil {
 		return err
 	}
-	syncs := &reconcile.SyncReconciler{Client: mgr.GetClient(), Config: mgr.GetConfig(), Recorder: rec, Sources: sources, Metrics: m,
+	syncs := &reconcile.SyncReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Config: mgr.GetConfig(), Recorder: rec, Sources: sources, Metrics: m,
 		CacheDir: filepath.Join(o.ReconcileCacheDir, "syncs")}
 	if err := syncs.SetupWithManager(mgr); err != nil {
 		return err
