@@ -191,7 +191,8 @@ func (g *Guard) snapshot(ctx context.Context, now time.Time) (*Snapshot, error) 
 		s.ExemptNamespaces[ns] = true
 	}
 	var gps guardv1.GuardPolicyList
-	if err := g.Reader.List(ctx, &gps); err != nil {
+	// The guard never modifies what it reads: skip the cache's deep copies on the hot path.
+	if err := g.Reader.List(ctx, &gps, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing guard policies: %w", err)
 	}
 	for i := range gps.Items {
@@ -202,11 +203,11 @@ func (g *Guard) snapshot(ctx context.Context, now time.Time) (*Snapshot, error) 
 		s.Policies = append(s.Policies, p)
 	}
 	var bgrs guardv1.BreakGlassRequestList
-	if err := g.Reader.List(ctx, &bgrs); err != nil {
+	if err := g.Reader.List(ctx, &bgrs, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing break-glass requests: %w", err)
 	}
 	for _, b := range bgrs.Items {
-		if b.Spec.ApprovedBy != "" && b.Spec.ApprovedAt != nil {
+		if b.Spec.ApprovedBy != "" && b.Spec.ApprovedAt != nil && now.Before(b.Spec.ApprovedAt.Add(b.Spec.Duration.Duration+24*time.Hour)) {
 			s.Grants = append(s.Grants, Grant{ID: b.Name, Requester: b.Spec.Requester, Scope: b.Spec.Scope, Expires: b.Spec.ApprovedAt.Add(b.Spec.Duration.Duration)})
 		}
 	}
