@@ -174,8 +174,8 @@ type record struct {
 
 // decode returns the event a record holds, with its Hash from the hash column.
 func (r *record) decode() (audit.Event, error) {
-	e, err := decodeEvent(r.event)
-	if err != nil {
+	var e audit.Event
+	if err := audit.DecodeEvent(r.event, &e); err != nil {
 		return e, fmt.Errorf("%w: record %d: stored event is not valid JSON: %v", audit.ErrChain, r.seq, err)
 	}
 	e.Hash = r.hash

@@ -142,7 +142,7 @@ func BenchmarkDecodeEvent(b *testing.B) {
 	b.Run("fast", func(b *testing.B) {
 		var out audit.Event
 		for b.Loop() {
-			if err := decodeEvent(raw, &out); err != nil {
+			if err := audit.DecodeEvent(raw, &out); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -105,7 +105,7 @@ func (s *scanner) segment(seg segment) error {
 		if payload == nil {
 			continue // before from
 		}
-		if err := decodeEvent(payload, &e); err != nil {
+		if err := audit.DecodeEvent(payload, &e); err != nil {
 			return corrupt(seg.name, off, seq, "record does not decode: %v", err)
 		}
 		if e.Seq != seq {

@@ -72,7 +72,7 @@ func checkSegment(f *os.File, name string, size, interval int64, want map[uint64
 			return c
 		}
 		expect := c.head + 1
-		if err := decodeEvent(payload, &e); err != nil {
+		if err := audit.DecodeEvent(payload, &e); err != nil {
 			c.err = corrupt(name, off, expect, "record does not decode: %v", err)
 			return c
 		}

@@ -1,14 +1,12 @@
-package segment
+package audit
 
 import (
 	"encoding/json"
 	"unicode/utf8"
-
-	"writ.dev/writ/audit"
 )
 
-// decodeEvent decodes a record's payload. Payloads are what encoding/json writes for an
-// audit.Event, so a small parser for exactly that shape (fields in declaration order, no
+// DecodeEvent decodes a stored record: what encoding/json writes for an Event. Both stores
+// use it. so a small parser for exactly that shape (fields in declaration order, no
 // whitespace, no escapes) decodes almost every record several times faster than json.Unmarshal,
 // with one allocation for all its strings; anything else — an escaped string, a field it does not
 // know, a null — falls back to json.Unmarshal. FuzzDecodeEvent checks that the fast path agrees
@@ -16,12 +14,12 @@ import (
 //
 // The fast path cannot weaken verification: the chain hash is recomputed from the decoded event,
 // so a decoding that differed from the written event could only fail verification, never pass it.
-func decodeEvent(b []byte, e *audit.Event) error {
-	*e = audit.Event{}
+func DecodeEvent(b []byte, e *Event) error {
+	*e = Event{}
 	if fastDecodeEvent(b, e) {
 		return nil
 	}
-	*e = audit.Event{}
+	*e = Event{}
 	return json.Unmarshal(b, e)
 }
 
@@ -192,7 +190,7 @@ func dict[V any](p *parser, value func(*parser) (V, bool)) (map[string]V, bool) 
 	}
 }
 
-func (p *parser) actor(a *audit.Actor) bool {
+func (p *parser) actor(a *Actor) bool {
 	if !p.byte('{') {
 		return false
 	}
@@ -218,7 +216,7 @@ func (p *parser) actor(a *audit.Actor) bool {
 	}
 }
 
-func (p *parser) object(o *audit.ObjectRef) bool {
+func (p *parser) object(o *ObjectRef) bool {
 	if !p.byte('{') {
 		return false
 	}
@@ -240,7 +238,7 @@ func (p *parser) object(o *audit.ObjectRef) bool {
 	}
 }
 
-func fastDecodeEvent(b []byte, e *audit.Event) bool {
+func fastDecodeEvent(b []byte, e *Event) bool {
 	p := &parser{b: b, s: string(b)}
 	if !p.byte('{') {
 		return false
@@ -272,7 +270,7 @@ func fastDecodeEvent(b []byte, e *audit.Event) bool {
 		case 2:
 			var s string
 			s, ok = p.str()
-			e.Kind = audit.Kind(s)
+			e.Kind = Kind(s)
 		case 3:
 			ok = p.actor(&e.Actor)
 		case 4:
@@ -290,7 +288,7 @@ func fastDecodeEvent(b []byte, e *audit.Event) bool {
 		case 16:
 			e.Count, ok = p.goInt()
 		case 17:
-			e.Criteria, ok = strs[audit.Criterion](p)
+			e.Criteria, ok = strs[Criterion](p)
 		default:
 			*strField[k], ok = p.str()
 		}
