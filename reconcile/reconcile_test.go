@@ -65,7 +65,7 @@ func (r *recorded) has(kind audit.Kind, commit string) bool {
 	return false
 }
 
-func start(t *testing.T) *recorded {
+func start(t testing.TB) *recorded {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
