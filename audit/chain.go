@@ -21,7 +21,9 @@ import (
 // encoding canonical for a given Event definition; new fields are only ever added with omitempty,
 // so old records hash the same.
 
-const chainDomain = "writ-audit-v1\n"
+// ChainDomain prefixes the canonical bytes a record's hash covers. Stores that hash stored bytes
+// directly use it.
+const ChainDomain = "writ-audit-v1\n"
 
 // ErrChain is wrapped by every chain verification error.
 var ErrChain = errors.New("audit chain broken")
@@ -39,7 +41,7 @@ func ComputeHash(e Event) (string, error) {
 		return "", err
 	}
 	h := sha256.New()
-	h.Write([]byte(chainDomain))
+	h.Write([]byte(ChainDomain))
 	h.Write(b)
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
@@ -77,14 +79,14 @@ func (v *ChainVerifier) Next(e Event) error {
 		return fmt.Errorf("%w: records %d to %d are missing (record %d follows %d)", ErrChain, v.seq+1, e.Seq-1, e.Seq, v.seq)
 	}
 	if e.PrevHash != v.hash {
-		return fmt.Errorf("%w: record %d does not chain to record %d (prevHash %s, want %s)", ErrChain, e.Seq, v.seq, abbrev(e.PrevHash), abbrev(v.hash))
+		return fmt.Errorf("%w: record %d does not chain to record %d (prevHash %s, want %s)", ErrChain, e.Seq, v.seq, ShortHash(e.PrevHash), ShortHash(v.hash))
 	}
 	h, err := ComputeHash(e)
 	if err != nil {
 		return fmt.Errorf("%w: record %d: %v", ErrChain, e.Seq, err)
 	}
 	if h != e.Hash {
-		return fmt.Errorf("%w: record %d was modified: its content hashes to %s, but it says %s", ErrChain, e.Seq, abbrev(h), abbrev(e.Hash))
+		return fmt.Errorf("%w: record %d was modified: its content hashes to %s, but it says %s", ErrChain, e.Seq, ShortHash(h), ShortHash(e.Hash))
 	}
 	v.seq, v.hash = e.Seq, e.Hash
 	v.n++
@@ -94,7 +96,8 @@ func (v *ChainVerifier) Next(e Event) error {
 // Head returns the last verified record's sequence and hash.
 func (v *ChainVerifier) Head() (uint64, string) { return v.seq, v.hash }
 
-func abbrev(h string) string {
+// ShortHash abbreviates a hash for messages (16 hex digits; `""` for none).
+func ShortHash(h string) string {
 	if h == "" {
 		return `""`
 	}

@@ -110,7 +110,7 @@ func Verify(r io.ReaderAt, size int64, o VerifyOptions) (*VerifyResult, error) {
 		if err != nil {
 			problem("%v", err)
 		} else if got != want {
-			problem("%s was modified: its SHA-256 is %s, the manifest says %s", name, got[:16], abbrevHex(want))
+			problem("%s was modified: its SHA-256 is %s, the manifest says %s", name, audit.ShortHash(got), audit.ShortHash(want))
 		}
 	}
 	sig, err := readAll(files, FileManifestSig)
@@ -221,11 +221,4 @@ func digest(files map[string]*zip.File, name string) (string, error) {
 		return "", fmt.Errorf("reading %s: %v", name, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-func abbrevHex(s string) string {
-	if len(s) > 16 {
-		return s[:16]
-	}
-	return s
 }

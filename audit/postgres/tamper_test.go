@@ -205,8 +205,8 @@ func TestChainDomain(t *testing.T) {
 		t.Fatal(err)
 	}
 	canon, _ := audit.Canonical(e)
-	sum := sha256.Sum256(append([]byte(chainDomain), canon...))
+	sum := sha256.Sum256(append([]byte(audit.ChainDomain), canon...))
 	if hex.EncodeToString(sum[:]) != e.Hash {
-		t.Fatal("chainDomain is not the prefix audit.ComputeHash uses: update it")
+		t.Fatal("audit.ChainDomain is not the prefix audit.ComputeHash uses")
 	}
 }

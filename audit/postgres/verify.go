@@ -228,7 +228,7 @@ func checkRecord(r *record, h hash.Hash) (audit.Event, error) {
 	case e.Seq != uint64(r.seq):
 		return e, fmt.Errorf("%w: record %d holds the content of record %d: records were moved or swapped", audit.ErrChain, r.seq, e.Seq)
 	case e.PrevHash != r.prev:
-		return e, altered("prev_hash", abbrev(r.prev), abbrev(e.PrevHash))
+		return e, altered("prev_hash", audit.ShortHash(r.prev), audit.ShortHash(e.PrevHash))
 	case string(e.Kind) != r.kind:
 		return e, altered("kind", r.kind, e.Kind)
 	case !e.Time.Truncate(time.Microsecond).Equal(r.time):
@@ -240,24 +240,11 @@ func checkRecord(r *record, h hash.Hash) (audit.Event, error) {
 	var sum [sha256.Size]byte
 	var hexSum [2 * sha256.Size]byte
 	h.Reset()
-	h.Write([]byte(chainDomain))
+	h.Write([]byte(audit.ChainDomain))
 	h.Write(r.event)
 	hex.Encode(hexSum[:], h.Sum(sum[:0]))
 	if string(hexSum[:]) != r.hash {
 		return e, fmt.Errorf("%w: record %d was modified: its stored bytes do not hash to its hash", audit.ErrChain, r.seq)
 	}
 	return e, nil
-}
-
-// chainDomain prefixes what a record's hash covers; it must be audit's (TestChainDomain).
-const chainDomain = "writ-audit-v1\n"
-
-func abbrev(h string) string {
-	if h == "" {
-		return `""`
-	}
-	if len(h) > 16 {
-		return h[:16]
-	}
-	return h
 }

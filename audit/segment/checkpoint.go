@@ -144,7 +144,7 @@ func (l *Log) AddCheckpoint(ctx context.Context, c audit.Checkpoint) error {
 		return fmt.Errorf("%w: %v", audit.ErrCheckpoint, err)
 	}
 	if e.Hash != c.Head {
-		return fmt.Errorf("%w: checkpoint at record %d names head %s, but the record's hash is %s: sign the log's actual head", audit.ErrCheckpoint, c.Seq, abbrev(c.Head), abbrev(e.Hash))
+		return fmt.Errorf("%w: checkpoint at record %d names head %s, but the record's hash is %s: sign the log's actual head", audit.ErrCheckpoint, c.Seq, audit.ShortHash(c.Head), audit.ShortHash(e.Hash))
 	}
 	l.ckMu.Lock()
 	defer l.ckMu.Unlock()

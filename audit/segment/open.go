@@ -152,7 +152,7 @@ func (l *Log) checkBoundary(i int, base uint64, prevHash string) error {
 	}
 	if prevHash != prev.lastHash {
 		return &CorruptError{File: name, Seq: base, Err: fmt.Errorf("%w: record %d does not chain to record %d: the segment header names hash %s, but record %d's hash is %s",
-			audit.ErrChain, base, prev.last, abbrev(prevHash), prev.last, abbrev(prev.lastHash))}
+			audit.ErrChain, base, prev.last, audit.ShortHash(prevHash), prev.last, audit.ShortHash(prev.lastHash))}
 	}
 	return nil
 }
@@ -318,7 +318,7 @@ func (l *Log) checkLastCheckpoint() error {
 		return err
 	}
 	if e.Hash != c.Head {
-		return fmt.Errorf("%w: checkpoint at record %d names head %s, but the record's hash is %s: the log was rewritten", audit.ErrCheckpoint, c.Seq, abbrev(c.Head), abbrev(e.Hash))
+		return fmt.Errorf("%w: checkpoint at record %d names head %s, but the record's hash is %s: the log was rewritten", audit.ErrCheckpoint, c.Seq, audit.ShortHash(c.Head), audit.ShortHash(e.Hash))
 	}
 	return nil
 }

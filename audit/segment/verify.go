@@ -162,7 +162,7 @@ func verifyAll(ctx context.Context, dir string, segs []segment, cks []audit.Chec
 		case r.hdr.base != seq+1 || r.hdr.prevHash != hash:
 			return seq, hash, &CorruptError{File: s.name, Seq: seq + 1, Err: fmt.Errorf(
 				"%w: the segment starts at record %d after hash %s, but the chain so far ends at record %d with hash %s: records are missing or segments were replaced",
-				audit.ErrChain, r.hdr.base, abbrev(r.hdr.prevHash), seq, abbrev(hash))}
+				audit.ErrChain, r.hdr.base, audit.ShortHash(r.hdr.prevHash), seq, audit.ShortHash(hash))}
 		}
 		if r.err != nil { // never errSkipped: the segment that caused the skip returns first
 			if r.n > 0 {
@@ -183,7 +183,7 @@ func verifyAll(ctx context.Context, dir string, segs []segment, cks []audit.Chec
 			return seq, hash, fmt.Errorf("%w: checkpoint at record %d is beyond the last record %d: records %d to %d were removed", audit.ErrCheckpoint, c.Seq, seq, seq+1, c.Seq)
 		}
 		if got := hashes[c.Seq]; got != c.Head {
-			return seq, hash, fmt.Errorf("%w: checkpoint at record %d names head %s, but record %d hashes to %s: the log was rewritten", audit.ErrCheckpoint, c.Seq, abbrev(c.Head), c.Seq, abbrev(got))
+			return seq, hash, fmt.Errorf("%w: checkpoint at record %d names head %s, but record %d hashes to %s: the log was rewritten", audit.ErrCheckpoint, c.Seq, audit.ShortHash(c.Head), c.Seq, audit.ShortHash(got))
 		}
 	}
 	return seq, hash, nil
@@ -210,14 +210,4 @@ func verifySegmentFile(dir string, s segment, interval int64, want map[uint64]bo
 		c.err = corrupt(s.name, c.end, c.head+1, "the segment ends at offset %d, but %d bytes were committed", c.end, s.size)
 	}
 	return c
-}
-
-func abbrev(h string) string {
-	if h == "" {
-		return `""`
-	}
-	if len(h) > 16 {
-		return h[:16]
-	}
-	return h
 }

@@ -4,19 +4,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
+
+	"writ.dev/writ/test/fixtures"
 )
 
-func corpus(t testing.TB) string {
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "testdata", "real-commits")
-	if _, err := os.Stat(dir); err != nil {
-		t.Fatalf("the real-commit corpus is missing (%v): it ships in shared/testdata beside the repository", err)
-	}
-	return dir
-}
+func corpus(t testing.TB) string { return fixtures.Corpus(t) }
 
 // Every real commit parses, hashes to its file name, and its payload is the object without the
 // gpgsig header, byte for byte.

@@ -3,8 +3,9 @@ package openpgp
 import (
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
+
+	"writ.dev/writ/test/fixtures"
 
 	"writ.dev/writ/provenance/gitobj"
 )
@@ -12,11 +13,10 @@ import (
 // FuzzVerify feeds arbitrary signature bytes to the OpenPGP decoder and verifier: it must never
 // panic, and nothing but a real signature by the trusted key may verify.
 func FuzzVerify(f *testing.F) {
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "testdata", "real-commits", "openpgp")
+	dir := filepath.Join(fixtures.Corpus(f), "openpgp")
 	key, err := os.ReadFile(filepath.Join(dir, "key.asc"))
 	if err != nil {
-		f.Fatalf("the real-commit corpus is missing: %v", err)
+		f.Fatal(err)
 	}
 	v, err := Compile([]string{string(key)})
 	if err != nil {

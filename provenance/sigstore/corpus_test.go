@@ -6,11 +6,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"writ.dev/writ/test/fixtures"
 
 	"writ.dev/writ/provenance/signature"
 )
@@ -19,15 +20,7 @@ import (
 // test runs from any working directory. A missing corpus fails the test: it is part of the repo.
 func corpusDir(t testing.TB) string {
 	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("runtime.Caller failed: cannot locate the corpus")
-	}
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "testdata", "real-commits", "gitsign")
-	if _, err := os.Stat(filepath.Join(dir, "expected.json")); err != nil {
-		t.Fatalf("real-commit corpus missing at %s: %v", dir, err)
-	}
-	return dir
+	return filepath.Join(fixtures.Corpus(t), "gitsign")
 }
 
 // splitCommit splits a raw commit object into the signed payload and the armored gpgsig value,

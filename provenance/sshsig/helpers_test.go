@@ -5,11 +5,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"writ.dev/writ/test/fixtures"
 )
 
 // splitCommit splits a raw commit (as `git cat-file commit` prints it) into the signed payload and
@@ -75,15 +76,7 @@ func committerTime(t testing.TB, raw []byte) time.Time {
 // repository's ../shared), and fails the test if it is missing.
 func corpusDir(t testing.TB) string {
 	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("runtime.Caller failed; cannot locate the test corpus")
-	}
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "testdata", "real-commits", "ssh")
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		t.Fatalf("real-commit corpus %s is missing (%v); it ships beside the repository in shared/testdata", dir, err)
-	}
-	return dir
+	return filepath.Join(fixtures.Corpus(t), "ssh")
 }
 
 // run runs a real tool in dir with a hermetic environment and returns its stdout.

@@ -149,13 +149,7 @@ func writeBundle(ctx context.Context, out, errOut io.Writer, store audit.Store, 
 		tmp.Close()
 		return err
 	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := commitTemp(tmp, path); err != nil {
 		return err
 	}
 	m := sum.Manifest
@@ -167,6 +161,18 @@ func writeBundle(ctx context.Context, out, errOut io.Writer, store audit.Store, 
 		path, inPeriod, m.PeriodFirstSeq, m.PeriodLastSeq, sum.Records, m.KeyID, time.Since(start).Round(time.Millisecond))
 	fmt.Fprintf(out, "report: unzip %s %s and open it in a browser\n", path, evidence.FileReport)
 	return nil
+}
+
+// commitTemp makes a fully written temporary file durable and renames it to path.
+func commitTemp(tmp *os.File, path string) error {
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 func newAuditVerifyCommand() *cobra.Command {

@@ -77,13 +77,7 @@ func exportFromCluster(ctx context.Context, out, errOut io.Writer, c clusterOpti
 		tmp.Close()
 		return fmt.Errorf("the bundle received from the cluster does not verify, nothing written: %w", err)
 	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := commitTemp(tmp, path); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "wrote %s: %d records (seq %d-%d), verified, signed by audit key %s\n", path, res.Records, res.Manifest.FirstSeq, res.Manifest.LastSeq, res.Manifest.KeyID)
