@@ -67,8 +67,10 @@ func (r *recorded) has(kind audit.Kind, commit string) bool {
 
 func start(t testing.TB) *recorded {
 	t.Helper()
+	// The cache directory is made first so that its removal (a cleanup registered by
+	// TempDir) runs after the manager below has stopped writing into it.
+	cache := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
 	skip := true // each test runs its own manager with the same controllers
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
 		Controller: config.Controller{SkipNameValidation: &skip}})
@@ -83,7 +85,6 @@ func start(t testing.TB) *recorded {
 		rec.mu.Unlock()
 		return nil
 	}, audit.BufferedOptions{})
-	cache := t.TempDir()
 	src := &reconcile.GitSourceReconciler{Client: mgr.GetClient(), Recorder: buf, Metrics: metrics, CacheDir: cache + "/sources"}
 	if err := src.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
@@ -91,7 +92,9 @@ func start(t testing.TB) *recorded {
 	if err := (&reconcile.SyncReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Config: mgr.GetConfig(), Recorder: buf, Sources: src, Metrics: metrics, CacheDir: cache + "/syncs"}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = mgr.Start(ctx) }()
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); _ = mgr.Start(ctx) }()
+	t.Cleanup(func() { cancel(); <-stopped })
 	return rec
 }
 
