@@ -94,6 +94,10 @@ func TestBreakGlass(t *testing.T) {
 		time.Sleep(100 * time.Millisecond) // the guard's cache catches up with the approval
 	}
 	denied("out-of-scope edit", edit(ann, "other-config"), "GuardPolicy")
+	// A delete by collection reaches admission once per object, without the name in the request:
+	// the guard takes it from the object, so db-config passes and other-config is refused.
+	denied("out-of-scope delete by collection", clientset(t, env.As("ann", "oncall")).CoreV1().ConfigMaps("payments").
+		DeleteCollection(ctx, metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}}, metav1.ListOptions{}), "configmaps payments/other-config")
 	denied("another requester using ann's grant", edit(bob, "db-config"), "GuardPolicy")
 	var cur guardv1.BreakGlassRequest
 	if err := env.Client.Get(ctx, client.ObjectKey{Name: "bg-1"}, &cur); err != nil {

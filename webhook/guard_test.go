@@ -6,11 +6,17 @@ import (
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"writ.dev/writ/test/harness"
+	"writ.dev/writ/webhook"
 )
 
 var env *harness.Env
+
+// maintainer may change writ-guard's policy and binding: the test control plane's static
+// protection lists this user alone.
+const maintainer = "writ-maintainer"
 
 // The guard is registered for every resource and subresource, as the chart does, skipping the
 // exempt namespaces in the apiserver and the apiserver's own writes.
@@ -40,5 +46,12 @@ func TestMain(m *testing.M) {
 			AdmissionReviewVersions: []string{"v1"},
 		}},
 	}
-	os.Exit(harness.Main(m, harness.Options{ValidatingWebhooks: []*admissionv1.ValidatingWebhookConfiguration{vwc}}, &env))
+	// The control plane loads the static protection of writ-guard from its manifests directory,
+	// as a production control plane configured per the README does.
+	static, staticBinding, err := webhook.StaticProtection(webhook.StaticOptions{Maintainers: []string{maintainer}})
+	if err != nil {
+		panic(err)
+	}
+	os.Exit(harness.Main(m, harness.Options{ValidatingWebhooks: []*admissionv1.ValidatingWebhookConfiguration{vwc},
+		StaticAdmissionPolicies: []runtime.Object{static, staticBinding}}, &env))
 }

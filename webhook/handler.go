@@ -161,6 +161,11 @@ func toRequest(req admission.Request) (*Request, error) {
 	if r.Old, err = meta(req.OldObject.Raw); err != nil {
 		return r, fmt.Errorf("old object: %w", err)
 	}
+	// A delete by collection reaches admission once per object without the object's name in
+	// the request: take it from the object, so name-scoped decisions see it.
+	if r.Name == "" && r.Old != nil {
+		r.Name = r.Old.name
+	}
 	return r, nil
 }
 
@@ -170,6 +175,7 @@ func meta(raw []byte) (*ObjectMeta, error) {
 	}
 	var o struct {
 		Metadata struct {
+			Name        string            `json:"name"`
 			Labels      map[string]string `json:"labels"`
 			Annotations map[string]string `json:"annotations"`
 		} `json:"metadata"`
@@ -177,7 +183,7 @@ func meta(raw []byte) (*ObjectMeta, error) {
 	if err := json.Unmarshal(raw, &o); err != nil {
 		return nil, err
 	}
-	return &ObjectMeta{Labels: o.Metadata.Labels, Annotations: o.Metadata.Annotations}, nil
+	return &ObjectMeta{Labels: o.Metadata.Labels, Annotations: o.Metadata.Annotations, name: o.Metadata.Name}, nil
 }
 
 // snapshot reads policies, grants and the namespace lookup.

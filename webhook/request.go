@@ -30,6 +30,8 @@ type Request struct {
 type ObjectMeta struct {
 	Labels      map[string]string
 	Annotations map[string]string
+
+	name string // only to name the objects of a delete by collection
 }
 
 // ServiceAccount returns namespace and name if the user is a service account.

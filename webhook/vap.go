@@ -184,8 +184,8 @@ func fallbackPolicy() *admissionregistrationv1.ValidatingAdmissionPolicy {
 					rule(&cluster, cud, "", []string{"namespaces", "namespaces/*"}),
 					rule(&cluster, cud, "writ.dev", []string{"guardpolicies", "guardpolicies/*", "trustpolicies", "trustpolicies/*", "breakglassrequests", "breakglassrequests/*"}),
 					rule(&cluster, cud, "admissionregistration.k8s.io", []string{"validatingwebhookconfigurations", "mutatingwebhookconfigurations"}),
-					rule(&cluster, cud, "apiextensions.k8s.io", []string{"customresourcedefinitions"},
-						"guardpolicies.writ.dev", "trustpolicies.writ.dev", "breakglassrequests.writ.dev", "auditevents.writ.dev"),
+					// Not limited by resourceNames: a delete by collection carries no names.
+					rule(&cluster, cud, "apiextensions.k8s.io", []string{"customresourcedefinitions"}),
 				},
 			},
 			MatchConditions: []admissionregistrationv1.MatchCondition{{Name: "not-the-apiserver", Expression: "request.userInfo.username != 'system:apiserver'"}},
@@ -201,7 +201,8 @@ var fallbackVariables = []admissionregistrationv1.Variable{
 	{Name: "user", Expression: "request.userInfo.username"},
 	{Name: "groups", Expression: "request.userInfo.?groups.orValue([])"},
 	{Name: "ns", Expression: "request.?namespace.orValue('')"},
-	{Name: "name", Expression: "request.?name.orValue('')"},
+	// A delete by collection reaches admission once per object, without its name in the request.
+	{Name: "name", Expression: "request.?name.orValue('') != '' ? request.name : oldObject != null ? oldObject.metadata.?name.orValue('') : ''"},
 	{Name: "group", Expression: "request.resource.?group.orValue('')"},
 	{Name: "resource", Expression: "request.resource.resource"},
 	{Name: "subresource", Expression: "request.?subResource.orValue('')"},

@@ -18,6 +18,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -167,12 +169,11 @@ const (
 // What the apiserver does not let a ValidatingAdmissionPolicy protect, asserted where it can be:
 //   - ValidatingAdmissionPolicies and their bindings (and MutatingAdmissionPolicies and theirs):
 //     the apiserver never evaluates API-created policies for them (k8s.io/apiserver
-//     pkg/admission/plugin/policy/generic/plugin.go, admissionConfigResources), so an admin can
-//     delete writ-guard's binding and then everything else. Only a static, manifest-based policy
-//     (--admission-control-config-file staticManifestsDir, ManifestBasedAdmissionControlConfig,
-//     beta and on by default in 1.37; no paramKind) can; without one, removing the binding is
-//     the audited first step of any bypass. Webhook configurations, by contrast, are evaluated:
-//     writ-* is protected below.
+//     pkg/admission/plugin/policy/generic/plugin.go, admissionConfigResources), so writ-guard
+//     cannot protect itself. The static policy webhook.StaticProtection, loaded from the control
+//     plane's staticManifestsDir (as this package's control plane does), can: see
+//     staticProtection. Without it, removing the binding is the audited first step of any
+//     bypass. Webhook configurations, by contrast, are evaluated: writ-* is protected below.
 //   - Requests that never reach admission: reads (an admin can still read the keys: that is
 //     RBAC's job), etcd, and the static pods of a node.
 //   - Identities: the policy trusts user names, so whoever may impersonate an agent, a node or
@@ -216,6 +217,8 @@ func TestFallbackPolicyWithoutTheWebhook(t *testing.T) {
 	// Gone: webhooks are never called for webhook configurations, but policies are.
 	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: fbWebhookConfig}}
 	denied(t, "admin deletes the webhook configuration", admin.Delete(ctx, vwc), "only the GitOps agent may change its policies, CRDs and webhook")
+	denied(t, "admin deletes every webhook configuration (dry run)", clientset(t, env.Config).AdmissionregistrationV1().ValidatingWebhookConfigurations().
+		DeleteCollection(ctx, metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}}, metav1.ListOptions{}), fbWebhookConfig)
 	if err := f.agent.Delete(ctx, vwc); err != nil {
 		t.Fatalf("the agent deletes the webhook configuration: %v", err)
 	}
@@ -258,6 +261,11 @@ func TestFallbackPolicyWithoutTheWebhook(t *testing.T) {
 		{"create a TrustPolicy", admin.Create(ctx, &provenancev1.TrustPolicy{ObjectMeta: metav1.ObjectMeta{Name: "fallback"},
 			Spec: provenancev1.TrustPolicySpec{SSH: &provenancev1.SSHTrust{AllowedSigners: "mallory@example.com ssh-ed25519 AAAA"}}})},
 		{"delete the GuardPolicy CRD", admin.Delete(ctx, crd("guardpolicies.writ.dev"), client.DryRunAll)},
+		// A delete by collection names no object in the request: the names come from the objects.
+		{"delete every CRD (dry run)", dynamic.NewForConfigOrDie(env.Config).Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}).
+			DeleteCollection(ctx, metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}}, metav1.ListOptions{})},
+		{"delete every Secret in Writ's namespace (dry run)", adminCS.CoreV1().Secrets(fbWrit).
+			DeleteCollection(ctx, metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}}, metav1.ListOptions{})},
 		{"edit the audit signing key", patch(admin, key, `{"stringData":{"audit.key":"mallory"}}`)},
 		{"plant a sealing key", admin.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: fbWrit, Name: "sealed-secrets-keymallory",
 			Labels: map[string]string{"sealedsecrets.bitnami.com/sealed-secrets-key": "active"}}})},
@@ -270,6 +278,8 @@ func TestFallbackPolicyWithoutTheWebhook(t *testing.T) {
 	} {
 		denied(t, d.name, d.err, "writ: ")
 	}
+
+	staticProtection(t, f)
 
 	// Allowed: the agent, Kubernetes' own exempt writes, and what is not protected.
 	for _, a := range []struct {
@@ -290,8 +300,6 @@ func TestFallbackPolicyWithoutTheWebhook(t *testing.T) {
 		{"the agent changes GuardPolicies", f.agent.Create(ctx, &guardv1.GuardPolicy{ObjectMeta: metav1.ObjectMeta{Name: "fallback-agent"},
 			Spec: guardv1.GuardPolicySpec{Protect: guardv1.Protection{Namespaces: guardv1.NamespaceSelector{Names: []string{"fallback-none"}}}}})},
 		{"a break-glass request for yourself", alice.Create(ctx, breakGlass("fallback-alice", "alice", ""))},
-		// Not protectable by an API-created policy: see the test's comment.
-		{"admin deletes the policy's binding (dry run)", admin.Delete(ctx, &admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: webhook.FallbackPolicyName}}, client.DryRunAll)},
 	} {
 		if a.err != nil {
 			t.Errorf("%s: %v", a.name, a.err)
@@ -370,8 +378,10 @@ func failClosed(t *testing.T, f *fallbackEnv) {
 	if err := as(t, "alice").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "fallback-locked"}}); err != nil {
 		t.Fatalf("kube-system blocked during the lock-down: %v", err)
 	}
-	// Recovery: remove the binding, restore the list, bind again.
-	if err := f.admin.Delete(ctx, f.binding.DeepCopy()); err != nil {
+	// Recovery: a maintainer (whom the static protection lets through) removes the binding, the
+	// list is restored, and the binding made again.
+	deniedStatically(t, "an admin unbinds during the lock-down", f.admin.Delete(ctx, f.binding.DeepCopy()))
+	if err := maintainerClient(t).Delete(ctx, f.binding.DeepCopy()); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "unbinding", func() error { return f.admin.Create(ctx, f.params.DeepCopy()) }, func(err error) bool { return err == nil })
@@ -468,7 +478,7 @@ func waitForPolicy(t *testing.T, f *fallbackEnv) {
 func cleanupFallback(t *testing.T, f *fallbackEnv, saved *admissionregistrationv1.ValidatingWebhookConfiguration) {
 	ctx, admin := f.ctx, env.Client
 	for _, o := range []client.Object{f.binding.DeepCopy(), f.policy.DeepCopy()} {
-		if err := admin.Delete(ctx, o); client.IgnoreNotFound(err) != nil {
+		if err := maintainerClient(t).Delete(ctx, o); client.IgnoreNotFound(err) != nil {
 			t.Errorf("removing %s: %v", o.GetName(), err)
 		}
 	}

@@ -35,6 +35,11 @@ type Options struct {
 	// ValidatingWebhooks are registered with the apiserver; their clientConfig is pointed at the
 	// local webhook server that ServeWebhooks starts.
 	ValidatingWebhooks []*admissionv1.ValidatingWebhookConfiguration
+	// StaticAdmissionPolicies are written into a directory that the apiserver's admission
+	// configuration names as the ValidatingAdmissionPolicy plugin's staticManifestsDir, so the
+	// apiserver loads them at start and nothing in the API can remove them. Their names must
+	// end in .static.k8s.io.
+	StaticAdmissionPolicies []runtime.Object
 	// Log receives the harness's progress; default os.Stderr.
 	Log io.Writer
 }
@@ -50,8 +55,9 @@ type Env struct {
 	// ServerVersion is what the apiserver reports, e.g. v1.37.1.
 	ServerVersion string
 
-	env *envtest.Environment
-	log io.Writer
+	env       *envtest.Environment
+	log       io.Writer
+	staticDir string // the admission configuration and static policies, if any
 
 	mu       sync.Mutex
 	stopping []func() // webhook servers, stopped before the control plane
@@ -92,13 +98,20 @@ func Start(o Options) (*Env, error) {
 		ControlPlaneStopTimeout:  time.Minute,
 		WebhookInstallOptions:    envtest.WebhookInstallOptions{ValidatingWebhooks: o.ValidatingWebhooks},
 	}
+	var staticDir string
+	if len(o.StaticAdmissionPolicies) > 0 {
+		if staticDir, err = writeAdmissionConfig(te, o.StaticAdmissionPolicies); err != nil {
+			return nil, err
+		}
+	}
 	start := time.Now()
 	cfg, err := te.Start()
 	if err != nil {
 		_ = te.Stop()
+		_ = os.RemoveAll(staticDir)
 		return nil, fmt.Errorf("starting the control plane from %s: %w", dir, err)
 	}
-	e := &Env{Config: cfg, Scheme: scheme, env: te, log: o.Log}
+	e := &Env{Config: cfg, Scheme: scheme, env: te, log: o.Log, staticDir: staticDir}
 	if e.Client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
 		_ = e.Stop()
 		return nil, err
@@ -128,7 +141,11 @@ func (e *Env) Stop() error {
 	for i := len(stops) - 1; i >= 0; i-- {
 		stops[i]()
 	}
-	return e.env.Stop()
+	err := e.env.Stop()
+	if e.staticDir != "" {
+		_ = os.RemoveAll(e.staticDir)
+	}
+	return err
 }
 
 // ServeWebhooks starts a webhook server on the address and certificates the apiserver was told
