@@ -56,10 +56,11 @@ const (
 	benchAgent = "system:serviceaccount:writ-system:writ-reconciler"
 	benchHPA   = "system:serviceaccount:kube-system:horizontal-pod-autoscaler"
 	// The load: a fixed arrival rate, for benchRounds phases of benchPhase per handler, from at
-	// most benchWorkers requests in flight.
+	// most benchWorkers requests in flight. Short phases, alternating which handler goes first,
+	// spread the machine's own hiccups (GC, other processes) evenly over both handlers.
 	benchRate    = 2000
-	benchPhase   = time.Second
-	benchRounds  = 4
+	benchPhase   = 250 * time.Millisecond
+	benchRounds  = 24
 	benchWorkers = 64
 )
 
@@ -369,17 +370,27 @@ func BenchmarkGuardOverTLS(b *testing.B) {
 				}
 			}
 			lat, took := map[string][]time.Duration{}, map[string]time.Duration{}
+			var roundRatios []float64 // each round's p99 ratio: the pair ran back to back
 			errs := 0
 			for round := range benchRounds + 1 { // round 0 warms connections, caches and the heap
 				d := benchPhase
 				if round == 0 {
 					d /= 4
 				}
-				for _, p := range []string{"/noop", path} {
+				order := []string{"/noop", path}
+				if round%2 == 1 {
+					order[0], order[1] = order[1], order[0]
+				}
+				p99 := map[string]time.Duration{}
+				for _, p := range order {
 					l, e, t := benchLoad(hc, base+p, bodies, d)
 					if round > 0 {
 						lat[p], took[p], errs = append(lat[p], l...), took[p]+t, errs+e
+						p99[p] = benchPct(l, 0.99)
 					}
+				}
+				if round > 0 {
+					roundRatios = append(roundRatios, float64(p99[path])/float64(max(p99["/noop"], 1)))
 				}
 				if round == 0 {
 					guards[path].reset()
@@ -393,6 +404,10 @@ func BenchmarkGuardOverTLS(b *testing.B) {
 			b.ReportMetric(benchMS(benchPct(g, 0.99)), "p99-ms")
 			b.ReportMetric(benchMS(benchPct(n, 0.99)), "noop-p99-ms")
 			b.ReportMetric(float64(benchPct(g, 0.99))/float64(max(benchPct(n, 0.99), 1)), "p99-ratio-vs-noop")
+			// The median over rounds of each round's ratio: robust to a hiccup of the machine
+			// that lands in one handler's phase and dominates the pooled p99.
+			slices.Sort(roundRatios)
+			b.ReportMetric(roundRatios[len(roundRatios)/2], "p99-ratio-vs-noop-median-round")
 			b.ReportMetric(benchMS(benchPct(decisions, 0.99)), "decision-p99-ms")
 			b.ReportMetric(float64(len(g))/took[path].Seconds(), "rps")
 			b.ReportMetric(float64(len(n))/took["/noop"].Seconds(), "noop-rps")
