@@ -1,4 +1,9 @@
 // Package sealing encrypts Secrets with a cluster key so they can live in Git, in the wire format
-// of Bitnami Sealed Secrets: an in-cluster controller unseals SealedSecrets into Secrets, serves
-// the public certificate as kubeseal expects, and rotates keys; `writ seal` seals on a laptop.
+// of Bitnami Sealed Secrets (bitnami.com/v1alpha1 SealedSecret, sealed with Bitnami's own
+// pkg/crypto): an in-cluster controller unseals SealedSecrets into Secrets, serves the public
+// certificate as kubeseal expects, and renews keys; `writ seal` seals on a laptop.
+//
+// Beyond Sealed Secrets, every SealedSecret Writ seals names the fingerprint of the key that
+// sealed it in the annotation AnnotationKey, so the controller tries that key first and
+// `writ keys report` can say which SealedSecrets still depend on a key before it is retired.
 package sealing

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	ssv1alpha1 "github.com/bitnami/sealed-secrets/pkg/apis/sealedsecrets/v1alpha1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -37,7 +38,7 @@ var components = map[string]Component{}
 // Scheme returns the scheme with Kubernetes' built-in kinds and Writ's own.
 func Scheme() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
-	if err := errors.Join(clientgoscheme.AddToScheme(s), provenancev1.AddToScheme(s), auditv1.AddToScheme(s), guardv1.AddToScheme(s), reconcilev1.AddToScheme(s)); err != nil {
+	if err := errors.Join(clientgoscheme.AddToScheme(s), provenancev1.AddToScheme(s), auditv1.AddToScheme(s), guardv1.AddToScheme(s), reconcilev1.AddToScheme(s), ssv1alpha1.AddToScheme(s)); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -45,6 +45,14 @@ type Options struct {
 
 	// Reconciler component.
 	ReconcileCacheDir string
+
+	// Sealing component.
+	SealingAddr           string
+	SealingKeyRenewPeriod time.Duration
+	SealingKeyCutoff      time.Time
+	SealingKeyTTL         time.Duration
+	SealingKeyCN          string
+	SealingWorkers        int
 }
 
 // DefaultOptions returns the options used when no flag is given.
@@ -66,6 +74,11 @@ func DefaultOptions() Options {
 		WebhookCertDir: "/tmp/k8s-webhook-server/serving-certs",
 
 		ReconcileCacheDir: "/var/cache/writ",
+
+		SealingAddr:           ":8083",
+		SealingKeyRenewPeriod: 30 * 24 * time.Hour,
+		SealingKeyTTL:         10 * 365 * 24 * time.Hour,
+		SealingWorkers:        4,
 	}
 }
 
@@ -89,6 +102,12 @@ func ParseFlags(args []string, out io.Writer) (Options, error) {
 	fs.IntVar(&o.WebhookPort, "webhook-port", o.WebhookPort, "port the admission webhook serves on (HTTPS)")
 	fs.StringVar(&o.WebhookCertDir, "webhook-cert-dir", o.WebhookCertDir, "directory holding the webhook's tls.crt and tls.key (reloaded when they change)")
 	fs.StringVar(&o.ReconcileCacheDir, "reconcile-cache-dir", o.ReconcileCacheDir, "where the reconciler keeps repository caches and checkouts")
+	fs.StringVar(&o.SealingAddr, "sealing-bind-address", o.SealingAddr, `address serving /v1/cert.pem, /v1/verify and /v1/rotate to kubeseal and "writ seal" through the API server's service proxy ("0" disables it)`)
+	fs.DurationVar(&o.SealingKeyRenewPeriod, "sealing-key-renew-period", o.SealingKeyRenewPeriod, "how often a new sealing key is made (0 disables renewal); old keys stay for unsealing")
+	cutoff := fs.String("sealing-key-cutoff-time", "", "make a new sealing key at once if the newest predates this time (RFC 3339 or RFC 1123 with numeric zone, as Bitnami's --key-cutoff-time)")
+	fs.DurationVar(&o.SealingKeyTTL, "sealing-key-ttl", o.SealingKeyTTL, "how long a new sealing key's certificate is valid")
+	fs.StringVar(&o.SealingKeyCN, "sealing-key-cn", "", "common name of new sealing certificates")
+	fs.IntVar(&o.SealingWorkers, "sealing-workers", o.SealingWorkers, "SealedSecrets unsealed at once")
 	enabled := map[string]*bool{}
 	for _, c := range Components {
 		enabled[c] = fs.Bool("enable-"+c, false, "run the "+c+" component")
@@ -109,13 +128,20 @@ func ParseFlags(args []string, out io.Writer) (Options, error) {
 	if o.LeaderElectionNamespace == "" {
 		o.LeaderElectionNamespace = o.Namespace
 	}
+	if *cutoff != "" {
+		t, err := parseCutoff(*cutoff)
+		if err != nil {
+			return o, err
+		}
+		o.SealingKeyCutoff = t
+	}
 	return o, o.Validate()
 }
 
 // Validate checks the options and says how to fix what is wrong.
 func (o Options) Validate() error {
 	var errs []error
-	for name, addr := range map[string]string{"--metrics-bind-address": o.MetricsAddr, "--health-probe-bind-address": o.ProbeAddr, "--audit-export-bind-address": o.AuditExportAddr} {
+	for name, addr := range map[string]string{"--metrics-bind-address": o.MetricsAddr, "--health-probe-bind-address": o.ProbeAddr, "--audit-export-bind-address": o.AuditExportAddr, "--sealing-bind-address": o.SealingAddr} {
 		if addr == "0" {
 			continue
 		}
@@ -141,8 +167,28 @@ func (o Options) Validate() error {
 	if o.WebhookPort < 1 || o.WebhookPort > 65535 {
 		errs = append(errs, fmt.Errorf("--webhook-port %d is not a port", o.WebhookPort))
 	}
+	if o.SealingKeyRenewPeriod < 0 {
+		errs = append(errs, fmt.Errorf("--sealing-key-renew-period must not be negative, got %s (0 disables renewal)", o.SealingKeyRenewPeriod))
+	}
+	if o.SealingKeyTTL < time.Hour {
+		errs = append(errs, fmt.Errorf("--sealing-key-ttl %s is too short: certificates must outlive their renewal (use at least 1h)", o.SealingKeyTTL))
+	}
+	if o.SealingWorkers < 1 {
+		errs = append(errs, fmt.Errorf("--sealing-workers must be at least 1, got %d", o.SealingWorkers))
+	}
 	if o.GracefulShutdown <= 0 {
 		errs = append(errs, fmt.Errorf("--graceful-shutdown-timeout must be positive, got %s", o.GracefulShutdown))
 	}
 	return errors.Join(errs...)
+}
+
+// parseCutoff reads --sealing-key-cutoff-time in RFC 3339 or, as Bitnami's controller takes it,
+// RFC 1123 with a numeric zone.
+func parseCutoff(v string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339, time.RFC1123Z} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("--sealing-key-cutoff-time %q is neither RFC 3339 (2026-11-22T06:00:00Z) nor RFC 1123 with a numeric zone (Sun, 22 Nov 2026 06:00:00 +0000)", v)
 }

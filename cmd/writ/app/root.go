@@ -44,7 +44,7 @@ func NewCommand(in io.Reader, out, errOut io.Writer) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &exitError{code: ExitUsage, err: err}
 	})
-	root.AddCommand(newVersionCommand(), newVerifyCommand(), newAuditCommand())
+	root.AddCommand(newVersionCommand(), newVerifyCommand(), newAuditCommand(), newSealCommand(), newKeysCommand())
 	wrapRunE(root)
 	return root
 }

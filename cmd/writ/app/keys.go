@@ -1,0 +1,185 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	ssv1alpha1 "github.com/bitnami/sealed-secrets/pkg/apis/sealedsecrets/v1alpha1"
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"writ.dev/writ/sealing"
+)
+
+func newKeysCommand() *cobra.Command {
+	var c clusterOptions
+	var output string
+	cmd := &cobra.Command{
+		Use:   "keys",
+		Short: "Report on and retire the cluster's sealing keys",
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file (default $KUBECONFIG or ~/.kube/config)")
+	pf.StringVar(&c.context, "context", "", "kubeconfig context")
+	pf.StringVar(&c.namespace, "controller-namespace", "writ-system", "namespace of writ-controller, which holds the key Secrets")
+	report := &cobra.Command{
+		Use:   "report [-o table|json]",
+		Short: "List the sealing keys and, per key, the SealedSecrets still sealed with it",
+		Long: `Report lists every sealing key (its Secret, fingerprint, status, creation) and the SealedSecrets
+that still need it, from the sealing.writ.dev/key annotation writ seal writes or, for SealedSecrets
+sealed by kubeseal, from the keys writ-controller recorded when it unsealed them. SealedSecrets whose
+key cannot be told are listed as unknown. No private key material is read into the output.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r, err := keyReport(cmd.Context(), c)
+			if err != nil {
+				return err
+			}
+			return printReport(cmd.OutOrStdout(), r, output)
+		},
+	}
+	report.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	retire := &cobra.Command{
+		Use:   "retire SECRET|FINGERPRINT",
+		Short: "Delete a sealing key once nothing is sealed with it",
+		Long: `Retire deletes a key Secret, and refuses while any SealedSecret is still sealed with that key, while
+any SealedSecret's key is unknown (see writ keys report), or if it is the newest key (which seals).
+Re-seal what depends on it first (writ seal --re-encrypt), and keep a backup of the key.`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageErrorf("retire takes one key: its Secret name or fingerprint")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return retireKey(cmd.Context(), cmd.OutOrStdout(), c, args[0])
+		},
+	}
+	cmd.AddCommand(report, retire)
+	return cmd
+}
+
+func keysClient(c clusterOptions) (client.Client, error) {
+	cfg, err := c.restConfig()
+	if err != nil {
+		return nil, usageErrorf("no cluster: %v", err)
+	}
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	if err := ssv1alpha1.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	return client.New(cfg, client.Options{Scheme: s})
+}
+
+func keyReport(ctx context.Context, c clusterOptions) (sealing.Report, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	cl, err := keysClient(c)
+	if err != nil {
+		return sealing.Report{}, err
+	}
+	var keySecrets corev1.SecretList
+	if err := cl.List(ctx, &keySecrets, client.InNamespace(c.namespace), client.HasLabels{sealing.KeyLabel}); err != nil {
+		return sealing.Report{}, &exitError{code: ExitFail, err: fmt.Errorf("listing the key Secrets in %s: %w", c.namespace, err)}
+	}
+	var keys []sealing.KeyInfo
+	for i := range keySecrets.Items {
+		k, err := sealing.KeyInfoFromSecret(&keySecrets.Items[i])
+		if err != nil {
+			return sealing.Report{}, &exitError{code: ExitFail, err: fmt.Errorf("key Secret %s: %w", keySecrets.Items[i].Name, err)}
+		}
+		keys = append(keys, k)
+	}
+	var sealed ssv1alpha1.SealedSecretList
+	if err := cl.List(ctx, &sealed); err != nil {
+		return sealing.Report{}, &exitError{code: ExitFail, err: fmt.Errorf("listing SealedSecrets: %w", err)}
+	}
+	unsealed := map[string]*corev1.Secret{}
+	for i := range sealed.Items {
+		ss := &sealed.Items[i]
+		if len(sealing.KeyFingerprints(ss)) == len(ss.Spec.EncryptedData) && len(ss.Spec.EncryptedData) > 0 {
+			continue
+		}
+		s := &corev1.Secret{}
+		if err := cl.Get(ctx, client.ObjectKeyFromObject(ss), s); err == nil {
+			unsealed[ss.Namespace+"/"+ss.Name] = s
+		}
+	}
+	return sealing.BuildReport(keys, sealed.Items, unsealed), nil
+}
+
+func printReport(w io.Writer, r sealing.Report, output string) error {
+	switch output {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	case "table":
+	default:
+		return usageErrorf("--output %q: use table or json", output)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SECRET\tFINGERPRINT\tSTATUS\tCREATED\tSEALED\tSEALEDSECRETS")
+	for _, k := range r.Keys {
+		status := k.Status
+		if k.Newest {
+			status += ",newest"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", k.Secret, k.Fingerprint, status, k.Created, len(k.SealedSecrets), strings.Join(k.SealedSecrets, " "))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(r.Unknown) > 0 {
+		fmt.Fprintf(w, "\n%d SealedSecrets sealed with an unknown key (no sealing.writ.dev/key annotation, not unsealed by writ-controller yet): %s\n", len(r.Unknown), strings.Join(r.Unknown, " "))
+	}
+	return nil
+}
+
+func retireKey(ctx context.Context, out io.Writer, c clusterOptions, which string) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	r, err := keyReport(ctx, c)
+	if err != nil {
+		return err
+	}
+	var key *sealing.KeyInfo
+	for i := range r.Keys {
+		if r.Keys[i].Secret == which || r.Keys[i].Fingerprint == which {
+			key = &r.Keys[i]
+		}
+	}
+	switch {
+	case key == nil:
+		return usageErrorf("no sealing key %q in %s: writ keys report lists them", which, c.namespace)
+	case key.Newest:
+		return &exitError{code: ExitFail, err: fmt.Errorf("refusing to retire %s: it is the newest key, which seals; wait for the next renewal", key.Secret)}
+	case len(key.SealedSecrets) > 0:
+		return &exitError{code: ExitFail, err: fmt.Errorf("refusing to retire %s: %d SealedSecrets are still sealed with it (%s); re-seal them first (writ seal --re-encrypt)", key.Secret, len(key.SealedSecrets), strings.Join(key.SealedSecrets, " "))}
+	case len(r.Unknown) > 0:
+		return &exitError{code: ExitFail, err: fmt.Errorf("refusing to retire %s: the key of %d SealedSecrets is unknown (%s); re-seal them with writ seal, or let writ-controller unseal them first", key.Secret, len(r.Unknown), strings.Join(r.Unknown, " "))}
+	}
+	cl, err := keysClient(c)
+	if err != nil {
+		return err
+	}
+	s := &corev1.Secret{}
+	s.Namespace, s.Name = c.namespace, key.Secret
+	if err := cl.Delete(ctx, s); err != nil {
+		return &exitError{code: ExitFail, err: fmt.Errorf("deleting key Secret %s/%s: %w", c.namespace, key.Secret, err)}
+	}
+	fmt.Fprintf(out, "retired sealing key %s (%s): nothing was sealed with it\n", key.Secret, key.Fingerprint)
+	return nil
+}

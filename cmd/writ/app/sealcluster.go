@@ -1,0 +1,205 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	ssv1alpha1 "github.com/bitnami/sealed-secrets/pkg/apis/sealedsecrets/v1alpha1"
+
+	"writ.dev/writ/sealing"
+)
+
+// sealingProxy returns a request builder for path on the sealing Service through the API
+// server's service proxy, using the Service's first port as kubeseal does.
+func sealingProxy(ctx context.Context, c clusterOptions, verb, path string) (*rest.Request, error) {
+	cfg, err := c.restConfig()
+	if err != nil {
+		return nil, usageErrorf("no cluster to reach the controller in: %v (or pass --cert)", err)
+	}
+	cfg.AcceptContentTypes = "application/x-pem-file, application/json, */*"
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, usageErrorf("%v", err)
+	}
+	svc, err := cs.CoreV1().Services(c.namespace).Get(ctx, c.name, metav1.GetOptions{})
+	if err != nil {
+		return nil, sealingClusterError(err, c)
+	}
+	if len(svc.Spec.Ports) == 0 {
+		return nil, &exitError{code: ExitFail, err: fmt.Errorf("Service %s/%s has no port", c.namespace, c.name)}
+	}
+	return cs.CoreV1().RESTClient().Verb(verb).Namespace(c.namespace).Resource("services").SubResource("proxy").
+		Name(net.JoinSchemeNamePort("http", c.name, svc.Spec.Ports[0].Name)).Suffix(path), nil
+}
+
+func sealingClusterError(err error, c clusterOptions) error {
+	var se apierrors.APIStatus
+	if errors.As(err, &se) {
+		switch se.Status().Code {
+		case http.StatusForbidden:
+			return &exitError{code: ExitFail, err: fmt.Errorf("Kubernetes RBAC denies you the sealing Service %s/%s (get services and services/proxy): %v; ask for a role that grants it, or seal offline with --cert", c.namespace, c.name, err)}
+		case http.StatusNotFound:
+			return &exitError{code: ExitFail, err: fmt.Errorf("no sealing Service %s/%s: is writ-controller installed with sealing enabled (--controller-name, --controller-namespace)? %v", c.namespace, c.name, err)}
+		case http.StatusServiceUnavailable:
+			return &exitError{code: ExitFail, err: fmt.Errorf("writ-controller is not answering behind Service %s/%s (no ready endpoint?): %v", c.namespace, c.name, err)}
+		}
+	}
+	return &exitError{code: ExitFail, err: fmt.Errorf("reaching the sealing Service %s/%s: %w", c.namespace, c.name, err)}
+}
+
+func fetchCert(ctx context.Context, c clusterOptions) ([]byte, error) {
+	req, err := sealingProxy(ctx, c, http.MethodGet, sealing.CertPath)
+	if err != nil {
+		return nil, err
+	}
+	b, err := req.DoRaw(ctx)
+	if err != nil {
+		return nil, sealingClusterError(err, c)
+	}
+	return b, nil
+}
+
+func validateSealed(ctx context.Context, in io.Reader, out io.Writer, o sealOptions) error {
+	return postEach(ctx, in, o, sealing.VerifyPath, func(ss *ssv1alpha1.SealedSecret, _ []byte) error {
+		fmt.Fprintf(out, "%s/%s: the cluster can unseal it\n", ss.Namespace, ss.Name)
+		return nil
+	})
+}
+
+func reEncrypt(ctx context.Context, in io.Reader, out io.Writer, o sealOptions) error {
+	var objs []any
+	err := postEach(ctx, in, o, sealing.RotatePath, func(_ *ssv1alpha1.SealedSecret, body []byte) error {
+		ss, err := sealing.DecodeSealedSecret(body)
+		if err != nil {
+			return &exitError{code: ExitFail, err: fmt.Errorf("the controller answered something else than a SealedSecret: %w", err)}
+		}
+		objs = append(objs, ss)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return writeOutput(out, o.out, o.format, objs...)
+}
+
+// postEach posts every SealedSecret of the input to path on the controller.
+func postEach(ctx context.Context, in io.Reader, o sealOptions, path string, each func(*ssv1alpha1.SealedSecret, []byte) error) error {
+	sealed, err := readInput(in, o.in, sealing.ReadSealedSecrets)
+	if err != nil {
+		return err
+	}
+	for _, ss := range sealed {
+		body, err := json.Marshal(ss)
+		if err != nil {
+			return err
+		}
+		req, err := sealingProxy(ctx, o.cluster, http.MethodPost, path)
+		if err != nil {
+			return err
+		}
+		res := req.Body(body).SetHeader("Content-Type", "application/json").Do(ctx)
+		raw, err := res.Raw()
+		if err != nil {
+			var se apierrors.APIStatus
+			if errors.As(err, &se) && se.Status().Code == http.StatusConflict {
+				return &exitError{code: ExitFail, err: fmt.Errorf("%s/%s: the cluster cannot unseal it (sealed for another cluster or key, renamed, moved, or tampered with)", ss.Namespace, ss.Name)}
+			}
+			return sealingClusterError(err, o.cluster)
+		}
+		if err := each(ss, raw); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sealDir seals every Secret file under o.in in one process, with progress, then writes them all
+// (into -w DIR, a subdirectory per certificate when there are several), or one stream to stdout.
+func sealDir(out, errOut io.Writer, sealers []*sealing.Sealer, o sealOptions) error {
+	var files []string
+	err := filepath.WalkDir(o.in, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		switch strings.ToLower(filepath.Ext(p)) {
+		case ".yaml", ".yml", ".json":
+			if !d.IsDir() {
+				files = append(files, p)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	if len(files) == 0 {
+		return usageErrorf("%s: %v", o.in, errNothingSealed)
+	}
+	type result struct {
+		path string
+		objs []any
+	}
+	var results []result
+	total := len(files) * len(sealers)
+	done := 0
+	for i, s := range sealers {
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return usageErrorf("%v", err)
+			}
+			secrets, err := sealing.ReadSecrets(bytes.NewReader(b))
+			if err != nil {
+				return usageErrorf("%s: %v", f, err)
+			}
+			objs, err := sealAll(s, secrets, o)
+			if err != nil {
+				return fmt.Errorf("%s: %w", f, err)
+			}
+			rel, _ := filepath.Rel(o.in, f)
+			rel = strings.TrimSuffix(rel, filepath.Ext(rel)) + "." + o.format
+			if len(sealers) > 1 {
+				rel = filepath.Join(certName(i, o.certs[i]), rel)
+			}
+			results = append(results, result{path: rel, objs: objs})
+			done++
+			if done%100 == 0 || done == total {
+				fmt.Fprintf(errOut, "\rsealed %d/%d", done, total)
+			}
+		}
+	}
+	fmt.Fprintln(errOut)
+	if o.out == "" || o.out == "-" {
+		var all []any
+		for _, r := range results {
+			all = append(all, r.objs...)
+		}
+		return sealing.Encode(out, "yaml", all...)
+	}
+	for _, r := range results {
+		p := filepath.Join(o.out, r.path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return usageErrorf("%v", err)
+		}
+		if err := writeOutput(out, p, o.format, r.objs...); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(errOut, "wrote %d SealedSecret files under %s\n", len(results), o.out)
+	return nil
+}

@@ -1,0 +1,167 @@
+package sealing
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	ssv1alpha1 "github.com/bitnami/sealed-secrets/pkg/apis/sealedsecrets/v1alpha1"
+	"github.com/go-logr/logr"
+	"golang.org/x/time/rate"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/scheme"
+)
+
+// Paths served as kubeseal expects them behind the API server's service proxy.
+const (
+	CertPath   = "/v1/cert.pem"
+	VerifyPath = "/v1/verify"
+	RotatePath = "/v1/rotate"
+)
+
+// maxBody bounds a SealedSecret posted to verify or rotate.
+const maxBody = 2 << 20
+
+// HandlerOptions configure Handler.
+type HandlerOptions struct {
+	// Ring returns the current keys.
+	Ring func(ctx context.Context) (*KeyRing, error)
+	// Rate and Burst limit /v1/verify and /v1/rotate, which cost an RSA decryption per value
+	// (Bitnami's defaults: 2 per second, burst 2).
+	Rate  rate.Limit
+	Burst int
+	// Sealer makes the re-sealed SealedSecret of /v1/rotate; default crypto/rand and time.Now.
+	Now func() time.Time
+	Log logr.Logger
+}
+
+// Handler serves the sealing certificate, verification and re-encryption:
+//
+//	GET  /v1/cert.pem  the newest key's certificate (PEM)
+//	POST /v1/verify    a SealedSecret: 200 if this cluster can open it, 409 if not
+//	POST /v1/rotate    a SealedSecret: the same, re-sealed with the newest key (JSON)
+//
+// It never returns plaintext: rotate re-seals without rendering spec.template.data.
+func Handler(o HandlerOptions) http.Handler {
+	if o.Rate == 0 {
+		o.Rate, o.Burst = 2, 2
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	limit := rate.NewLimiter(o.Rate, o.Burst)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+CertPath, func(w http.ResponseWriter, r *http.Request) {
+		ring, err := o.Ring(r.Context())
+		if err != nil || ring.Latest() == nil {
+			o.Log.Error(err, "no sealing certificate to serve")
+			http.Error(w, "no sealing certificate yet: writ-controller makes one when it starts with --enable-sealing", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		_, _ = w.Write(CertPEM(ring.Latest().Cert))
+	})
+	mux.HandleFunc("POST "+VerifyPath, limited(limit, func(w http.ResponseWriter, r *http.Request) {
+		ss, ring, ok := readSealed(w, r, o)
+		if !ok {
+			return
+		}
+		if _, _, err := UnsealWithoutTemplate(ss, ring); err != nil {
+			http.Error(w, "this cluster cannot unseal it", http.StatusConflict)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	mux.HandleFunc("POST "+RotatePath, limited(limit, func(w http.ResponseWriter, r *http.Request) {
+		ss, ring, ok := readSealed(w, r, o)
+		if !ok {
+			return
+		}
+		out, err := Reseal(ss, ring, o.Now(), cryptoRand)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		}
+		b, err := json.Marshal(out)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(b)
+	}))
+	return mux
+}
+
+// Reseal opens ss (without rendering its template) and seals the same values again with the
+// newest key, keeping ss's metadata and template.
+func Reseal(ss *ssv1alpha1.SealedSecret, ring *KeyRing, now time.Time, rnd io.Reader) (*ssv1alpha1.SealedSecret, error) {
+	latest := ring.Latest()
+	if latest == nil {
+		return nil, errors.New("no sealing key")
+	}
+	sec, _, err := UnsealWithoutTemplate(ss, ring)
+	if err != nil {
+		return nil, err
+	}
+	s, err := NewSealer(latest.Cert, now, rnd)
+	if err != nil {
+		return nil, err
+	}
+	fresh := ss.DeepCopy()
+	fresh.Spec.EncryptedData = ssv1alpha1.SealedSecretEncryptedData{}
+	sec.StringData = nil
+	for k := range sec.Data {
+		if _, sealed := ss.Spec.EncryptedData[k]; !sealed {
+			delete(sec.Data, k)
+		}
+	}
+	return s.MergeInto(fresh, sec, nil)
+}
+
+func limited(l *rate.Limiter, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !l.Allow() {
+			http.Error(w, "rate limited: try again in a second", http.StatusTooManyRequests)
+			return
+		}
+		h(w, r)
+	}
+}
+
+// DecodeSealedSecret reads one SealedSecret in JSON or YAML.
+func DecodeSealedSecret(b []byte) (*ssv1alpha1.SealedSecret, error) {
+	obj, err := runtime.Decode(scheme.Codecs.UniversalDecoder(ssv1alpha1.SchemeGroupVersion), b)
+	if err != nil {
+		return nil, fmt.Errorf("not a SealedSecret: %w", err)
+	}
+	ss, ok := obj.(*ssv1alpha1.SealedSecret)
+	if !ok {
+		return nil, fmt.Errorf("not a SealedSecret but a %s", obj.GetObjectKind().GroupVersionKind().Kind)
+	}
+	return ss, nil
+}
+
+func readSealed(w http.ResponseWriter, r *http.Request, o HandlerOptions) (*ssv1alpha1.SealedSecret, *KeyRing, bool) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		http.Error(w, "reading the request: "+err.Error(), http.StatusBadRequest)
+		return nil, nil, false
+	}
+	ss, err := DecodeSealedSecret(b)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return nil, nil, false
+	}
+	ring, err := o.Ring(r.Context())
+	if err != nil {
+		o.Log.Error(err, "reading the sealing keys")
+		http.Error(w, "cannot read the sealing keys", http.StatusInternalServerError)
+		return nil, nil, false
+	}
+	return ss, ring, true
+}
