@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -23,23 +22,13 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"writ.dev/writ/sealing"
-	"writ.dev/writ/test/controlplane"
 	"writ.dev/writ/test/harness"
 )
 
 var env *harness.Env
 
-// SealedSecretCRDDir is where the chart ships Bitnami's SealedSecret CRD.
-func crdDirs() []string {
-	root, err := controlplane.RepoRoot()
-	if err != nil {
-		panic(err)
-	}
-	return []string{filepath.Join(root, "charts", "writ", "files", "crds"), filepath.Join(root, "charts", "writ", "files", "sealing")}
-}
-
 func TestMain(m *testing.M) {
-	os.Exit(harness.Main(m, harness.Options{CRDDirs: crdDirs()}, &env))
+	os.Exit(harness.Main(m, harness.Options{}, &env))
 }
 
 // events records what the controller reports.

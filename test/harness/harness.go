@@ -30,7 +30,7 @@ import (
 // Options configure a control plane.
 type Options struct {
 	// CRDDirs are directories of CRD manifests to install; default Writ's own
-	// (charts/writ/files/crds).
+	// (charts/writ/files/crds) and the SealedSecret CRD (charts/writ/files/sealing).
 	CRDDirs []string
 	// ValidatingWebhooks are registered with the apiserver; their clientConfig is pointed at the
 	// local webhook server that ServeWebhooks starts.
@@ -83,7 +83,8 @@ func Start(o Options) (*Env, error) {
 		if err != nil {
 			return nil, err
 		}
-		o.CRDDirs = []string{filepath.Join(root, "charts", "writ", "files", "crds")}
+		// Writ's CRDs and the optional ones the chart ships (Bitnami's SealedSecret).
+		o.CRDDirs = []string{filepath.Join(root, "charts", "writ", "files", "crds"), filepath.Join(root, "charts", "writ", "files", "sealing")}
 	}
 	scheme, err := app.Scheme()
 	if err != nil {
