@@ -134,6 +134,39 @@ func TestDriftIsHealedOrReported(t *testing.T) {
 	if mode("warn") != "unsafe" {
 		t.Fatal("Warn mode healed the drift")
 	}
+
+	// A drift left in place is recorded once, however often the sync checks, and again when the
+	// object is edited anew.
+	eventually(t, "warn drift recorded", func() (bool, string) { return countDrift(rec, "warn") >= 1, "" })
+	for i := range 3 {
+		poke := []byte(fmt.Sprintf(`{"metadata":{"annotations":{"test/poke":"%d"}}}`, i))
+		if err := env.Client.Patch(ctx, &reconcilev1.Sync{ObjectMeta: metav1.ObjectMeta{Namespace: "gitops-drift", Name: "warn"}},
+			client.RawPatch("application/merge-patch+json", poke)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+	}
+	if n := countDrift(rec, "warn"); n != 1 {
+		t.Errorf("a standing drift was recorded %d times over four checks, want once: %+v", n, driftRecords(rec))
+	}
+	if err := env.Client.Patch(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "warn", Name: "cfg"}},
+		client.RawPatch("application/merge-patch+json", []byte(`{"data":{"mode":"worse"}}`)), client.FieldOwner("kubectl-edit")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the new edit recorded", func() (bool, string) { n := countDrift(rec, "warn"); return n == 2, fmt.Sprint(n, " records") })
+}
+
+// countDrift counts the DriftDetected records of the ConfigMap cfg in ns.
+func countDrift(rec *recorded, ns string) int {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	n := 0
+	for _, e := range rec.all {
+		if e.Kind == audit.DriftDetected && e.Object.Namespace == ns && e.Object.Name == "cfg" {
+			n++
+		}
+	}
+	return n
 }
 
 func hasDrift(rec *recorded, kind audit.Kind, ns string) bool {

@@ -6,11 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -40,6 +42,38 @@ type SyncReconciler struct {
 	Metrics  *Metrics
 
 	drift *driftWatcher
+	memo  *apply.Memo // what each sync last applied, so a no-op resync skips per-object dry runs
+
+	mu       sync.Mutex
+	reported map[types.NamespacedName]map[string]bool // drifts already recorded, per sync
+}
+
+// newDrifts returns the drifts not yet recorded for s, and remembers drifts as the sync's
+// current set: a drift left in place (Warn) is recorded once, not on every check, and again only
+// when the object is written anew. A drift that goes away and comes back is new. After a
+// restart each standing drift is recorded once more.
+func (r *SyncReconciler) newDrifts(s *reconcilev1.Sync, drifts []apply.Drift) []apply.Drift {
+	key := types.NamespacedName{Namespace: s.Namespace, Name: s.Name}
+	current := map[string]bool{}
+	var fresh []apply.Drift
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.reported == nil {
+		r.reported = map[types.NamespacedName]map[string]bool{}
+	}
+	for _, d := range drifts {
+		id := d.Entry.ID() + "@" + d.ResourceVersion + " " + strings.Join(d.Fields, ",")
+		current[id] = true
+		if !r.reported[key][id] {
+			fresh = append(fresh, d)
+		}
+	}
+	if len(current) == 0 {
+		delete(r.reported, key)
+	} else {
+		r.reported[key] = current
+	}
+	return fresh
 }
 
 // SetupWithManager registers the reconciler; a source's new verified commit wakes its syncs.
@@ -51,6 +85,7 @@ func (r *SyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return err
 	}
 	r.drift = &driftWatcher{ctrl: c, cache: mgr.GetCache()}
+	r.memo = apply.NewMemo()
 	return nil
 }
 
@@ -76,6 +111,10 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 		reader = r.Client
 	}
 	if err := reader.Get(ctx, req.NamespacedName, &s); err != nil {
+		if client.IgnoreNotFound(err) == nil {
+			r.memo.Forget(req.Namespace, req.Name)
+			r.newDrifts(&reconcilev1.Sync{ObjectMeta: metav1.ObjectMeta{Namespace: req.Namespace, Name: req.Name}}, nil)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if s.Spec.Suspend {
@@ -127,6 +166,7 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 		return res, nil
 	}
 	engine := apply.New(c)
+	engine.Memo = r.memo
 	prev := fromInventory(s.Status.Inventory)
 	prune := s.Spec.Prune == nil || *s.Spec.Prune
 	stamp := apply.Stamp{SyncNamespace: s.Namespace, SyncName: s.Name, Commit: commit, Source: gs.Spec.URL + "//" + s.Spec.Path}
@@ -145,7 +185,7 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 			return res, nil
 		}
 		r.Metrics.drifted(string(mode), len(drifts))
-		for _, d := range drifts {
+		for _, d := range r.newDrifts(&s, drifts) {
 			r.record(ctx, driftEvent(audit.DriftDetected, &s, commit, d))
 		}
 		if mode == reconcilev1.DriftWarn {

@@ -80,6 +80,9 @@ type Engine struct {
 	c  client.Client
 	// WaitTimeout bounds waiting for CRDs and Namespaces to be established (default 1m).
 	WaitTimeout time.Duration
+	// Memo, when set, lets Apply and Drift skip objects nobody has written since Writ applied
+	// them (see Memo). Share one Memo between the Engines of all syncs.
+	Memo *Memo
 }
 
 // New returns an Engine acting with c (the identity the sync impersonates).
@@ -100,29 +103,46 @@ func (e *Engine) Apply(ctx context.Context, objs []*unstructured.Unstructured, s
 	// The commit annotation names the commit an object's content last changed in: keep the live
 	// value while applying, so an unchanged object stays unchanged, then move it to this commit
 	// on the objects that did change.
-	live := e.liveCommits(ctx, objs, s)
+	live := e.liveState(ctx, objs, s)
+	var todo []*unstructured.Unstructured
+	var hashes []string // of todo
+	res := &Result{}
 	for _, o := range objs {
 		e.stamp(o, s, live)
+		h := desiredHash(o)
+		if e.Memo.inSync(s.owner(), o, h, live) {
+			res.Unchanged = append(res.Unchanged, entryOf(o))
+		} else {
+			todo, hashes = append(todo, o), append(hashes, h)
+		}
 	}
-	opts := ssa.DefaultApplyOptions()
-	opts.Force = true
-	opts.WaitTimeout = e.WaitTimeout
-	cs, err := e.rm.ApplyAllStaged(ctx, objs, opts)
-	if err == nil {
-		err = e.restamp(ctx, objs, cs, s, opts)
-	}
-	res := &Result{}
-	if cs != nil {
-		for _, en := range cs.Entries {
-			x := Entry{Group: en.ObjMetadata.GroupKind.Group, Kind: en.ObjMetadata.GroupKind.Kind, Namespace: en.ObjMetadata.Namespace, Name: en.ObjMetadata.Name, Version: versionOf(en.GroupVersion)}
-			switch en.Action {
-			case ssa.CreatedAction:
-				res.Created = append(res.Created, x)
-			case ssa.ConfiguredAction:
-				res.Configured = append(res.Configured, x)
-			default:
-				res.Unchanged = append(res.Unchanged, x)
+	var err error
+	if len(todo) > 0 {
+		opts := ssa.DefaultApplyOptions()
+		opts.Force = true
+		opts.WaitTimeout = e.WaitTimeout
+		var cs *ssa.ChangeSet
+		cs, err = e.rm.ApplyAllStaged(ctx, todo, opts)
+		if err == nil {
+			err = e.restamp(ctx, todo, cs, s, opts)
+		}
+		if cs != nil {
+			for _, en := range cs.Entries {
+				x := Entry{Group: en.ObjMetadata.GroupKind.Group, Kind: en.ObjMetadata.GroupKind.Kind, Namespace: en.ObjMetadata.Namespace, Name: en.ObjMetadata.Name, Version: versionOf(en.GroupVersion)}
+				switch en.Action {
+				case ssa.CreatedAction:
+					res.Created = append(res.Created, x)
+				case ssa.ConfiguredAction:
+					res.Configured = append(res.Configured, x)
+				default:
+					res.Unchanged = append(res.Unchanged, x)
+				}
 			}
+		}
+		if err != nil {
+			e.Memo.forgetOwner(s.owner())
+		} else if e.Memo != nil {
+			e.Memo.remember(s.owner(), todo, hashes, e.liveState(ctx, todo, s))
 		}
 	}
 	if err != nil {
@@ -138,39 +158,6 @@ func (e *Engine) Apply(ctx context.Context, objs []*unstructured.Unstructured, s
 		}
 	}
 	return res, nil
-}
-
-// liveCommits returns the commit annotation of every live object this sync owns, keyed by
-// subject: one labelled LIST per kind and namespace instead of a GET per object.
-func (e *Engine) liveCommits(ctx context.Context, objs []*unstructured.Unstructured, s Stamp) map[string]string {
-	type scope struct {
-		gvk schema.GroupVersionKind
-		ns  string
-	}
-	seen := map[scope]bool{}
-	out := map[string]string{}
-	for _, o := range objs {
-		sc := scope{o.GroupVersionKind(), o.GetNamespace()}
-		if seen[sc] {
-			continue
-		}
-		seen[sc] = true
-		list := &unstructured.UnstructuredList{}
-		list.SetGroupVersionKind(sc.gvk.GroupVersion().WithKind(sc.gvk.Kind + "List"))
-		opts := []client.ListOption{client.MatchingLabels{ManagedLabel: s.owner()}}
-		if sc.ns != "" {
-			opts = append(opts, client.InNamespace(sc.ns))
-		}
-		if err := e.c.List(ctx, list, opts...); err != nil {
-			continue // a kind not served yet (a CRD in this very apply): nothing live to keep
-		}
-		for i := range list.Items {
-			if c := list.Items[i].GetAnnotations()[CommitAnnotation]; c != "" {
-				out[subject(&list.Items[i])] = c
-			}
-		}
-	}
-	return out
 }
 
 // restamp moves the commit annotation of created and configured objects to this commit.

@@ -19,6 +19,8 @@ type Drift struct {
 	Fields []string
 	// Managers are the other field managers that wrote the object, newest first.
 	Managers []string
+	// ResourceVersion is the live object's: a new edit of the same fields changes it.
+	ResourceVersion string
 }
 
 // Drift compares each object with its live copy by a server-side dry-run apply: a field is
@@ -26,10 +28,13 @@ type Drift struct {
 // does not declare (an HPA's replicas, defaulted fields, status) never are.
 func (e *Engine) Drift(ctx context.Context, objs []*unstructured.Unstructured, s Stamp) ([]Drift, error) {
 	var out []Drift
-	live := e.liveCommits(ctx, objs, s)
+	live := e.liveState(ctx, objs, s)
 	for _, o := range objs {
 		o = o.DeepCopy()
 		e.stamp(o, s, live)
+		if e.Memo.inSync(s.owner(), o, desiredHash(o), live) {
+			continue // as Writ left it: no write since, no change in Git
+		}
 		entry, live, merged, err := e.rm.Diff(ctx, o, ssa.DiffOptions{})
 		if err != nil {
 			return out, fmt.Errorf("comparing %s with the cluster: %w", subject(o), err)
@@ -42,6 +47,7 @@ func (e *Engine) Drift(ctx context.Context, objs []*unstructured.Unstructured, s
 		full.SetGroupVersionKind(o.GroupVersionKind())
 		if err := e.c.Get(ctx, client.ObjectKeyFromObject(o), full); err == nil {
 			d.Managers = otherManagers(full) // the diff's copies carry no managed fields
+			d.ResourceVersion = full.GetResourceVersion()
 		}
 		d.Fields = diffPaths("", strip(live.Object), strip(merged.Object), nil)
 		out = append(out, d)
@@ -50,8 +56,8 @@ func (e *Engine) Drift(ctx context.Context, objs []*unstructured.Unstructured, s
 }
 
 // stamp sets the tracking label, the commit annotation (the live one when the object is
-// already this sync's, from liveCommits) and the source on o.
-func (e *Engine) stamp(o *unstructured.Unstructured, s Stamp, live map[string]string) {
+// already this sync's, from liveState) and the source on o.
+func (e *Engine) stamp(o *unstructured.Unstructured, s Stamp, live map[string]liveObject) {
 	labels := o.GetLabels()
 	if labels == nil {
 		labels = map[string]string{}
@@ -63,8 +69,8 @@ func (e *Engine) stamp(o *unstructured.Unstructured, s Stamp, live map[string]st
 		ann = map[string]string{}
 	}
 	ann[CommitAnnotation] = s.Commit
-	if c, ok := live[subject(o)]; ok {
-		ann[CommitAnnotation] = c
+	if l, ok := live[subject(o)]; ok && l.commit != "" {
+		ann[CommitAnnotation] = l.commit
 	}
 	if s.Source != "" {
 		ann[SourceAnnotation] = s.Source

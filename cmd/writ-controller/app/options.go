@@ -24,6 +24,8 @@ var Components = []string{ComponentWebhook, ComponentReconciler, ComponentAudit,
 // Options configure the manager.
 type Options struct {
 	Kubeconfig              string
+	KubeAPIQPS              float32 // client-side rate limit towards the apiserver
+	KubeAPIBurst            int
 	MetricsAddr             string
 	ProbeAddr               string
 	LeaderElect             bool
@@ -58,6 +60,8 @@ type Options struct {
 // DefaultOptions returns the options used when no flag is given.
 func DefaultOptions() Options {
 	return Options{
+		KubeAPIQPS:       200,
+		KubeAPIBurst:     400,
 		MetricsAddr:      ":8080",
 		ProbeAddr:        ":8081",
 		LeaderElectionID: "writ-controller.writ.dev",
@@ -88,6 +92,8 @@ func ParseFlags(args []string, out io.Writer) (Options, error) {
 	fs := flag.NewFlagSet("writ-controller", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "path to a kubeconfig; default in-cluster configuration or $KUBECONFIG")
+	qps := fs.Float64("kube-api-qps", float64(o.KubeAPIQPS), "requests per second to the apiserver, client-side (the apiserver's priority and fairness also applies; the reconciler keeps at most 10 applies in flight)")
+	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "requests allowed in a burst above --kube-api-qps")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr, `address the Prometheus metrics endpoint binds to ("0" disables it)`)
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", o.ProbeAddr, "address the /healthz and /readyz probes bind to")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader so only one replica runs the controllers")
@@ -135,6 +141,7 @@ func ParseFlags(args []string, out io.Writer) (Options, error) {
 		}
 		o.SealingKeyCutoff = t
 	}
+	o.KubeAPIQPS = float32(*qps)
 	return o, o.Validate()
 }
 
@@ -148,6 +155,9 @@ func (o Options) Validate() error {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			errs = append(errs, fmt.Errorf("%s %q is not host:port (e.g. :8080): %v", name, addr, err))
 		}
+	}
+	if o.KubeAPIQPS <= 0 || o.KubeAPIBurst < 1 {
+		errs = append(errs, fmt.Errorf("--kube-api-qps (%g) and --kube-api-burst (%d) must be positive", o.KubeAPIQPS, o.KubeAPIBurst))
 	}
 	if o.ProbeAddr == "0" {
 		errs = append(errs, errors.New("--health-probe-bind-address cannot be disabled: the probes are how Kubernetes knows the manager is healthy"))
