@@ -142,7 +142,7 @@ func signers(rep *provenance.Report) []reconcilev1.Signer {
 	add := func(res provenance.Result) {
 		out = append(out, reconcilev1.Signer{Method: string(res.Method), Fingerprint: res.Fingerprint, Identity: res.Identity, Issuer: res.Issuer})
 		for _, a := range res.Approvals {
-			out = append(out, reconcilev1.Signer{Method: string(a.Method), Fingerprint: a.Fingerprint, Identity: a.Identity, Issuer: a.Issuer})
+			out = append(out, reconcilev1.Signer{Method: string(a.Method), Approval: true, Fingerprint: a.Fingerprint, Identity: a.Identity, Issuer: a.Issuer})
 		}
 	}
 	if rep.Tag != nil {

@@ -223,11 +223,15 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 	s.Status.LastAppliedSigners = gs.Status.Signers
 	if changed {
 		r.history(&s, commit, "Applied", fmt.Sprintf("created %d, configured %d, pruned %d", len(result.Created), len(result.Configured), len(result.Pruned)))
-		var ids []string
+		var signers, approvers []string
 		for _, sg := range gs.Status.Signers {
-			ids = append(ids, sg.Method+":"+sg.Fingerprint+sg.Identity)
+			if sg.Approval {
+				approvers = append(approvers, sg.Method+":"+sg.Fingerprint+sg.Identity)
+			} else {
+				signers = append(signers, sg.Method+":"+sg.Fingerprint+sg.Identity)
+			}
 		}
-		r.record(ctx, audit.Event{Kind: audit.SyncApplied, Commit: commit, Repository: gs.Spec.URL, Signers: ids,
+		r.record(ctx, audit.Event{Kind: audit.SyncApplied, Commit: commit, Repository: gs.Spec.URL, Signers: signers, Approvers: approvers,
 			Object: audit.ObjectRef{Group: reconcilev1.GroupVersion.Group, Kind: "Sync", Namespace: s.Namespace, Name: s.Name}, Objects: result.Counts()})
 	}
 	if s.Spec.Wait == nil || *s.Spec.Wait {

@@ -54,9 +54,13 @@ type GitSourceSpec struct {
 	Suspend bool `json:"suspend,omitempty"`
 }
 
-// Signer is who signed a verified commit.
+// Signer is who signed a verified commit, or approved it (a signed approval tag under a
+// TrustPolicy's two-person rule).
 type Signer struct {
 	Method string `json:"method"`
+	// Approval is true for an approver: the signer of an approval tag, not of the commit.
+	// +optional
+	Approval bool `json:"approval,omitempty"`
 	// +optional
 	Fingerprint string `json:"fingerprint,omitempty"`
 	// +optional
