@@ -63,7 +63,7 @@ verify: ## Fail if generated files or go.mod/go.sum are out of date.
 	  diff -ru $$tmp/$(CRD_DIR) $(CRD_DIR) || { echo "generated CRDs are out of date: run make generate and commit"; exit 1; }; \
 	  for f in $$(cd $$tmp && find . -name 'zz_generated*' | sed 's#^\./##'); do \
 	    diff -u $$tmp/$$f $$f || { echo "$$f is out of date: run make generate and commit"; exit 1; }; done
-	@for m in . test/tools/kube-apiserver test/tools/etcd test/tools/codegen; do \
+	@for m in . test/tools/kube-apiserver test/tools/etcd test/tools/codegen test/tools/sealedsecrets; do \
 	  $(GO) -C $$m mod tidy -diff || { echo "$$m/go.mod is not tidy: run go mod tidy there"; exit 1; }; done
 	@echo "verify: generated files and go.mod are up to date"
 

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	ssv1alpha1 "github.com/bitnami/sealed-secrets/pkg/apis/sealedsecrets/v1alpha1"
@@ -30,8 +32,9 @@ const maxBody = 2 << 20
 type HandlerOptions struct {
 	// Ring returns the current keys.
 	Ring func(ctx context.Context) (*KeyRing, error)
-	// Rate and Burst limit /v1/verify and /v1/rotate, which cost an RSA decryption per value
-	// (Bitnami's defaults: 2 per second, burst 2).
+	// Rate and Burst limit /v1/verify and /v1/rotate per client (X-Forwarded-For, which the API
+	// server's proxy sets, else the peer address): each costs an RSA decryption per value.
+	// Bitnami's defaults: 2 per second, burst 2.
 	Rate  rate.Limit
 	Burst int
 	// Sealer makes the re-sealed SealedSecret of /v1/rotate; default crypto/rand and time.Now.
@@ -53,7 +56,7 @@ func Handler(o HandlerOptions) http.Handler {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	limit := rate.NewLimiter(o.Rate, o.Burst)
+	limit := &limiters{rate: o.Rate, burst: o.Burst, by: map[string]*rate.Limiter{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+CertPath, func(w http.ResponseWriter, r *http.Request) {
 		ring, err := o.Ring(r.Context())
@@ -123,9 +126,37 @@ func Reseal(ss *ssv1alpha1.SealedSecret, ring *KeyRing, now time.Time, rnd io.Re
 	return s.MergeInto(fresh, sec, nil)
 }
 
-func limited(l *rate.Limiter, h http.HandlerFunc) http.HandlerFunc {
+// limiters keep one token bucket per client; the map is dropped when it grows past maxClients.
+type limiters struct {
+	mu    sync.Mutex
+	rate  rate.Limit
+	burst int
+	by    map[string]*rate.Limiter
+}
+
+const maxClients = 10000
+
+func (l *limiters) allow(r *http.Request) bool {
+	client := r.Header.Get("X-Forwarded-For")
+	if client == "" {
+		client, _, _ = net.SplitHostPort(r.RemoteAddr)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lim, ok := l.by[client]
+	if !ok {
+		if len(l.by) >= maxClients {
+			l.by = map[string]*rate.Limiter{}
+		}
+		lim = rate.NewLimiter(l.rate, l.burst)
+		l.by[client] = lim
+	}
+	return lim.Allow()
+}
+
+func limited(l *limiters, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !l.Allow() {
+		if !l.allow(r) {
 			http.Error(w, "rate limited: try again in a second", http.StatusTooManyRequests)
 			return
 		}

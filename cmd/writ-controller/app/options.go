@@ -55,6 +55,8 @@ type Options struct {
 	SealingKeyTTL         time.Duration
 	SealingKeyCN          string
 	SealingWorkers        int
+	SealingRateLimit      float64
+	SealingRateBurst      int
 }
 
 // DefaultOptions returns the options used when no flag is given.
@@ -83,6 +85,8 @@ func DefaultOptions() Options {
 		SealingKeyRenewPeriod: 30 * 24 * time.Hour,
 		SealingKeyTTL:         10 * 365 * 24 * time.Hour,
 		SealingWorkers:        4,
+		SealingRateLimit:      2,
+		SealingRateBurst:      2,
 	}
 }
 
@@ -114,6 +118,8 @@ func ParseFlags(args []string, out io.Writer) (Options, error) {
 	fs.DurationVar(&o.SealingKeyTTL, "sealing-key-ttl", o.SealingKeyTTL, "how long a new sealing key's certificate is valid")
 	fs.StringVar(&o.SealingKeyCN, "sealing-key-cn", "", "common name of new sealing certificates")
 	fs.IntVar(&o.SealingWorkers, "sealing-workers", o.SealingWorkers, "SealedSecrets unsealed at once")
+	fs.Float64Var(&o.SealingRateLimit, "sealing-rate-limit", o.SealingRateLimit, "requests per second each client may make to /v1/verify and /v1/rotate (Bitnami's --rate-limit)")
+	fs.IntVar(&o.SealingRateBurst, "sealing-rate-limit-burst", o.SealingRateBurst, "requests above --sealing-rate-limit a client may burst (Bitnami's --rate-limit-burst)")
 	enabled := map[string]*bool{}
 	for _, c := range Components {
 		enabled[c] = fs.Bool("enable-"+c, false, "run the "+c+" component")
@@ -182,6 +188,9 @@ func (o Options) Validate() error {
 	}
 	if o.SealingKeyTTL < time.Hour {
 		errs = append(errs, fmt.Errorf("--sealing-key-ttl %s is too short: certificates must outlive their renewal (use at least 1h)", o.SealingKeyTTL))
+	}
+	if o.SealingRateLimit <= 0 || o.SealingRateBurst < 1 {
+		errs = append(errs, fmt.Errorf("--sealing-rate-limit (%g) must be positive and --sealing-rate-limit-burst (%d) at least 1", o.SealingRateLimit, o.SealingRateBurst))
 	}
 	if o.SealingWorkers < 1 {
 		errs = append(errs, fmt.Errorf("--sealing-workers must be at least 1, got %d", o.SealingWorkers))

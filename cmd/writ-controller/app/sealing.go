@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"golang.org/x/time/rate"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -50,8 +51,10 @@ func (sealingComponent) Setup(_ context.Context, mgr ctrl.Manager, o Options) er
 		return nil
 	}
 	h := sealing.Handler(sealing.HandlerOptions{
-		Ring: func(ctx context.Context) (*sealing.KeyRing, error) { return keys.Ring(ctx, nil, nil) },
-		Log:  log,
+		Ring:  func(ctx context.Context) (*sealing.KeyRing, error) { return keys.Ring(ctx, nil, nil) },
+		Rate:  rate.Limit(o.SealingRateLimit),
+		Burst: o.SealingRateBurst,
+		Log:   log,
 	})
 	srv := &http.Server{Addr: o.SealingAddr, Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
 	return mgr.Add(serverRunnable{srv: srv})
