@@ -85,6 +85,11 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager,
 			return nil, fmt.Errorf("setting up %s: %w", name, err)
 		}
 	}
+	if o.ManageWebhookCerts {
+		if err := setupWebhookCerts(mgr, o); err != nil {
+			return nil, fmt.Errorf("setting up the webhook certificates: %w", err)
+		}
+	}
 	return mgr, nil
 }
 

@@ -45,6 +45,12 @@ type Options struct {
 	WebhookPort    int
 	WebhookCertDir string
 
+	// Self-managed webhook TLS (without cert-manager): see certs.go.
+	ManageWebhookCerts   bool
+	WebhookCertSecret    string
+	WebhookService       string
+	WebhookConfiguration string
+
 	// Reconciler component.
 	ReconcileCacheDir string
 
@@ -79,6 +85,10 @@ func DefaultOptions() Options {
 		WebhookPort:    9443,
 		WebhookCertDir: "/tmp/k8s-webhook-server/serving-certs",
 
+		WebhookCertSecret:    "writ-webhook-tls",
+		WebhookService:       "writ-webhook",
+		WebhookConfiguration: "writ-guard",
+
 		ReconcileCacheDir: "/var/cache/writ",
 
 		SealingAddr:           ":8083",
@@ -111,6 +121,10 @@ func ParseFlags(args []string, out io.Writer) (Options, error) {
 	fs.StringVar(&o.AuditExportAddr, "audit-export-bind-address", o.AuditExportAddr, `address serving evidence bundles to "writ audit export" through the API server's service proxy ("0" disables it)`)
 	fs.IntVar(&o.WebhookPort, "webhook-port", o.WebhookPort, "port the admission webhook serves on (HTTPS)")
 	fs.StringVar(&o.WebhookCertDir, "webhook-cert-dir", o.WebhookCertDir, "directory holding the webhook's tls.crt and tls.key (reloaded when they change)")
+	fs.BoolVar(&o.ManageWebhookCerts, "manage-webhook-certs", false, "keep the webhook's CA and serving certificate in the Secret --webhook-cert-secret, renewed before expiry, and the caBundle of --webhook-configuration in step (when cert-manager does not); runs on the leader")
+	fs.StringVar(&o.WebhookCertSecret, "webhook-cert-secret", o.WebhookCertSecret, "with --manage-webhook-certs: the Secret, in --namespace, holding ca.crt, ca.key, tls.crt and tls.key")
+	fs.StringVar(&o.WebhookService, "webhook-service", o.WebhookService, "with --manage-webhook-certs: the webhook's Service in --namespace, named by the serving certificate")
+	fs.StringVar(&o.WebhookConfiguration, "webhook-configuration", o.WebhookConfiguration, "with --manage-webhook-certs: the ValidatingWebhookConfiguration whose caBundle is kept")
 	fs.StringVar(&o.ReconcileCacheDir, "reconcile-cache-dir", o.ReconcileCacheDir, "where the reconciler keeps repository caches and checkouts")
 	fs.StringVar(&o.SealingAddr, "sealing-bind-address", o.SealingAddr, `address serving /v1/cert.pem, /v1/verify and /v1/rotate to kubeseal and "writ seal" through the API server's service proxy ("0" disables it)`)
 	fs.DurationVar(&o.SealingKeyRenewPeriod, "sealing-key-renew-period", o.SealingKeyRenewPeriod, "how often a new sealing key is made (0 disables renewal); old keys stay for unsealing")
@@ -194,6 +208,9 @@ func (o Options) Validate() error {
 	}
 	if o.SealingWorkers < 1 {
 		errs = append(errs, fmt.Errorf("--sealing-workers must be at least 1, got %d", o.SealingWorkers))
+	}
+	if o.ManageWebhookCerts && (o.WebhookCertSecret == "" || o.WebhookService == "" || o.WebhookConfiguration == "") {
+		errs = append(errs, errors.New("--manage-webhook-certs needs --webhook-cert-secret, --webhook-service and --webhook-configuration"))
 	}
 	if o.GracefulShutdown <= 0 {
 		errs = append(errs, fmt.Errorf("--graceful-shutdown-timeout must be positive, got %s", o.GracefulShutdown))
