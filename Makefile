@@ -6,6 +6,8 @@ GO           ?= go
 BIN          := $(CURDIR)/bin
 TOOLS        := $(CURDIR)/.bin
 CONTROLLER_GEN := $(TOOLS)/controller-gen
+HELM         := $(TOOLS)/helm
+HELM_VERSION  = $(shell $(GO) -C test/tools/helm list -m -f '{{.Version}}' helm.sh/helm/v3)
 VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
 COMMIT       ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS      := -X writ.dev/writ/cmd/internal/version.Version=$(VERSION) -X writ.dev/writ/cmd/internal/version.Commit=$(COMMIT)
@@ -48,6 +50,14 @@ test-integration: controlplane ## Unit and integration tests against the real co
 $(CONTROLLER_GEN): test/tools/codegen/go.mod test/tools/codegen/go.sum
 	$(GO) -C test/tools/codegen build -o $(CONTROLLER_GEN) sigs.k8s.io/controller-tools/cmd/controller-gen
 
+$(HELM): test/tools/helm/go.mod test/tools/helm/go.sum
+	$(GO) -C test/tools/helm build -ldflags "-X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION)" -o $(HELM) helm.sh/helm/v3/cmd/helm
+
+.PHONY: lint-chart
+lint-chart: $(HELM) ## helm lint the chart (defaults and the other TLS mode) for the Kubernetes version Writ tests against.
+	$(HELM) lint --strict --kube-version 1.37.1 charts/writ
+	$(HELM) lint --strict --kube-version 1.37.1 charts/writ --set webhook.tls.mode=self-managed,metrics.serviceMonitor.enabled=true,networkPolicy.enabled=true
+
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate deepcopy code and CRD manifests (into the chart).
 	$(CONTROLLER_GEN) object $(foreach d,$(API_DIRS),paths=./$(d))
@@ -63,7 +73,7 @@ verify: ## Fail if generated files or go.mod/go.sum are out of date.
 	  diff -ru $$tmp/$(CRD_DIR) $(CRD_DIR) || { echo "generated CRDs are out of date: run make generate and commit"; exit 1; }; \
 	  for f in $$(cd $$tmp && find . -name 'zz_generated*' | sed 's#^\./##'); do \
 	    diff -u $$tmp/$$f $$f || { echo "$$f is out of date: run make generate and commit"; exit 1; }; done
-	@for m in . test/tools/kube-apiserver test/tools/etcd test/tools/codegen test/tools/sealedsecrets; do \
+	@for m in . test/tools/kube-apiserver test/tools/etcd test/tools/codegen test/tools/sealedsecrets test/tools/helm; do \
 	  $(GO) -C $$m mod tidy -diff || { echo "$$m/go.mod is not tidy: run go mod tidy there"; exit 1; }; done
 	@echo "verify: generated files and go.mod are up to date"
 
@@ -76,7 +86,7 @@ vet: ## go vet.
 	$(GO) vet ./...
 
 .PHONY: lint
-lint: vet ## go vet and a gofmt check.
+lint: vet lint-chart ## go vet, a gofmt check and helm lint.
 	@out=$$(find . -name '*.go' -not -path './.git/*' -not -path './bin/*' -not -path './.bin/*' -print0 | xargs -0 gofmt -l); \
 	  if [ -n "$$out" ]; then echo "not gofmt-formatted (run make fmt):"; echo "$$out"; exit 1; fi
 

@@ -43,15 +43,17 @@ func TestFallbackChartMatchesGo(t *testing.T) {
 		t.Fatal(err)
 	}
 	flux := []string{"system:serviceaccount:flux-system:kustomize-controller", "system:serviceaccount:flux-system:helm-controller"}
+	// The chart adds whoever sets writ-guard's caBundle: by default cert-manager's cainjector.
+	cainjector := "system:serviceaccount:cert-manager:cert-manager-cainjector validatingwebhookconfigurations.admissionregistration.k8s.io"
 	cases := []struct {
 		name string
 		set  func(v map[string]any)
 		opts webhook.FallbackOptions
 	}{
-		{"defaults", func(map[string]any) {}, webhook.FallbackOptions{Namespace: "writ-system"}},
+		{"defaults", func(map[string]any) {}, webhook.FallbackOptions{Namespace: "writ-system", Exempt: append(append([]string{}, webhook.DefaultFallbackExempt...), cainjector)}},
 		{"flux", func(v map[string]any) {
 			v["writReconciler"], v["agents"], v["exempt"] = false, []any{flux[0], flux[1]}, []any{"group:system:nodes pods/status"}
-		}, webhook.FallbackOptions{Namespace: "gitops", Agents: flux, Exempt: []string{"group:system:nodes pods/status"}}},
+		}, webhook.FallbackOptions{Namespace: "gitops", Agents: flux, Exempt: []string{"group:system:nodes pods/status", cainjector}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

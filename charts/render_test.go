@@ -1,0 +1,572 @@
+package charts_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+)
+
+// kubeVersion is what the chart is rendered for: the control plane the tests run (Helm's
+// library would otherwise assume v1.20).
+const kubeVersion = "v1.37.1"
+
+// rendering is the chart rendered for one set of values.
+type rendering struct {
+	namespace string
+	objects   []*unstructured.Unstructured
+	notes     string
+}
+
+// find returns the object of that kind and name, or nil.
+func (r rendering) find(kind, name string) *unstructured.Unstructured {
+	for _, o := range r.objects {
+		if o.GetKind() == kind && o.GetName() == name {
+			return o
+		}
+	}
+	return nil
+}
+
+// must returns the object of that kind and name, failing t without it.
+func (r rendering) must(t *testing.T, kind, name string) *unstructured.Unstructured {
+	t.Helper()
+	o := r.find(kind, name)
+	if o == nil {
+		t.Fatalf("no %s %s rendered; rendered: %s", kind, name, r.names())
+	}
+	return o
+}
+
+func (r rendering) names() string {
+	var out []string
+	for _, o := range r.objects {
+		out = append(out, o.GetKind()+"/"+o.GetName())
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
+}
+
+func loadChart(t *testing.T) *chart.Chart {
+	t.Helper()
+	c, err := loader.Load("writ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// renderChart renders the chart as `helm install --dry-run` would, without a cluster.
+func renderChart(c *chart.Chart, namespace string, values map[string]any) (rendering, error) {
+	kv, err := chartutil.ParseKubeVersion(kubeVersion)
+	if err != nil {
+		return rendering{}, err
+	}
+	install := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
+	install.DryRun, install.ClientOnly, install.Replace = true, true, true
+	install.ReleaseName, install.Namespace = "writ", namespace
+	install.KubeVersion = kv
+	rel, err := install.Run(c, values)
+	if err != nil {
+		return rendering{}, err
+	}
+	r := rendering{namespace: namespace, notes: rel.Info.Notes}
+	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(rel.Manifest), 4096)
+	for {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err == io.EOF {
+			break
+		} else if err != nil {
+			return r, fmt.Errorf("rendered manifest: %w", err)
+		}
+		if len(raw) == 0 || string(raw) == "null" {
+			continue
+		}
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(raw); err != nil { // integers stay int64
+			return r, fmt.Errorf("rendered manifest: %w", err)
+		}
+		r.objects = append(r.objects, u)
+	}
+	return r, nil
+}
+
+func render(t *testing.T, namespace string, values map[string]any) rendering {
+	t.Helper()
+	r, err := renderChart(loadChart(t), namespace, values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// set builds nested values from "a.b.c" paths.
+func set(kv ...any) map[string]any {
+	out := map[string]any{}
+	for i := 0; i < len(kv); i += 2 {
+		m := out
+		path := strings.Split(kv[i].(string), ".")
+		for _, k := range path[:len(path)-1] {
+			next, ok := m[k].(map[string]any)
+			if !ok {
+				next = map[string]any{}
+				m[k] = next
+			}
+			m = next
+		}
+		m[path[len(path)-1]] = kv[i+1]
+	}
+	return out
+}
+
+// combination is one set of values the tests render, apply and check.
+type combination struct {
+	name      string
+	namespace string
+	values    map[string]any
+	check     func(t *testing.T, r rendering)
+}
+
+var combinations = []combination{
+	{"defaults", "writ-system", nil, checkDefaults},
+	{"self-managed-tls", "writ-selfmanaged", set(
+		"webhook.tls.mode", "self-managed",
+		"webhook.podAntiAffinity", "hard",
+		"webhook.replicas", 3,
+		"webhook.failurePolicy", "Ignore",
+		"webhook.timeoutSeconds", 5,
+		"webhook.matchConditions", []any{map[string]any{"name": "not-nodes", "expression": "!('system:nodes' in request.userInfo.groups)"}},
+		"networkPolicy.enabled", true,
+		"networkPolicy.allowedNamespaceSelector", map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "monitoring"}},
+		"metrics.serviceMonitor.enabled", true,
+	), checkSelfManaged},
+	{"postgres-issuer-no-sealing", "writ-pg", set(
+		"audit.postgres.enabled", true,
+		"audit.postgres.existingSecret", "writ-audit-dsn",
+		"audit.postgres.chain", "prod-eu",
+		"sealing.enabled", false,
+		"reconciler.applyClusterRole", "",
+		"webhook.tls.certManager.issuerRef", map[string]any{"name": "corp-ca", "kind": "ClusterIssuer", "group": "cert-manager.io"},
+		"guardFallback.writReconciler", false,
+		"guardFallback.agents", []any{"system:serviceaccount:flux-system:kustomize-controller"},
+	), checkPostgres},
+	{"reconciler-only", "writ-agent", set(
+		"webhook.enabled", false,
+		"audit.enabled", false,
+		"sealing.enabled", false,
+		"crds.keep", false,
+		"guardFallback.enabled", false,
+	), checkReconcilerOnly},
+}
+
+func TestRenderCombinations(t *testing.T) {
+	for _, c := range combinations {
+		t.Run(c.name, func(t *testing.T) {
+			r := render(t, c.namespace, c.values)
+			checkCommon(t, r)
+			c.check(t, r)
+		})
+	}
+}
+
+// checkCommon: what holds for every combination.
+func checkCommon(t *testing.T, r rendering) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, o := range r.objects {
+		key := o.GetAPIVersion() + "/" + o.GetKind() + "/" + o.GetNamespace() + "/" + o.GetName()
+		if seen[key] {
+			t.Errorf("%s rendered twice", key)
+		}
+		seen[key] = true
+		if o.GetLabels()["app.kubernetes.io/part-of"] != "writ" && o.GetKind() != "CustomResourceDefinition" {
+			t.Errorf("%s %s lacks app.kubernetes.io/part-of=writ", o.GetKind(), o.GetName())
+		}
+	}
+	for _, o := range r.objects {
+		if o.GetKind() != "Deployment" {
+			continue
+		}
+		pod, _, _ := unstructured.NestedMap(o.Object, "spec", "template", "spec")
+		sa, _ := pod["serviceAccountName"].(string)
+		if r.find("ServiceAccount", sa) == nil {
+			t.Errorf("Deployment %s runs as %q, which the chart does not create", o.GetName(), sa)
+		}
+		c := containers(t, o)[0]
+		if !slices.Contains(args(c), "--namespace="+r.namespace) {
+			t.Errorf("Deployment %s: args %v lack --namespace=%s", o.GetName(), args(c), r.namespace)
+		}
+		if p, _, _ := unstructured.NestedString(c, "readinessProbe", "httpGet", "path"); p != "/readyz" {
+			t.Errorf("Deployment %s: readiness probe %q, want /readyz", o.GetName(), p)
+		}
+		if ro, _, _ := unstructured.NestedBool(c, "securityContext", "readOnlyRootFilesystem"); !ro {
+			t.Errorf("Deployment %s: root filesystem is writable", o.GetName())
+		}
+	}
+	if !strings.Contains(r.notes, "Next:") {
+		t.Errorf("NOTES.txt does not say what to do next:\n%s", r.notes)
+	}
+}
+
+func containers(t *testing.T, deploy *unstructured.Unstructured) []map[string]any {
+	t.Helper()
+	cs, _, err := unstructured.NestedSlice(deploy.Object, "spec", "template", "spec", "containers")
+	if err != nil || len(cs) == 0 {
+		t.Fatalf("Deployment %s has no containers (%v)", deploy.GetName(), err)
+	}
+	var out []map[string]any
+	for _, c := range cs {
+		out = append(out, c.(map[string]any))
+	}
+	return out
+}
+
+func args(c map[string]any) []string {
+	a, _, _ := unstructured.NestedStringSlice(c, "args")
+	return a
+}
+
+func hasArg(t *testing.T, r rendering, deploy, arg string) bool {
+	t.Helper()
+	return slices.Contains(args(containers(t, r.must(t, "Deployment", deploy))[0]), arg)
+}
+
+func checkDefaults(t *testing.T, r rendering) {
+	ns := r.namespace
+	// The components, each with its own service account.
+	for _, d := range []struct{ name, sa, arg string }{
+		{"writ-webhook", "writ-webhook", "--enable-webhook"},
+		{"writ-controller", "writ-controller", "--enable-audit"},
+		{"writ-reconciler", "writ-reconciler", "--enable-reconciler"},
+	} {
+		o := r.must(t, "Deployment", d.name)
+		if sa, _, _ := unstructured.NestedString(o.Object, "spec", "template", "spec", "serviceAccountName"); sa != d.sa {
+			t.Errorf("%s runs as %q, want %q", d.name, sa, d.sa)
+		}
+		if !hasArg(t, r, d.name, d.arg) {
+			t.Errorf("%s lacks %s", d.name, d.arg)
+		}
+	}
+	for _, a := range []string{"--enable-sealing", "--leader-elect"} {
+		if !hasArg(t, r, "writ-controller", a) {
+			t.Errorf("writ-controller lacks %s", a)
+		}
+	}
+	if hasArg(t, r, "writ-controller", "--manage-webhook-certs") {
+		t.Error("writ-controller manages the webhook's certificates although cert-manager does")
+	}
+	// The webhook: 2 replicas, a PDB, anti-affinity, the certificate mounted without a CA key.
+	wh := r.must(t, "Deployment", "writ-webhook")
+	if n, _, _ := unstructured.NestedInt64(wh.Object, "spec", "replicas"); n < 2 {
+		t.Errorf("webhook replicas %d, want at least 2", n)
+	}
+	if _, ok, _ := unstructured.NestedMap(wh.Object, "spec", "template", "spec", "affinity", "podAntiAffinity", "preferredDuringSchedulingIgnoredDuringExecution"); ok {
+		t.Error("soft anti-affinity rendered as a map") // it must be a list
+	}
+	if aff, _, _ := unstructured.NestedSlice(wh.Object, "spec", "template", "spec", "affinity", "podAntiAffinity", "preferredDuringSchedulingIgnoredDuringExecution"); len(aff) != 1 {
+		t.Errorf("webhook pods are not spread over nodes: %v", aff)
+	}
+	if n, _, _ := unstructured.NestedInt64(r.must(t, "PodDisruptionBudget", "writ-webhook").Object, "spec", "minAvailable"); n != 1 {
+		t.Errorf("PodDisruptionBudget minAvailable %d", n)
+	}
+	vols, _, _ := unstructured.NestedSlice(wh.Object, "spec", "template", "spec", "volumes")
+	tlsVol := vols[0].(map[string]any)["secret"].(map[string]any)
+	if tlsVol["secretName"] != "writ-webhook-tls" || len(tlsVol["items"].([]any)) != 2 {
+		t.Errorf("webhook TLS volume %v: want tls.crt and tls.key of writ-webhook-tls only", tlsVol)
+	}
+	// cert-manager: the Certificate writes that Secret for the Service's name, and cainjector
+	// is pointed at it.
+	cert := certificate(t, r.must(t, "Certificate", "writ-webhook"))
+	if cert.Spec.SecretName != "writ-webhook-tls" || !slices.Contains(cert.Spec.DNSNames, "writ-webhook."+ns+".svc") {
+		t.Errorf("Certificate: secret %s, names %v", cert.Spec.SecretName, cert.Spec.DNSNames)
+	}
+	if cert.Spec.IssuerRef.Name != "writ-webhook-ca" || cert.Spec.IssuerRef.Kind != "Issuer" {
+		t.Errorf("Certificate issued by %+v, want the chart's CA Issuer", cert.Spec.IssuerRef)
+	}
+	ca := certificate(t, r.must(t, "Certificate", "writ-webhook-ca"))
+	if !ca.Spec.IsCA || ca.Spec.IssuerRef.Name != "writ-selfsigned" {
+		t.Errorf("CA Certificate: isCA %v, issuer %+v", ca.Spec.IsCA, ca.Spec.IssuerRef)
+	}
+	if iss := issuer(t, r.must(t, "Issuer", "writ-webhook-ca")); iss.Spec.CA == nil || iss.Spec.CA.SecretName != ca.Spec.SecretName {
+		t.Errorf("CA Issuer does not use the CA Certificate's Secret %s", ca.Spec.SecretName)
+	}
+	if iss := issuer(t, r.must(t, "Issuer", "writ-selfsigned")); iss.Spec.SelfSigned == nil {
+		t.Error("writ-selfsigned is not a self-signed Issuer")
+	}
+	vwc := validatingWebhook(t, r.must(t, "ValidatingWebhookConfiguration", "writ-guard"))
+	if got := vwc.Annotations["cert-manager.io/inject-ca-from"]; got != ns+"/writ-webhook" {
+		t.Errorf("inject-ca-from %q, want %s/writ-webhook", got, ns)
+	}
+	w := vwc.Webhooks[0]
+	if *w.FailurePolicy != "Fail" || *w.TimeoutSeconds != 10 {
+		t.Errorf("webhook failurePolicy %s timeout %d, want Fail and 10", *w.FailurePolicy, *w.TimeoutSeconds)
+	}
+	if s := w.ClientConfig.Service; s == nil || s.Name != "writ-webhook" || s.Namespace != ns || *s.Path != "/validate" || *s.Port != 443 {
+		t.Errorf("webhook clientConfig %+v", w.ClientConfig)
+	}
+	if svc := r.must(t, "Service", "writ-webhook"); !servicePort(svc, "https", 443) {
+		t.Error("Service writ-webhook has no https port 443")
+	}
+	if excluded := w.NamespaceSelector.MatchExpressions[0].Values; !slices.Equal(excluded, []string{"kube-system", "kube-public", "kube-node-lease", ns}) {
+		t.Errorf("webhook skips namespaces %v", excluded)
+	}
+	if len(w.MatchConditions) != 1 || w.MatchConditions[0].Name != "not-the-apiserver" {
+		t.Errorf("matchConditions %v", w.MatchConditions)
+	}
+	// The guard's fallback trusts the reconciler's account, which the chart creates.
+	cm := r.must(t, "ConfigMap", "writ-guard-agents")
+	if agents, _, _ := unstructured.NestedString(cm.Object, "data", "agents"); agents != "system:serviceaccount:"+ns+":writ-reconciler" {
+		t.Errorf("fallback agents %q", agents)
+	}
+	exempt, _, _ := unstructured.NestedString(cm.Object, "data", "exempt")
+	if want := "system:serviceaccount:cert-manager:cert-manager-cainjector validatingwebhookconfigurations.admissionregistration.k8s.io"; !strings.HasSuffix(exempt, "\n"+want) {
+		t.Errorf("fallback exemptions do not end with cert-manager's cainjector:\n%s", exempt)
+	}
+	r.must(t, "ServiceAccount", "writ-reconciler")
+	r.must(t, "ValidatingAdmissionPolicyBinding", "writ-guard")
+	if crb := r.must(t, "ClusterRoleBinding", "writ-reconciler-apply"); crb.Object["roleRef"].(map[string]any)["name"] != "cluster-admin" {
+		t.Errorf("reconciler applies with %v", crb.Object["roleRef"])
+	}
+	// Audit on a kept PVC, exports and sealing on the controller's Service.
+	pvc := r.must(t, "PersistentVolumeClaim", "writ-audit")
+	if pvc.GetAnnotations()["helm.sh/resource-policy"] != "keep" {
+		t.Error("the audit PVC is deleted with the release")
+	}
+	svc := r.must(t, "Service", "writ-controller")
+	if !servicePort(svc, "audit", 8082) || !servicePort(svc, "sealing", 8083) {
+		t.Errorf("Service writ-controller ports: %v", svc.Object["spec"])
+	}
+	// CRDs, kept on uninstall.
+	crds := 0
+	for _, o := range r.objects {
+		if o.GetKind() == "CustomResourceDefinition" {
+			crds++
+			if o.GetAnnotations()["helm.sh/resource-policy"] != "keep" {
+				t.Errorf("CRD %s not kept", o.GetName())
+			}
+		}
+	}
+	if crds < 6 {
+		t.Errorf("%d CRDs rendered, want Writ's 6 at least", crds)
+	}
+	for _, absent := range [][2]string{{"ServiceMonitor", "writ"}, {"NetworkPolicy", "writ-webhook"}} {
+		if r.find(absent[0], absent[1]) != nil {
+			t.Errorf("%s %s rendered although disabled by default", absent[0], absent[1])
+		}
+	}
+}
+
+func checkSelfManaged(t *testing.T, r rendering) {
+	for _, a := range []string{"--manage-webhook-certs", "--webhook-cert-secret=writ-webhook-tls", "--webhook-service=writ-webhook", "--webhook-configuration=writ-guard"} {
+		if !hasArg(t, r, "writ-controller", a) {
+			t.Errorf("writ-controller lacks %s", a)
+		}
+	}
+	for _, o := range r.objects {
+		if strings.HasPrefix(o.GetAPIVersion(), "cert-manager.io/") {
+			t.Errorf("%s %s rendered without cert-manager", o.GetKind(), o.GetName())
+		}
+	}
+	vwc := validatingWebhook(t, r.must(t, "ValidatingWebhookConfiguration", "writ-guard"))
+	if _, ok := vwc.Annotations["cert-manager.io/inject-ca-from"]; ok {
+		t.Error("inject-ca-from set without cert-manager")
+	}
+	w := vwc.Webhooks[0]
+	if *w.FailurePolicy != "Ignore" || *w.TimeoutSeconds != 5 || len(w.MatchConditions) != 2 {
+		t.Errorf("webhook values not applied: %s %d %v", *w.FailurePolicy, *w.TimeoutSeconds, w.MatchConditions)
+	}
+	if !clusterRoleAllows(r.must(t, "ClusterRole", "writ-controller"), "admissionregistration.k8s.io", "validatingwebhookconfigurations", "update") {
+		t.Error("writ-controller may not set the caBundle")
+	}
+	wh := r.must(t, "Deployment", "writ-webhook")
+	if n, _, _ := unstructured.NestedInt64(wh.Object, "spec", "replicas"); n != 3 {
+		t.Errorf("replicas %d", n)
+	}
+	if aff, _, _ := unstructured.NestedSlice(wh.Object, "spec", "template", "spec", "affinity", "podAntiAffinity", "requiredDuringSchedulingIgnoredDuringExecution"); len(aff) != 1 {
+		t.Error("hard anti-affinity not required")
+	}
+	for _, n := range []string{"writ-webhook", "writ-controller", "writ-reconciler"} {
+		r.must(t, "NetworkPolicy", n)
+	}
+	sm := r.must(t, "ServiceMonitor", "writ")
+	if eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints"); len(eps) != 1 || eps[0].(map[string]any)["port"] != "metrics" {
+		t.Errorf("ServiceMonitor endpoints %v", eps)
+	}
+	for _, s := range []string{"writ-webhook", "writ-controller", "writ-reconciler"} {
+		if !servicePort(r.must(t, "Service", s), "metrics", 8080) {
+			t.Errorf("Service %s has no metrics port for the ServiceMonitor", s)
+		}
+	}
+	// The fallback policy lets writ-controller set the caBundle.
+	exempt, _, _ := unstructured.NestedString(r.must(t, "ConfigMap", "writ-guard-agents").Object, "data", "exempt")
+	if want := "system:serviceaccount:" + r.namespace + ":writ-controller validatingwebhookconfigurations.admissionregistration.k8s.io"; !strings.HasSuffix(exempt, "\n"+want) {
+		t.Errorf("fallback exemptions do not end with %q:\n%s", want, exempt)
+	}
+}
+
+func checkPostgres(t *testing.T, r rendering) {
+	d := r.must(t, "Deployment", "writ-controller")
+	c := containers(t, d)[0]
+	if hasArg(t, r, "writ-controller", "--enable-sealing") {
+		t.Error("sealing enabled")
+	}
+	if !hasArg(t, r, "writ-controller", "--audit-chain=prod-eu") {
+		t.Errorf("args %v lack the chain", args(c))
+	}
+	env, _, _ := unstructured.NestedSlice(c, "env")
+	if len(env) != 1 {
+		t.Fatalf("env %v", env)
+	}
+	ref, _, _ := unstructured.NestedMap(env[0].(map[string]any), "valueFrom", "secretKeyRef")
+	if env[0].(map[string]any)["name"] != "WRIT_AUDIT_POSTGRES_DSN" || ref["name"] != "writ-audit-dsn" || ref["key"] != "dsn" {
+		t.Errorf("DSN not taken from the Secret: %v", env)
+	}
+	if r.find("PersistentVolumeClaim", "writ-audit") != nil {
+		t.Error("an audit PVC rendered for PostgreSQL")
+	}
+	if r.find("ClusterRoleBinding", "writ-reconciler-apply") != nil {
+		t.Error("reconciler.applyClusterRole empty still binds a role")
+	}
+	if r.find("Issuer", "writ-selfsigned") != nil || r.find("Certificate", "writ-webhook-ca") != nil {
+		t.Error("the chart's CA rendered although an issuer is given")
+	}
+	cert := certificate(t, r.must(t, "Certificate", "writ-webhook"))
+	if cert.Spec.IssuerRef.Name != "corp-ca" || cert.Spec.IssuerRef.Kind != "ClusterIssuer" {
+		t.Errorf("issuerRef %+v", cert.Spec.IssuerRef)
+	}
+	if clusterRoleAllows(r.must(t, "ClusterRole", "writ-controller"), "", "secrets", "list") {
+		t.Error("writ-controller lists Secrets cluster-wide without sealing")
+	}
+	cm := r.must(t, "ConfigMap", "writ-guard-agents")
+	if agents, _, _ := unstructured.NestedString(cm.Object, "data", "agents"); agents != "system:serviceaccount:flux-system:kustomize-controller" {
+		t.Errorf("fallback agents %q", agents)
+	}
+	if r.find("CustomResourceDefinition", "sealedsecrets.bitnami.com") != nil {
+		t.Error("SealedSecret CRD rendered without sealing")
+	}
+}
+
+func checkReconcilerOnly(t *testing.T, r rendering) {
+	for _, absent := range [][2]string{{"Deployment", "writ-webhook"}, {"Deployment", "writ-controller"}, {"ServiceAccount", "writ-controller"},
+		{"ValidatingWebhookConfiguration", "writ-guard"}, {"Certificate", "writ-webhook"}, {"PersistentVolumeClaim", "writ-audit"}} {
+		if r.find(absent[0], absent[1]) != nil {
+			t.Errorf("%s %s rendered", absent[0], absent[1])
+		}
+	}
+	r.must(t, "Deployment", "writ-reconciler")
+	if r.find("ValidatingAdmissionPolicy", "writ-guard") != nil {
+		t.Error("fallback policy rendered although disabled")
+	}
+	for _, o := range r.objects {
+		if o.GetKind() == "CustomResourceDefinition" && o.GetAnnotations()["helm.sh/resource-policy"] == "keep" {
+			t.Errorf("CRD %s kept although crds.keep=false", o.GetName())
+		}
+	}
+}
+
+func servicePort(svc *unstructured.Unstructured, name string, port int64) bool {
+	ports, _, _ := unstructured.NestedSlice(svc.Object, "spec", "ports")
+	for _, p := range ports {
+		m := p.(map[string]any)
+		if m["name"] == name && fmt.Sprint(m["port"]) == fmt.Sprint(port) {
+			return true
+		}
+	}
+	return false
+}
+
+// clusterRoleAllows reads a rendered (Cluster)Role's rules; the apiserver's answer is checked by
+// the SubjectAccessReview test.
+func clusterRoleAllows(role *unstructured.Unstructured, group, resource, verb string) bool {
+	rules, _, _ := unstructured.NestedSlice(role.Object, "rules")
+	for _, r := range rules {
+		m := r.(map[string]any)
+		in := func(key, v string) bool {
+			l, _, _ := unstructured.NestedStringSlice(m, key)
+			return slices.Contains(l, v)
+		}
+		if in("apiGroups", group) && in("resources", resource) && in("verbs", verb) {
+			return true
+		}
+	}
+	return false
+}
+
+// The schema rejects wrong values and says which.
+func TestSchemaRejectsWrongValues(t *testing.T) {
+	c := loadChart(t)
+	for _, tc := range []struct {
+		values map[string]any
+		want   string
+	}{
+		{set("webhook.tls.mode", "vault"), "mode"},
+		{set("webhook.failurePolicy", "fail"), "failurePolicy"},
+		{set("webhook.timeoutSeconds", 60), "timeoutSeconds"},
+		{set("webhook.replicas", 0), "replicas"},
+		{set("webhok.replicas", 2), "webhok"},
+		{set("audit.postgres.enabled", true), "existingSecret"},
+		{set("audit.checkpointInterval", "every minute"), "checkpointInterval"},
+		{set("guardFallback.agents", []any{"*"}), "agents"},
+		{set("guardFallback.exempt", []any{"system:serviceaccount:kube-system:x"}), "exempt"},
+		{set("image.digest", "latest"), "digest"},
+		{set("webhook.podAntiAffinity", "always"), "podAntiAffinity"},
+		{set("webhook.matchConditions", []any{map[string]any{"name": "not-the-apiserver", "expression": "true"}}), "matchConditions"},
+		{set("webhook.tls.certManager.issuerRef", map[string]any{"kind": "ClusterIssuer"}), "name"},
+	} {
+		_, err := renderChart(c, "writ-system", tc.values)
+		if err == nil {
+			t.Errorf("%v: accepted", tc.values)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error does not name %q:\n%v", tc.values, tc.want, err)
+		}
+	}
+}
+
+// Every value in values.yaml is in the schema and documented in the README's table.
+func TestEveryValueIsDocumented(t *testing.T) {
+	c := loadChart(t)
+	readme, err := readREADME()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range leafPaths("", c.Values) {
+		if !bytes.Contains(readme, []byte("`"+path+"`")) {
+			t.Errorf("value %s is not in the README's table of chart values", path)
+		}
+	}
+}
+
+// leafPaths lists the dotted paths of values, stopping at lists and at maps that are values
+// themselves (empty ones, resources, selectors).
+func leafPaths(prefix string, v map[string]any) []string {
+	var out []string
+	for k, x := range v {
+		p := strings.TrimPrefix(prefix+"."+k, ".")
+		m, ok := x.(map[string]any)
+		if ok && len(m) > 0 && !opaque[p] {
+			out = append(out, leafPaths(p, m)...)
+			continue
+		}
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// opaque values are maps documented as one value.
+var opaque = map[string]bool{
+	"webhook.resources": true, "controller.resources": true, "reconciler.resources": true,
+}
