@@ -343,9 +343,12 @@ func checkDefaults(t *testing.T, r rendering) {
 	if pvc.GetAnnotations()["helm.sh/resource-policy"] != "keep" {
 		t.Error("the audit PVC is deleted with the release")
 	}
-	svc := r.must(t, "Service", "writ-controller")
-	if !servicePort(svc, "audit", 8082) || !servicePort(svc, "sealing", 8083) {
+	// Exports and the sealing certificate where `writ audit export` and `writ seal` look.
+	if svc := r.must(t, "Service", "writ-controller"); !servicePort(svc, "audit", 8082) {
 		t.Errorf("Service writ-controller ports: %v", svc.Object["spec"])
+	}
+	if ports, _, _ := unstructured.NestedSlice(r.must(t, "Service", "writ-sealing").Object, "spec", "ports"); len(ports) != 1 || !servicePort(r.must(t, "Service", "writ-sealing"), "http", 8083) {
+		t.Errorf("Service writ-sealing ports: %v (its first port serves the certificate)", ports)
 	}
 	// CRDs, kept on uninstall.
 	crds := 0
@@ -451,6 +454,9 @@ func checkPostgres(t *testing.T, r rendering) {
 	cm := r.must(t, "ConfigMap", "writ-guard-agents")
 	if agents, _, _ := unstructured.NestedString(cm.Object, "data", "agents"); agents != "system:serviceaccount:flux-system:kustomize-controller" {
 		t.Errorf("fallback agents %q", agents)
+	}
+	if r.find("Service", "writ-sealing") != nil {
+		t.Error("Service writ-sealing rendered without sealing")
 	}
 	if r.find("CustomResourceDefinition", "sealedsecrets.bitnami.com") != nil {
 		t.Error("SealedSecret CRD rendered without sealing")
