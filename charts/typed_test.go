@@ -3,12 +3,16 @@ package charts_test
 import (
 	"encoding/json"
 	"os"
+	"slices"
 	"testing"
 
 	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
+
+	"writ.dev/writ/webhook"
+	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
 )
 
 // strict decodes a rendered object into its Go type, failing on any field the type lacks.
@@ -49,3 +53,25 @@ func validatingWebhook(t *testing.T, u *unstructured.Unstructured) *admissionreg
 }
 
 func readREADME() ([]byte, error) { return os.ReadFile("../README.md") }
+
+// The chart's accounts are the ones Writ's Go code and shipped policies name: the reconciler is
+// the agent policies/guard-writ.yaml trusts in writ-system, the controller the one the fallback
+// policy lets change Writ's keys.
+func TestAccountsMatchTheGuard(t *testing.T) {
+	r := render(t, "writ-system", nil)
+	for _, sa := range []string{webhook.ReconcilerServiceAccount, webhook.ControllerServiceAccount} {
+		r.must(t, "ServiceAccount", sa)
+	}
+	raw, err := os.ReadFile("../policies/guard-writ.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gp guardv1.GuardPolicy
+	if err := yaml.Unmarshal(raw, &gp); err != nil {
+		t.Fatal(err)
+	}
+	want := guardv1.Subject{Kind: guardv1.ServiceAccountSubject, Namespace: "writ-system", Name: webhook.ReconcilerServiceAccount}
+	if !slices.Contains(gp.Spec.Agents, want) {
+		t.Errorf("policies/guard-writ.yaml trusts %+v, not the chart's reconciler %+v", gp.Spec.Agents, want)
+	}
+}
