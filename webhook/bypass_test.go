@@ -71,6 +71,10 @@ func guarded(t *testing.T) *events {
 	}, audit.BufferedOptions{})
 	t.Cleanup(func() { _ = rec.Close(context.Background()) })
 	guard := &webhook.Guard{Reader: mgr.GetCache(), Recorder: rec, ExemptNamespaces: []string{"kube-system", "kube-public", "kube-node-lease", "writ-system"}}
+	// As writ-controller runs it: policies and grants kept between requests, dropped on change.
+	if err := guard.InvalidateOn(ctx, mgr.GetCache()); err != nil {
+		t.Fatal(err)
+	}
 	stop, err := env.ServeWebhooks(func(s crwebhook.Server) { s.Register("/guard", &crwebhook.Admission{Handler: guard}) })
 	if err != nil {
 		t.Fatal(err)

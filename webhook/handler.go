@@ -2,10 +2,10 @@ package webhook
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -33,6 +33,11 @@ type Guard struct {
 
 	mu       sync.Mutex
 	compiled map[string]compiledPolicy // by policy name
+
+	// The snapshot cache (see InvalidateOn).
+	keep       atomic.Bool
+	generation atomic.Uint64
+	cached     atomic.Pointer[cachedSnapshot]
 }
 
 type compiledPolicy struct {
@@ -169,26 +174,39 @@ func toRequest(req admission.Request) (*Request, error) {
 	return r, nil
 }
 
-func meta(raw []byte) (*ObjectMeta, error) {
-	if len(raw) == 0 {
-		return nil, nil
-	}
-	var o struct {
-		Metadata struct {
-			Name        string            `json:"name"`
-			Labels      map[string]string `json:"labels"`
-			Annotations map[string]string `json:"annotations"`
-		} `json:"metadata"`
-	}
-	if err := json.Unmarshal(raw, &o); err != nil {
-		return nil, err
-	}
-	return &ObjectMeta{Labels: o.Metadata.Labels, Annotations: o.Metadata.Annotations, name: o.Metadata.Name}, nil
-}
-
 // snapshot reads policies, grants and the namespace lookup.
 func (g *Guard) snapshot(ctx context.Context, now time.Time) (*Snapshot, error) {
-	s := &Snapshot{Now: now, ExemptNamespaces: map[string]bool{}}
+	base, err := g.policiesAndGrants(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	s := *base // the shared part is never modified: only this request's fields are set
+	s.Now = now
+	s.NamespaceLabels = func(name string) (map[string]string, error) {
+		var ns corev1.Namespace
+		// Only the labels are read, and never modified: skip the cache's deep copy.
+		if err := g.Reader.Get(ctx, client.ObjectKey{Name: name}, &ns, client.UnsafeDisableDeepCopy); err != nil {
+			if client.IgnoreNotFound(err) == nil {
+				return nil, nil // a namespace being created does not exist yet
+			}
+			return nil, err
+		}
+		return ns.Labels, nil
+	}
+	return &s, nil
+}
+
+// policiesAndGrants returns the compiled policies, the grants and the exempt namespaces: the
+// cached ones while no GuardPolicy or BreakGlassRequest has changed (see InvalidateOn), or read
+// afresh.
+func (g *Guard) policiesAndGrants(ctx context.Context, now time.Time) (*Snapshot, error) {
+	gen := g.generation.Load()
+	if g.keep.Load() {
+		if c := g.cached.Load(); c != nil && c.generation == gen {
+			return c.snapshot, nil
+		}
+	}
+	s := &Snapshot{ExemptNamespaces: map[string]bool{}}
 	exempt := g.ExemptNamespaces
 	if exempt == nil {
 		exempt = DefaultExemptNamespaces
@@ -213,19 +231,16 @@ func (g *Guard) snapshot(ctx context.Context, now time.Time) (*Snapshot, error) 
 		return nil, fmt.Errorf("listing break-glass requests: %w", err)
 	}
 	for _, b := range bgrs.Items {
+		// Grants that expired over a day ago are dropped; Decide checks every grant's expiry
+		// against the request's time, so a cached snapshot never extends one.
 		if b.Spec.ApprovedBy != "" && b.Spec.ApprovedAt != nil && now.Before(b.Spec.ApprovedAt.Add(b.Spec.Duration.Duration+24*time.Hour)) {
 			s.Grants = append(s.Grants, Grant{ID: b.Name, Requester: b.Spec.Requester, Scope: b.Spec.Scope, Expires: b.Spec.ApprovedAt.Add(b.Spec.Duration.Duration)})
 		}
 	}
-	s.NamespaceLabels = func(name string) (map[string]string, error) {
-		var ns corev1.Namespace
-		if err := g.Reader.Get(ctx, client.ObjectKey{Name: name}, &ns); err != nil {
-			if client.IgnoreNotFound(err) == nil {
-				return nil, nil // a namespace being created does not exist yet
-			}
-			return nil, err
-		}
-		return ns.Labels, nil
+	if g.keep.Load() {
+		// Stored under the generation read before listing: a change during the listing has
+		// bumped the generation, so this snapshot is already stale and is rebuilt next time.
+		g.cached.Store(&cachedSnapshot{generation: gen, snapshot: s})
 	}
 	return s, nil
 }

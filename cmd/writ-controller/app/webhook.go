@@ -30,6 +30,11 @@ func (webhookComponent) Setup(ctx context.Context, mgr ctrl.Manager, o Options) 
 	}
 	exempt := append(append([]string{}, webhook.DefaultExemptNamespaces...), o.Namespace)
 	guard := &webhook.Guard{Reader: mgr.GetCache(), Recorder: rec, ExemptNamespaces: exempt, Metrics: webhook.NewMetrics(metrics.Registry)}
+	// Keep the compiled policies and grants between requests; the cache's watches drop them
+	// whenever a GuardPolicy or BreakGlassRequest changes.
+	if err := guard.InvalidateOn(ctx, mgr.GetCache()); err != nil {
+		return err
+	}
 	mgr.GetWebhookServer().Register(GuardPath, &admission.Webhook{Handler: guard})
 	// Serve only once the certificate is loaded and the server listens.
 	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
