@@ -2,8 +2,12 @@ package sealing
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	ssv1alpha1 "github.com/bitnami/sealed-secrets/pkg/apis/sealedsecrets/v1alpha1"
@@ -12,10 +16,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
@@ -43,7 +50,15 @@ type Controller struct {
 	RetryAfter time.Duration
 	// Workers is the number of SealedSecrets unsealed at once; default 4.
 	Workers int
+
+	mu sync.Mutex
+	// written remembers, per SealedSecret, what it looked like and the resourceVersion of the
+	// Secret written from it, so that the events caused by our own writes (and resyncs) cost no
+	// RSA decryption. An edit to either object, or a restart, unseals again.
+	written map[types.NamespacedName]writtenSecret
 }
+
+type writtenSecret struct{ digest, secretRV string }
 
 // SetupWithManager registers the controller: it watches SealedSecrets, the Secrets they own, and
 // Secrets annotated managed or patch (handed over to the SealedSecret of the same name).
@@ -54,7 +69,7 @@ func (c *Controller) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("sealedsecret").
-		For(&ssv1alpha1.SealedSecret{}).
+		For(&ssv1alpha1.SealedSecret{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(secretToSealedSecret)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(c)
@@ -79,6 +94,9 @@ func (c *Controller) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	ss := &ssv1alpha1.SealedSecret{}
 	if err := c.Client.Get(ctx, req.NamespacedName, ss); err != nil {
 		// Gone: the Secret goes with it through its owner reference.
+		if apierrors.IsNotFound(err) {
+			c.forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !ss.DeletionTimestamp.IsZero() {
@@ -112,6 +130,18 @@ func (e *retryError) Unwrap() error { return e.error }
 // sync unseals ss and creates or updates its Secret, honouring Bitnami's managed and patch
 // annotations on an existing Secret. It never writes a Secret unless every value opened.
 func (c *Controller) sync(ctx context.Context, ss *ssv1alpha1.SealedSecret) error {
+	key := client.ObjectKeyFromObject(ss)
+	digest := sealedDigest(ss)
+	have := &corev1.Secret{}
+	err := c.Client.Get(ctx, key, have)
+	if err == nil && c.upToDate(key, digest, have.ResourceVersion) {
+		return nil
+	}
+	if err != nil && !apierrors.IsNotFound(err) {
+		c.Metrics.failed(ReasonUpdate)
+		return err
+	}
+	exists := err == nil
 	ring, err := c.Keys.Ring(ctx, nil, nil)
 	if err != nil {
 		c.Metrics.failed(ReasonKeys)
@@ -128,18 +158,15 @@ func (c *Controller) sync(ctx context.Context, ss *ssv1alpha1.SealedSecret) erro
 	}
 	want.Annotations[AnnotationUnsealedWith] = joinFingerprints(used)
 
-	have := &corev1.Secret{}
-	err = c.Client.Get(ctx, client.ObjectKeyFromObject(want), have)
-	if apierrors.IsNotFound(err) {
-		if err = c.Client.Create(ctx, want); err == nil {
-			c.event(ss, corev1.EventTypeNormal, EventUnsealed, "SealedSecret unsealed successfully")
-			return nil
+	if !exists {
+		if err := c.Client.Create(ctx, want); err != nil {
+			c.Metrics.failed(ReasonUpdate)
+			c.event(ss, corev1.EventTypeWarning, EventUpdateFailed, "%v", err)
+			return err
 		}
-	}
-	if err != nil {
-		c.Metrics.failed(ReasonUpdate)
-		c.event(ss, corev1.EventTypeWarning, EventUpdateFailed, "%v", err)
-		return err
+		c.remember(key, digest, want.ResourceVersion)
+		c.event(ss, corev1.EventTypeNormal, EventUnsealed, "SealedSecret unsealed successfully")
+		return nil
 	}
 	managed := have.Annotations[ssv1alpha1.SealedSecretManagedAnnotation] == "true"
 	patch := have.Annotations[ssv1alpha1.SealedSecretPatchAnnotation] == "true"
@@ -162,6 +189,7 @@ func (c *Controller) sync(ctx context.Context, ss *ssv1alpha1.SealedSecret) erro
 	}
 	next.Type = want.Type
 	if apiequality.Semantic.DeepEqual(have, next) {
+		c.remember(key, digest, have.ResourceVersion)
 		return nil
 	}
 	if err := c.Client.Update(ctx, next); err != nil {
@@ -169,8 +197,43 @@ func (c *Controller) sync(ctx context.Context, ss *ssv1alpha1.SealedSecret) erro
 		c.event(ss, corev1.EventTypeWarning, EventUpdateFailed, "%v", err)
 		return err
 	}
+	c.remember(key, digest, next.ResourceVersion)
 	c.event(ss, corev1.EventTypeNormal, EventUnsealed, "SealedSecret unsealed successfully")
 	return nil
+}
+
+func (c *Controller) upToDate(key types.NamespacedName, digest, secretRV string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w, ok := c.written[key]
+	return ok && w.digest == digest && w.secretRV == secretRV
+}
+
+func (c *Controller) remember(key types.NamespacedName, digest, secretRV string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.written == nil {
+		c.written = map[types.NamespacedName]writtenSecret{}
+	}
+	c.written[key] = writtenSecret{digest: digest, secretRV: secretRV}
+}
+
+func (c *Controller) forget(key types.NamespacedName) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.written, key)
+}
+
+// sealedDigest summarises what of a SealedSecret decides its Secret: identity, metadata and spec.
+func sealedDigest(ss *ssv1alpha1.SealedSecret) string {
+	b, _ := json.Marshal(struct {
+		UID         types.UID
+		Labels      map[string]string
+		Annotations map[string]string
+		Spec        ssv1alpha1.SealedSecretSpec
+	}{ss.UID, ss.Labels, ss.Annotations, ss.Spec})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // setSynced records the outcome in the Synced condition, writing status only when it changes.

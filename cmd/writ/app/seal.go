@@ -288,19 +288,8 @@ func writeOutput(out io.Writer, path, format string, objs ...any) error {
 	return writeAtomic(path, buf.Bytes())
 }
 
-// writeAtomic writes b to a temporary file beside path and renames it into place.
-func writeAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return usageErrorf("cannot write next to %s: %v", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	return commitTemp(tmp, path)
-}
+// writeAtomic writes b to a temporary file beside path, syncs it and renames it into place.
+func writeAtomic(path string, b []byte) error { return replaceFile(path, b, true) }
 
 func mergeInto(in io.Reader, errOut io.Writer, sealers []*sealing.Sealer, o sealOptions) error {
 	if len(sealers) != 1 {

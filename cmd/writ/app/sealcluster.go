@@ -1,17 +1,12 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -125,81 +120,5 @@ func postEach(ctx context.Context, in io.Reader, o sealOptions, path string, eac
 			return err
 		}
 	}
-	return nil
-}
-
-// sealDir seals every Secret file under o.in in one process, with progress, then writes them all
-// (into -w DIR, a subdirectory per certificate when there are several), or one stream to stdout.
-func sealDir(out, errOut io.Writer, sealers []*sealing.Sealer, o sealOptions) error {
-	var files []string
-	err := filepath.WalkDir(o.in, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		switch strings.ToLower(filepath.Ext(p)) {
-		case ".yaml", ".yml", ".json":
-			if !d.IsDir() {
-				files = append(files, p)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return usageErrorf("%v", err)
-	}
-	if len(files) == 0 {
-		return usageErrorf("%s: %v", o.in, errNothingSealed)
-	}
-	type result struct {
-		path string
-		objs []any
-	}
-	var results []result
-	total := len(files) * len(sealers)
-	done := 0
-	for i, s := range sealers {
-		for _, f := range files {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				return usageErrorf("%v", err)
-			}
-			secrets, err := sealing.ReadSecrets(bytes.NewReader(b))
-			if err != nil {
-				return usageErrorf("%s: %v", f, err)
-			}
-			objs, err := sealAll(s, secrets, o)
-			if err != nil {
-				return fmt.Errorf("%s: %w", f, err)
-			}
-			rel, _ := filepath.Rel(o.in, f)
-			rel = strings.TrimSuffix(rel, filepath.Ext(rel)) + "." + o.format
-			if len(sealers) > 1 {
-				rel = filepath.Join(certName(i, o.certs[i]), rel)
-			}
-			results = append(results, result{path: rel, objs: objs})
-			done++
-			if done%100 == 0 || done == total {
-				fmt.Fprintf(errOut, "\rsealed %d/%d", done, total)
-			}
-		}
-	}
-	fmt.Fprintln(errOut)
-	if o.out == "" || o.out == "-" {
-		var all []any
-		for _, r := range results {
-			all = append(all, r.objs...)
-		}
-		return sealing.Encode(out, "yaml", all...)
-	}
-	for _, r := range results {
-		p := filepath.Join(o.out, r.path)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return usageErrorf("%v", err)
-		}
-		if err := writeOutput(out, p, o.format, r.objs...); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(errOut, "wrote %d SealedSecret files under %s\n", len(results), o.out)
 	return nil
 }
