@@ -91,8 +91,8 @@ lint: vet lint-chart ## go vet, a gofmt check and helm lint.
 	  if [ -n "$$out" ]; then echo "not gofmt-formatted (run make fmt):"; echo "$$out"; exit 1; fi
 
 .PHONY: bench
-bench: ## Run the benchmarks and print the figures the issues name.
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+bench: controlplane ## Run the benchmarks and print the figures the issues name (about 15 min).
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 90m ./...
 
 .PHONY: demo
 demo: controlplane build ## Start the local control plane and walk through Writ.
