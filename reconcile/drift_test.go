@@ -101,6 +101,22 @@ func TestDriftIsHealedOrReported(t *testing.T) {
 		return hasDrift(rec, audit.DriftDetected, "heal") && hasDrift(rec, audit.DriftHealed, "heal"), fmt.Sprintf("records: %+v", driftRecords(rec))
 	})
 
+	// A deleted object is drift too: recreated, and recorded as deleted.
+	if err := env.Client.Delete(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "heal", Name: "cfg"}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "deleted object recreated", func() (bool, string) { return mode("heal") == "safe", mode("heal") })
+	eventually(t, "deletion recorded", func() (bool, string) {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		for _, e := range rec.all {
+			if e.Kind == audit.DriftHealed && e.Object.Namespace == "heal" && e.Object.Name == "cfg" && strings.HasSuffix(e.Reason, "the object was deleted") {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("records: %+v", driftRecords(rec))
+	})
+
 	// An HPA-style write to replicas, a field Git does not declare, is not drift.
 	cs, _ := kubernetes.NewForConfig(env.Config)
 	if _, err := cs.AppsV1().Deployments("heal").UpdateScale(ctx, "web", &autoscalingv1.Scale{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "heal"},

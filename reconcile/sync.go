@@ -175,7 +175,11 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 		mode = reconcilev1.DriftHeal
 	}
 	// The same commit again: this is a drift check (an object changed, or the interval passed).
+	// Healing re-applies only the objects the check found drifted, so every heal follows a
+	// recorded detection: a change made after the check is left to the check its own watch
+	// event starts.
 	var drifts []apply.Drift
+	healOnly := false
 	if commit == s.Status.LastAppliedCommit && s.Generation == s.Status.ObservedGeneration {
 		if mode == reconcilev1.DriftOff {
 			return res, nil
@@ -196,8 +200,15 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 			}
 			return res, nil
 		}
+		healOnly = true
 	}
-	result, err := engine.Apply(ctx, objs, stamp, prev, prune)
+	result := &apply.Result{Inventory: prev}
+	if !healOnly {
+		result, err = engine.Apply(ctx, objs, stamp, prev, prune)
+	} else if len(drifts) > 0 {
+		result, err = engine.Apply(ctx, driftedObjects(objs, drifts), stamp, nil, false)
+		result.Inventory = prev // the same commit: the inventory does not change
+	}
 	if err != nil {
 		r.fail(ctx, &s, commit, "ApplyFailed", err)
 		return ctrl.Result{RequeueAfter: min(interval, 30*time.Second)}, nil
@@ -218,7 +229,7 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 	}
 	r.Metrics.applied(result.Counts())
 	s.Status.Inventory = toInventory(result.Inventory)
-	changed := commit != s.Status.LastAppliedCommit || len(result.Created)+len(result.Configured)+len(result.Pruned) > 0
+	changed := !healOnly && (commit != s.Status.LastAppliedCommit || len(result.Created)+len(result.Configured)+len(result.Pruned) > 0)
 	s.Status.LastAppliedCommit = commit
 	s.Status.LastAppliedSigners = gs.Status.Signers
 	if changed {
@@ -316,6 +327,9 @@ func driftEvent(kind audit.Kind, s *reconcilev1.Sync, commit string, d apply.Dri
 	e := audit.Event{Kind: kind, Commit: commit, Fields: d.Fields,
 		Object: audit.ObjectRef{Group: d.Group, Version: d.Version, Kind: d.Kind, Namespace: d.Namespace, Name: d.Name},
 		Reason: "sync " + s.Namespace + "/" + s.Name}
+	if d.Deleted {
+		e.Reason += ": the object was deleted"
+	}
 	if len(d.Managers) > 0 {
 		e.Actor.User = d.Managers[0]
 	}
@@ -325,6 +339,10 @@ func driftEvent(kind audit.Kind, s *reconcilev1.Sync, commit string, d apply.Dri
 func describe(drifts []apply.Drift) string {
 	var parts []string
 	for _, d := range drifts {
+		if d.Deleted {
+			parts = append(parts, d.Entry.String()+" (deleted)")
+			continue
+		}
 		by := ""
 		if len(d.Managers) > 0 {
 			by = " by " + d.Managers[0]
@@ -332,6 +350,21 @@ func describe(drifts []apply.Drift) string {
 		parts = append(parts, fmt.Sprintf("%s%s (%s)", d.Entry, by, strings.Join(d.Fields, ", ")))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// driftedObjects returns the objects of objs that drifts name.
+func driftedObjects(objs []*unstructured.Unstructured, drifts []apply.Drift) []*unstructured.Unstructured {
+	ids := map[string]bool{}
+	for _, d := range drifts {
+		ids[d.Entry.ID()] = true
+	}
+	var out []*unstructured.Unstructured
+	for _, o := range objs {
+		if ids[apply.EntryOf(o).ID()] {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 func conditionMessage(conds []metav1.Condition, typ string) string {

@@ -57,6 +57,9 @@ func (e Entry) String() string {
 	return gk + " " + e.Name
 }
 
+// EntryOf is o's inventory entry.
+func EntryOf(o *unstructured.Unstructured) Entry { return entryOf(o) }
+
 func entryOf(o *unstructured.Unstructured) Entry {
 	gvk := o.GroupVersionKind()
 	return Entry{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind, Namespace: o.GetNamespace(), Name: o.GetName()}

@@ -21,11 +21,14 @@ type Drift struct {
 	Managers []string
 	// ResourceVersion is the live object's: a new edit of the same fields changes it.
 	ResourceVersion string
+	// Deleted is true when the object Git declares is gone from the cluster.
+	Deleted bool
 }
 
 // Drift compares each object with its live copy by a server-side dry-run apply: a field is
 // drift only if applying Git's version would change it, so fields other managers own and Git
-// does not declare (an HPA's replicas, defaulted fields, status) never are.
+// does not declare (an HPA's replicas, defaulted fields, status) never are. An object Git
+// declares that is gone from the cluster is drift too (Deleted).
 func (e *Engine) Drift(ctx context.Context, objs []*unstructured.Unstructured, s Stamp) ([]Drift, error) {
 	var out []Drift
 	live := e.liveState(ctx, objs, s)
@@ -38,6 +41,10 @@ func (e *Engine) Drift(ctx context.Context, objs []*unstructured.Unstructured, s
 		entry, live, merged, err := e.rm.Diff(ctx, o, ssa.DiffOptions{})
 		if err != nil {
 			return out, fmt.Errorf("comparing %s with the cluster: %w", subject(o), err)
+		}
+		if entry != nil && entry.Action == ssa.CreatedAction {
+			out = append(out, Drift{Entry: entryOf(o), Deleted: true})
+			continue
 		}
 		if entry == nil || entry.Action != ssa.ConfiguredAction || live == nil || merged == nil {
 			continue
