@@ -28,9 +28,11 @@ var live = map[string]func(t *testing.T, r rendering){
 		}
 	},
 	// Self-managed TLS: writ-controller, with the chart's RBAC and nothing more, makes the
-	// certificates and sets the caBundle past the fallback policy.
+	// certificates and sets the caBundle past the fallback policy; then every component runs as
+	// its Deployment says (runComponents).
 	"self-managed-tls": func(t *testing.T, r rendering) {
 		waitFallbackActive(t)
+		defer runComponents(t, r)
 		ns := r.namespace
 		cfg := env.As("system:serviceaccount:"+ns+":writ-controller", "system:serviceaccounts", "system:serviceaccounts:"+ns, "system:authenticated")
 		c, err := client.New(cfg, client.Options{Scheme: env.Scheme})

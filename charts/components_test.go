@@ -1,0 +1,222 @@
+package charts_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"writ.dev/writ/cmd/writ-controller/app"
+	reconcilev1 "writ.dev/writ/reconcile/api/v1alpha1"
+	"writ.dev/writ/sealing"
+	"writ.dev/writ/webhook/certs"
+)
+
+// logs collects every manager's log, printed when a component test fails.
+var logs syncBuffer
+
+func init() { ctrl.SetLogger(zap.New(zap.WriteTo(&logs))) }
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// runComponents runs each rendered Deployment's writ-controller, with the Deployment's own
+// arguments (local ports and directories instead of the pod's) and as its service account, so
+// with nothing but the chart's RBAC: the controller makes the webhook's certificates, the audit
+// key and a sealing key; the webhook, serving the certificate from the controller's Secret as the
+// pod would mount it, answers an admission review over TLS that trusts only writ-guard's
+// caBundle; the reconciler reports on a GitSource.
+func runComponents(t *testing.T, r rendering) {
+	t.Helper()
+	ns := r.namespace
+	ctx := context.Background()
+
+	start(t, r, "writ-controller", nil)
+	var tlsSecret corev1.Secret
+	waitFor(t, "writ-controller to write the webhook's certificates, the audit key and a sealing key", func() error {
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "writ-webhook-tls"}, &tlsSecret); err != nil {
+			return err
+		}
+		var vwc admissionregistrationv1.ValidatingWebhookConfiguration
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: "writ-guard"}, &vwc); err != nil {
+			return err
+		}
+		if !bytes.Equal(vwc.Webhooks[0].ClientConfig.CABundle, tlsSecret.Data[certs.CABundleKey]) {
+			return fmt.Errorf("writ-guard's caBundle is not the Secret's ca.crt")
+		}
+		var key corev1.Secret
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "writ-audit-signing-key"}, &key); err != nil {
+			return err
+		}
+		var keys corev1.SecretList
+		if err := env.Client.List(ctx, &keys, client.InNamespace(ns), client.HasLabels{sealing.KeyLabel}); err != nil {
+			return err
+		}
+		if len(keys.Items) == 0 {
+			return fmt.Errorf("no sealing key yet")
+		}
+		return nil
+	})
+	t.Cleanup(func() {
+		var keys corev1.SecretList
+		_ = env.Client.List(context.Background(), &keys, client.InNamespace(ns))
+		for i := range keys.Items {
+			_ = env.Client.Delete(context.Background(), &keys.Items[i])
+		}
+	})
+
+	// The webhook pod mounts tls.crt and tls.key of that Secret.
+	certDir := t.TempDir()
+	for _, k := range []string{certs.CertKey, certs.PrivateKeyKey} {
+		if err := os.WriteFile(filepath.Join(certDir, k), tlsSecret.Data[k], 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	port := freePort(t)
+	start(t, r, "writ-webhook", []string{"--webhook-cert-dir=" + certDir, fmt.Sprintf("--webhook-port=%d", port)})
+	var vwc admissionregistrationv1.ValidatingWebhookConfiguration
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: "writ-guard"}, &vwc); err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(vwc.Webhooks[0].ClientConfig.CABundle)
+	// As the apiserver connects: trusting the caBundle alone, expecting the Service's name.
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		RootCAs: pool, ServerName: vwc.Webhooks[0].ClientConfig.Service.Name + "." + ns + ".svc", MinVersion: tls.VersionTLS12}}}
+	review := admissionv1.AdmissionReview{TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request: &admissionv1.AdmissionRequest{UID: "1", Operation: admissionv1.Create, Namespace: "default", Name: "c",
+			Kind:     metav1.GroupVersionKind{Version: "v1", Kind: "ConfigMap"},
+			Resource: metav1.GroupVersionResource{Version: "v1", Resource: "configmaps"},
+			UserInfo: authenticationv1.UserInfo{Username: "alice"},
+			Object:   runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"default"}}`)}}}
+	body, _ := json.Marshal(review)
+	url := fmt.Sprintf("https://127.0.0.1:%d%s", port, *vwc.Webhooks[0].ClientConfig.Service.Path)
+	waitFor(t, "writ-webhook to answer over TLS with writ-guard's caBundle", func() error {
+		resp, err := hc.Post(url, "application/json", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		var got admissionv1.AdmissionReview
+		if err := json.Unmarshal(b, &got); err != nil || got.Response == nil {
+			return fmt.Errorf("status %d: %s", resp.StatusCode, b)
+		}
+		if !got.Response.Allowed {
+			return fmt.Errorf("denied: %v", got.Response.Result)
+		}
+		return nil
+	})
+
+	start(t, r, "writ-reconciler", nil)
+	gs := &reconcilev1.GitSource{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "chart-components"},
+		Spec: reconcilev1.GitSourceSpec{URL: "file:///nonexistent/repo.git", TrustPolicy: "none"}}
+	if err := env.Client.Create(ctx, gs); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), gs) })
+	waitFor(t, "writ-reconciler to report on a GitSource", func() error {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(gs), gs); err != nil {
+			return err
+		}
+		if len(gs.Status.Conditions) == 0 {
+			return fmt.Errorf("no conditions")
+		}
+		return nil
+	})
+}
+
+// start runs the Deployment's writ-controller as its service account until the test ends.
+func start(t *testing.T, r rendering, deployment string, extra []string) {
+	t.Helper()
+	d := r.must(t, "Deployment", deployment)
+	c := containers(t, d)[0]
+	sa := d.Object["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["serviceAccountName"].(string)
+	dir := t.TempDir()
+	local := append(append([]string{}, args(c)...),
+		"--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:"+fmt.Sprint(freePort(t)),
+		"--audit-dir="+filepath.Join(dir, "audit"), "--audit-export-bind-address=127.0.0.1:"+fmt.Sprint(freePort(t)),
+		"--sealing-bind-address=127.0.0.1:"+fmt.Sprint(freePort(t)), "--reconcile-cache-dir="+filepath.Join(dir, "cache"),
+		"--leader-election-id="+deployment+"-test", "--graceful-shutdown-timeout=5s")
+	o, err := app.ParseFlags(append(local, extra...), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := r.namespace
+	cfg := env.As("system:serviceaccount:"+ns+":"+sa, "system:serviceaccounts", "system:serviceaccounts:"+ns, "system:authenticated")
+	ctx, cancel := context.WithCancel(context.Background())
+	mgr, err := app.NewManager(ctx, cfg, o)
+	if err != nil {
+		cancel()
+		t.Fatalf("%s: %v", deployment, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s: %v", deployment, err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("%s did not stop within 30s", deployment)
+		}
+	})
+}
+
+func waitFor(t *testing.T, what string, f func() error) {
+	t.Helper()
+	var err error
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if err = f(); err == nil {
+			return
+		}
+	}
+	out := logs.String()
+	if i := strings.LastIndex(out[:max(0, len(out)-8000)], "\n"); i > 0 {
+		out = out[i:]
+	}
+	t.Fatalf("waiting for %s: %v\nmanager logs (tail):\n%s", what, err, out)
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
