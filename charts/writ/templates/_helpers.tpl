@@ -24,7 +24,7 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- end -}}
 {{- end }}
 
-{{- /* writ.pod: what every Writ pod shares; pass (list $ "component" "serviceAccount"). */ -}}
+{{- /* writ.podSpec: what every Writ pod shares; pass (list $ "component" "serviceAccount"). */ -}}
 {{- define "writ.podSpec" -}}
 {{- $ := index . 0 -}}
 serviceAccountName: {{ index . 2 }}
