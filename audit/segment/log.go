@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -86,6 +87,8 @@ type Log struct {
 	ck   *checkpointLog
 
 	repairs []func() error // what Open does once the log has been checked
+
+	removeOnClose string // OpenCopy's temporary directory
 }
 
 // segment describes one segment file. name, base, prevHash and created never change; the rest is
@@ -184,6 +187,11 @@ func (l *Log) Close() error {
 	l.ckMu.Unlock()
 	if cerr := l.lock.Close(); err == nil {
 		err = cerr
+	}
+	if l.removeOnClose != "" {
+		if rerr := os.RemoveAll(l.removeOnClose); err == nil {
+			err = rerr
+		}
 	}
 	return err
 }
