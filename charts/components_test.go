@@ -56,7 +56,8 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // with nothing but the chart's RBAC: the controller makes the webhook's certificates, the audit
 // key and a sealing key; the webhook, serving the certificate from the controller's Secret as the
 // pod would mount it, answers an admission review over TLS that trusts only writ-guard's
-// caBundle; the reconciler reports on a GitSource.
+// caBundle; the reconciler, on its own role alone (reconciler.applyClusterRole empty), reports on
+// a GitSource.
 func runComponents(t *testing.T, r rendering) {
 	t.Helper()
 	ns := r.namespace

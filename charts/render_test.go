@@ -150,6 +150,8 @@ var combinations = []combination{
 		"networkPolicy.enabled", true,
 		"networkPolicy.allowedNamespaceSelector", map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "monitoring"}},
 		"metrics.serviceMonitor.enabled", true,
+		// runComponents shows the reconciler runs on its own role alone.
+		"reconciler.applyClusterRole", "",
 	), checkSelfManaged},
 	{"postgres-issuer-no-sealing", "writ-pg", set(
 		"audit.postgres.enabled", true,
