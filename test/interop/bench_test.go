@@ -103,8 +103,12 @@ func BenchmarkSeal1000(b *testing.B) {
 		}
 		kubesealLoop = time.Since(start)
 		one := d.files[0]
-		singleKubeseal = median(21, func() { _, _, _ = runErr("", bt.kubeseal, "--cert", d.cert, "-f", one, "-w", filepath.Join(out, "k1.json")) })
-		singleWrit = median(21, func() { _, _, _ = runErr("", d.writ, "seal", "--cert", d.cert, "-f", one, "-w", filepath.Join(out, "w1.json")) })
+		singleKubeseal = median(21, func() {
+			_, _, _ = runErr("", bt.kubeseal, "--cert", d.cert, "-f", one, "-w", filepath.Join(out, "k1.json"))
+		})
+		singleWrit = median(21, func() {
+			_, _, _ = runErr("", d.writ, "seal", "--cert", d.cert, "-f", one, "-w", filepath.Join(out, "w1.json"))
+		})
 	})
 	var took time.Duration
 	for b.Loop() {

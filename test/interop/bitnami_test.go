@@ -92,22 +92,41 @@ func startBitnamiController(t *testing.T, bin, ns string) {
 	})
 }
 
-// TestBitnamiControllerUnsealsWhatWritSeals: Bitnami's controller makes its key; Writ reads that
-// key Secret as its own (the migration path), writ seal seals with its certificate, and Bitnami's
-// controller unseals the result into a Secret. Writ's Unseal opens the same SealedSecret with the
-// same key.
+// TestBitnamiControllerUnsealsWhatWritSeals: the two controllers share keys in both directions.
+// With a key Bitnami's controller made, Writ reads that key Secret as its own (migrating to Writ);
+// with a key writ-controller's format made, Bitnami's controller uses it instead of making one
+// (migrating back). Either way writ seal seals with the certificate, in every scope, and Bitnami's
+// controller unseals the result into a Secret; Writ's Unseal opens the same object.
 func TestBitnamiControllerUnsealsWhatWritSeals(t *testing.T) {
 	harness.Require(t, env)
 	bt := buildBitnamiTools(t)
+	t.Run("key made by Bitnami", func(t *testing.T) { bitnamiUnsealsWritSealed(t, bt, "bitnami-interop", nil) })
+	t.Run("key made by Writ", func(t *testing.T) {
+		k, err := sealing.NewKey(randReader(), sealing.DefaultKeySize, time.Now(), sealing.DefaultCertValidity, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		bitnamiUnsealsWritSealed(t, bt, "bitnami-interop-writ-key", k)
+	})
+}
+
+func bitnamiUnsealsWritSealed(t *testing.T, bt bitnamiTools, ns string, writKey *sealing.Key) {
 	ctx := context.Background()
-	const ns = "bitnami-interop"
 	if err := env.EnsureNamespace(ctx, ns); err != nil {
 		t.Fatal(err)
+	}
+	if writKey != nil {
+		if err := env.Client.Create(ctx, writKey.Secret(ns)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	startBitnamiController(t, bt.controller, ns)
 	ring, err := (&sealing.KeyStore{Client: env.Client, Namespace: ns}).Ring(ctx, env.Client, nil)
 	if err != nil || ring.Latest() == nil {
 		t.Fatalf("Writ cannot read the key Secret Bitnami's controller made: %v", err)
+	}
+	if writKey != nil && (len(ring.Keys()) != 1 || ring.Latest().Fingerprint != writKey.Fingerprint) {
+		t.Fatalf("Bitnami's controller did not take up Writ's key: keys %s, want only %s", ring, writKey.Fingerprint)
 	}
 	dir := t.TempDir()
 	certFile := writeFile(t, dir, "cert.pem", string(sealing.CertPEM(ring.Latest().Cert)))

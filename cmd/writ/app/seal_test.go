@@ -2,8 +2,10 @@ package app
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -254,5 +256,23 @@ func TestSealMergeIntoWithoutChurn(t *testing.T) {
 	s, _, err := sealing.Unseal(merged, sealing.NewKeyRing(a.key, b.key))
 	if err != nil || string(s.Data["password"]) != "changed" || string(s.Data["user"]) != "app" {
 		t.Fatalf("%v %v", s, err)
+	}
+}
+
+// TestSealCertFromURL: --cert takes the controller's /v1/cert.pem as a URL, as kubeseal does.
+func TestSealCertFromURL(t *testing.T) {
+	dir := t.TempDir()
+	k := newSealKey(t, dir, 2)
+	srv := httptest.NewServer(sealing.Handler(sealing.HandlerOptions{Ring: func(context.Context) (*sealing.KeyRing, error) { return sealing.NewKeyRing(k.key), nil }}))
+	defer srv.Close()
+	code, out, errOut := runIn(t, secretYAML, "seal", "--cert", srv.URL+sealing.CertPath)
+	if code != ExitOK {
+		t.Fatalf("%d %s", code, errOut)
+	}
+	if _, _, err := sealing.Unseal(decodeSealed(t, out)[0], sealing.NewKeyRing(k.key)); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runIn(t, secretYAML, "seal", "--cert", srv.URL+"/nothing"); code != ExitFail || !strings.Contains(errOut, "404") {
+		t.Fatalf("a URL that is not a certificate: %d %s", code, errOut)
 	}
 }
