@@ -1,0 +1,69 @@
+package sealing_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"writ.dev/writ/sealing"
+)
+
+func post(t *testing.T, url string, body []byte, from string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("X-Forwarded-For", from)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestHandler: the certificate, verify (200 / 409 / 400), rotate, and the per-client rate limit.
+func TestHandler(t *testing.T) {
+	a, b := testKeys(t)
+	var ring *sealing.KeyRing
+	srv := httptest.NewServer(sealing.Handler(sealing.HandlerOptions{Rate: 1, Burst: 3, Ring: func(context.Context) (*sealing.KeyRing, error) {
+		if ring == nil {
+			return nil, errors.New("no keys")
+		}
+		return ring, nil
+	}}))
+	defer srv.Close()
+	if resp, err := http.Get(srv.URL + sealing.CertPath); err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("no key yet: %v %v", resp, err)
+	}
+	ring = sealing.NewKeyRing(a)
+	resp, err := http.Get(srv.URL + sealing.CertPath)
+	if err != nil || resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/x-pem-file" {
+		t.Fatalf("cert: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	ours, _ := sealer(t, a).Seal(secret("shop", "db", map[string]string{"k": "v"}))
+	theirs, _ := sealer(t, b).Seal(secret("shop", "db", map[string]string{"k": "v"}))
+	var o, f bytes.Buffer
+	_ = sealing.Encode(&o, "json", ours)
+	_ = sealing.Encode(&f, "yaml", theirs)
+	for _, tc := range []struct {
+		body []byte
+		want int
+	}{{o.Bytes(), http.StatusOK}, {f.Bytes(), http.StatusConflict}, {[]byte("kind: ConfigMap"), http.StatusBadRequest}} {
+		if got := post(t, srv.URL+sealing.VerifyPath, tc.body, "10.0.0.1"); got != tc.want {
+			t.Errorf("verify %.40q: %d, want %d", tc.body, got, tc.want)
+		}
+	}
+	if got := post(t, srv.URL+sealing.VerifyPath, o.Bytes(), "10.0.0.1"); got != http.StatusTooManyRequests {
+		t.Errorf("a fourth request within the burst of 3: %d, want 429", got)
+	}
+	if got := post(t, srv.URL+sealing.RotatePath, o.Bytes(), "10.0.0.2"); got != http.StatusOK {
+		t.Errorf("another client is not limited by the first: %d", got)
+	}
+	if got := post(t, srv.URL+sealing.VerifyPath, nil, "10.0.0.2"); got != http.StatusBadRequest {
+		t.Errorf("empty body: %d", got)
+	}
+}
