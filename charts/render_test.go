@@ -82,7 +82,11 @@ func renderChart(c *chart.Chart, namespace string, values map[string]any) (rende
 		return rendering{}, err
 	}
 	r := rendering{namespace: namespace, notes: rel.Info.Notes}
-	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(rel.Manifest), 4096)
+	manifest := rel.Manifest
+	for _, h := range rel.Hooks { // the fallback policy's binding
+		manifest += "\n---\n" + h.Manifest
+	}
+	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(manifest), 4096)
 	for {
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err == io.EOF {
