@@ -131,14 +131,47 @@ func runSeal(ctx context.Context, in io.Reader, out, errOut io.Writer, o sealOpt
 		return err
 	}
 	var objs []any
-	for _, s := range sealers {
+	perCert := make([][]any, len(sealers))
+	for i, s := range sealers {
 		sealed, err := sealAll(s, secrets, o)
 		if err != nil {
 			return err
 		}
+		perCert[i] = sealed
 		objs = append(objs, sealed...)
 	}
+	if fi, err := os.Stat(o.out); o.out != "" && err == nil && fi.IsDir() {
+		return writeEach(errOut, perCert, o)
+	}
 	return writeOutput(out, o.out, o.format, objs...)
+}
+
+// writeEach writes one file per SealedSecret into the directory -w names: <name>.<format>, in a
+// subdirectory per certificate when there are several.
+func writeEach(errOut io.Writer, perCert [][]any, o sealOptions) error {
+	n := 0
+	for i, objs := range perCert {
+		dir := o.out
+		if len(perCert) > 1 {
+			dir = filepath.Join(o.out, certName(i, o.certs[i]))
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return usageErrorf("%v", err)
+			}
+		}
+		for _, obj := range objs {
+			ss := obj.(*ssv1alpha1.SealedSecret)
+			var buf bytes.Buffer
+			if err := sealing.Encode(&buf, o.format, ss); err != nil {
+				return err
+			}
+			if err := writeAtomic(filepath.Join(dir, ss.Name+"."+o.format), buf.Bytes()); err != nil {
+				return err
+			}
+			n++
+		}
+	}
+	fmt.Fprintf(errOut, "wrote %d SealedSecret files under %s\n", n, o.out)
+	return nil
 }
 
 // loadSealers opens every --cert, or fetches the controller's certificate.

@@ -276,3 +276,28 @@ func TestSealCertFromURL(t *testing.T) {
 		t.Fatalf("a URL that is not a certificate: %d %s", code, errOut)
 	}
 }
+
+// TestSealSeveralCertsIntoDirectory: one Secret from stdin, two certificates, -w DIR: a file per
+// certificate, each opening only with its cluster's key.
+func TestSealSeveralCertsIntoDirectory(t *testing.T) {
+	dir := t.TempDir()
+	a, b := newSealKey(t, dir, 0), newSealKey(t, dir, 1)
+	out := filepath.Join(dir, "out")
+	os.Mkdir(out, 0o755)
+	if code, _, errOut := runIn(t, secretYAML, "seal", "--cert", a.certFile, "--cert", b.certFile, "-w", out, "-o", "yaml"); code != ExitOK || !strings.Contains(errOut, "wrote 2") {
+		t.Fatalf("%d %s", code, errOut)
+	}
+	for i, k := range []sealKey{a, b} {
+		raw, err := os.ReadFile(filepath.Join(out, certName(i, k.certFile), "db.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := sealing.Unseal(decodeSealed(t, string(raw))[0], sealing.NewKeyRing(k.key)); err != nil {
+			t.Errorf("cert %d: %v", i, err)
+		}
+	}
+	// Without -w: one stream, a document per certificate.
+	if code, stream, _ := runIn(t, secretYAML, "seal", "--cert", a.certFile, "--cert", b.certFile, "-o", "yaml"); code != ExitOK || len(decodeSealed(t, stream)) != 2 {
+		t.Fatalf("multi-document stream: %d %s", code, stream)
+	}
+}
