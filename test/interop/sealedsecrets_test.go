@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -173,10 +174,14 @@ func startWritController(t *testing.T, ns, dir string) int {
 			t.Error("writ-controller did not stop")
 		}
 	})
-	eventually(t, "writ-controller's first sealing key", 90*time.Second, func() (bool, string) {
-		var l corev1.SecretList
-		err := env.Client.List(context.Background(), &l, client.InNamespace(ns), client.HasLabels{sealing.KeyLabel})
-		return err == nil && len(l.Items) > 0, logs.String()
+	// Served, not just stored: the handler reads keys through the manager's cache.
+	eventually(t, "writ-controller serving its first sealing key", 90*time.Second, func() (bool, string) {
+		resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + sealing.CertPath)
+		if err != nil {
+			return false, err.Error() + "\n" + logs.String()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, resp.Status + "\n" + logs.String()
 	})
 	return port
 }
