@@ -95,8 +95,8 @@ bench: controlplane ## Run the benchmarks and print the figures the issues name 
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 90m ./...
 
 .PHONY: demo
-demo: controlplane build ## Start the local control plane and walk through Writ.
-	$(GO) run ./test/demo --controller $(BIN)/writ-controller
+demo: controlplane build ## Start the local control plane and walk through Writ (about two minutes once it is built).
+	$(GO) run ./test/demo --controller $(BIN)/writ-controller --writ $(BIN)/writ
 
 .PHONY: clean
 clean: ## Remove build outputs (not the control-plane cache).

@@ -2,34 +2,39 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"writ.dev/writ/test/harness"
 )
 
 type options struct {
-	controller string
+	controller string // writ-controller binary
+	writ       string // writ CLI binary
 	workDir    string
 	keep       bool
 	timeout    time.Duration
 }
 
-// step prints a numbered step in plain words.
+// stepper prints the walkthrough: setup sections, numbered steps in plain words, the commands a
+// user would type and the evidence the system gave back.
 type stepper struct {
 	out io.Writer
 	n   int
+}
+
+func (s *stepper) section(format string, args ...any) {
+	fmt.Fprintf(s.out, "\n-- %s\n", fmt.Sprintf(format, args...))
 }
 
 func (s *stepper) step(format string, args ...any) {
@@ -37,152 +42,161 @@ func (s *stepper) step(format string, args ...any) {
 	fmt.Fprintf(s.out, "\n== %d. %s\n", s.n, fmt.Sprintf(format, args...))
 }
 
+// say explains in plain words.
+func (s *stepper) say(format string, args ...any) {
+	for _, l := range strings.Split(fmt.Sprintf(format, args...), "\n") {
+		fmt.Fprintf(s.out, "   %s\n", l)
+	}
+}
+
+// cmd shows a command as the user would type it.
+func (s *stepper) cmd(format string, args ...any) {
+	fmt.Fprintf(s.out, "   $ %s\n", fmt.Sprintf(format, args...))
+}
+
+// evidence shows what the system answered.
 func (s *stepper) evidence(format string, args ...any) {
 	for _, l := range strings.Split(strings.TrimRight(fmt.Sprintf(format, args...), "\n"), "\n") {
 		fmt.Fprintf(s.out, "   | %s\n", l)
 	}
 }
 
+// demo is the state the steps share.
+type demo struct {
+	o   options
+	s   *stepper
+	env *harness.Env
+
+	admin       string            // the administrator's kubeconfig
+	kubeconfigs map[string]string // service account -> kubeconfig
+	hpa         *rest.Config      // the HorizontalPodAutoscaler's service account
+	controller  *process          // webhook, audit, sealing
+	reconciler  *process
+
+	repo        *repo
+	repoURL     string
+	alice       sshKey // the trusted developer
+	mallory     sshKey // a key nobody trusts
+	good        string // the last commit Writ applied
+	secretValue string // the value sealed in step 6 (never printed)
+	start       time.Time
+	trail       trail // the audit records as they are written
+}
+
 func run(ctx context.Context, o options, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	s := &stepper{out: out}
-	if _, err := os.Stat(o.controller); err != nil {
-		return fmt.Errorf("no writ-controller binary at %s: run `make build` (make demo does it for you)", o.controller)
-	}
-	if err := os.MkdirAll(o.workDir, 0o755); err != nil {
-		return err
-	}
-
-	s.step("Start a local Kubernetes control plane (kube-apiserver + etcd built from source)")
-	env, err := harness.Start(harness.Options{Log: io.Discard})
-	if err != nil {
-		return err
-	}
-	defer env.Stop()
-	s.evidence("kube-apiserver %s at %s", env.ServerVersion, env.Config.Host)
-
-	kc, err := env.KubeConfig("writ-demo-admin", "system:masters")
-	if err != nil {
-		return err
-	}
-	kcPath := filepath.Join(o.workDir, "kubeconfig")
-	if err := os.WriteFile(kcPath, kc, 0o600); err != nil {
-		return err
-	}
-	s.evidence("kubeconfig for this cluster: %s", kcPath)
-	if err := env.EnsureNamespace(ctx, "writ-system"); err != nil {
-		return err
-	}
-
-	s.step("Run writ-controller against it, with leader election")
-	probes, metrics := freeAddr(), freeAddr()
-	logPath := filepath.Join(o.workDir, "writ-controller.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
-	args := []string{"--kubeconfig", kcPath, "--health-probe-bind-address", probes, "--metrics-bind-address", metrics, "--leader-elect"}
-	cmd := exec.CommandContext(ctx, o.controller, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	cmd.WaitDelay = 10 * time.Second
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
+	ctrllog.SetLogger(logr.Discard()) // the clients' logs would only interleave with the walkthrough
+	// Absolute paths: some commands run in the repository's directory.
+	for _, b := range []struct {
+		name string
+		path *string
+	}{{"writ-controller", &o.controller}, {"writ", &o.writ}, {"", &o.workDir}} {
+		abs, err := filepath.Abs(*b.path)
+		if err != nil {
+			return err
 		}
-	}()
-	s.evidence("$ %s %s", o.controller, strings.Join(args, " "))
-	s.evidence("logs: %s", logPath)
-
-	if err := waitFor(ctx, exited, func() bool { return httpOK("http://" + probes + "/readyz") }); err != nil {
-		return fmt.Errorf("writ-controller did not become ready: %w (see %s)", err, logPath)
+		*b.path = abs
+		if _, err := os.Stat(abs); err != nil && b.name != "" {
+			return fmt.Errorf("no %s binary at %s: run `make build` (make demo does it for you)", b.name, abs)
+		}
 	}
-	s.evidence("GET http://%s/readyz -> 200 ok", probes)
-
-	var lease coordinationv1.Lease
-	key := client.ObjectKey{Namespace: "writ-system", Name: "writ-controller.writ.dev"}
-	if err := waitFor(ctx, exited, func() bool {
-		return env.Client.Get(ctx, key, &lease) == nil && lease.Spec.HolderIdentity != nil
-	}); err != nil {
-		return fmt.Errorf("writ-controller did not take the leader lease: %w", err)
+	// A fresh directory each run: old audit logs and caches would belong to another cluster.
+	if err := prepare(o.workDir); err != nil {
+		return err
 	}
-	s.evidence("leader lease %s held by %s", key, *lease.Spec.HolderIdentity)
+	d := &demo{o: o, s: &stepper{out: out}, kubeconfigs: map[string]string{}, start: time.Now().UTC().Add(-time.Minute).Truncate(time.Second)}
+	defer d.stop()
+	fmt.Fprintf(out, "Writ on a local control plane. Everything below is real: the commands are what you would type, the\n"+
+		"lines marked | are what the system answered. Files, logs and kubeconfigs are in %s.\n", o.workDir)
 
-	resp, err := http.Get("http://" + metrics + "/metrics")
-	if err != nil {
-		return fmt.Errorf("metrics endpoint: %w", err)
+	setup := []func(context.Context) error{
+		func(context.Context) error { return d.startControlPlane() },
+		d.watchAudit, d.identities, d.guardPolicy, d.startController, d.startReconciler,
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "leader_election_master_status") {
-		return fmt.Errorf("metrics endpoint answered %d without leader_election_master_status", resp.StatusCode)
+	steps := []func(context.Context) error{d.signedCommit, d.refusedCommits, d.humanEdits, d.breakGlass, d.exemptChange, d.sealedSecret, d.auditEvidence}
+	for _, f := range append(setup, steps...) {
+		if err := f(ctx); err != nil {
+			return err
+		}
 	}
-	s.evidence("GET http://%s/metrics -> %s", metrics, grepLine(string(body), "leader_election_master_status{"))
-
-	s.step("Done: Writ's manager runs against the local control plane")
-	fmt.Fprintln(out, "   Later steps (signed commits applied, unsigned refused, edits denied, break-glass, drift")
-	fmt.Fprintln(out, "   healed, sealed secrets, audit evidence) arrive with the components that do them.")
+	d.s.section("Done: every step behaved as shown")
 	if o.keep {
-		fmt.Fprintf(out, "\n   Running until Ctrl-C. Try: KUBECONFIG=%s kubectl get lease -n writ-system\n", kcPath)
+		fmt.Fprintf(out, "   Running until Ctrl-C. Try: KUBECONFIG=%s kubectl get syncs,gitsources -A\n", d.admin)
 		select {
 		case <-ctx.Done():
-		case err := <-exited:
-			return fmt.Errorf("writ-controller exited: %v", err)
+		case <-d.controller.done:
+			return d.controller.exitedErr()
+		case <-d.reconciler.done:
+			return d.reconciler.exitedErr()
 		}
 	}
 	return nil
 }
 
-func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "127.0.0.1:0"
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func httpOK(url string) bool {
-	resp, err := http.Get(url)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
-}
-
-// waitFor polls cond until it holds, the process exits, or ctx ends.
-func waitFor(ctx context.Context, exited <-chan error, cond func() bool) error {
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case err := <-exited:
-			if err == nil {
-				err = errors.New("exited")
-			}
-			return fmt.Errorf("writ-controller stopped: %w", err)
-		case <-time.After(100 * time.Millisecond):
+// stop ends the processes, then the control plane.
+func (d *demo) stop() {
+	for _, p := range []*process{d.reconciler, d.controller} {
+		if p != nil {
+			p.stop()
 		}
+	}
+	if d.env != nil {
+		_ = d.env.Stop()
+	}
+}
+
+// writ runs the writ CLI in dir and returns its combined output and exit code.
+func (d *demo) writ(ctx context.Context, dir string, stdin io.Reader, args ...string) (string, int, error) {
+	cmd := exec.CommandContext(ctx, d.o.writ, args...)
+	cmd.Dir = dir
+	cmd.Stdin = stdin
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(out), ee.ExitCode(), nil
+	}
+	return string(out), 0, err
+}
+
+// as returns a client impersonating p, as kubectl --as/--as-group does.
+func (d *demo) as(p person) (client.Client, error) {
+	return d.env.ClientAs(p.user, p.group)
+}
+
+// until polls cond until it holds, failing the demo if either process stops.
+func (d *demo) until(ctx context.Context, what string, timeout time.Duration, cond func() (bool, string)) error {
+	var procs []*process
+	for _, p := range []*process{d.controller, d.reconciler} {
+		if p != nil {
+			procs = append(procs, p)
+		}
+	}
+	if err := poll(ctx, timeout, procs, cond); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }
 
-func grepLine(s, prefix string) string {
-	for _, l := range strings.Split(s, "\n") {
-		if strings.HasPrefix(l, prefix) {
-			return l
+// prepare makes workDir empty. It refuses a non-empty directory that an earlier demo did not
+// make, so --dir never deletes anything else.
+func prepare(dir string) error {
+	marker := filepath.Join(dir, ".writ-demo")
+	entries, err := os.ReadDir(dir)
+	switch {
+	case os.IsNotExist(err):
+	case err != nil:
+		return err
+	case len(entries) == 0:
+	default:
+		if _, err := os.Stat(marker); err != nil {
+			return fmt.Errorf("%s is not empty and was not made by the demo: choose another --dir", dir)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return err
 		}
 	}
-	return ""
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(marker, []byte("made by `make demo`; removed by its next run\n"), 0o644)
 }

@@ -5,30 +5,115 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
-// TestDemo runs the demo end to end, as `make demo` does, against a freshly built writ-controller.
+// TestDemo runs the demo end to end, as `make demo` does, with freshly built binaries, and checks
+// the evidence each step prints.
 func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: needs the control plane; run without -short (make test-integration)")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "writ-controller")
-	build := exec.Command("go", "build", "-o", bin, "writ.dev/writ/cmd/writ-controller")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building writ-controller: %v\n%s", err, out)
-	}
-	var out bytes.Buffer
-	err := run(context.Background(), options{controller: bin, workDir: dir, timeout: 3 * time.Minute}, &out)
-	if err != nil {
-		t.Fatalf("demo failed: %v\n%s", err, out.String())
-	}
-	for _, want := range []string{"kube-apiserver v1.37.1", "readyz -> 200", "leader lease writ-system/writ-controller.writ.dev held by", `leader_election_master_status{name="writ-controller.writ.dev"} 1`} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("demo output lacks %q:\n%s", want, out.String())
+	bin := t.TempDir()
+	for name, pkg := range map[string]string{"writ-controller": "writ.dev/writ/cmd/writ-controller", "writ": "writ.dev/writ/cmd/writ"} {
+		if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, name), pkg).CombinedOutput(); err != nil {
+			t.Fatalf("building %s: %v\n%s", name, err, out)
 		}
 	}
+	var out bytes.Buffer
+	start := time.Now()
+	err := run(context.Background(), options{controller: filepath.Join(bin, "writ-controller"), writ: filepath.Join(bin, "writ"),
+		workDir: t.TempDir(), timeout: 10 * time.Minute}, &out)
+	text := out.String()
+	if err != nil {
+		t.Fatalf("demo failed after %s: %v\n%s", time.Since(start).Round(time.Second), err, text)
+	}
+	t.Logf("the demo took %s:\n%s", time.Since(start).Round(time.Second), text)
+
+	// Each step's key evidence, looked for in that step's part of the output.
+	steps := sections(text)
+	want := []struct{ step, pattern string }{
+		{"setup", `kube-apiserver v1\.37\.1`},
+		{"setup", `leader lease writ-system/writ-controller\.writ\.dev held by`},
+		{"setup", `leader_election_master_status\{name="writ-controller\.writ\.dev"\} 1`},
+		{"setup", `ValidatingWebhookConfiguration writ-guard`},
+		{"1", `Good "git" signature for alice@example\.com`},
+		{"1", `VERIFIED +commit [0-9a-f]{12} +ssh +alice@example\.com SHA256:`},
+		{"1", `Ready: True Applied: applied [0-9a-f]{40}: 3 objects`},
+		{"1", `lastAppliedSigners: method ssh, key SHA256:`},
+		{"1", `data: mode=normal currency=EUR`},
+		{"1", `CommitVerified commit [0-9a-f]{12}`},
+		{"1", `SyncApplied on Sync\.writ\.dev writ-system/shop`},
+		{"2", `REJECTED \(Unsigned\)`},
+		{"2", `SourceVerified: False Unsigned`},
+		{"2", `REJECTED \(UnknownKey\)`},
+		{"2", `SourceVerified: False UnknownKey`},
+		{"2", `\(exit code 1\)`},
+		{"2", `lastVerifiedCommit: [0-9a-f]{40} \(still Alice's\)`},
+		{"2", `CommitRejected commit [0-9a-f]{12}: unsigned`},
+		{"2", `CommitRejected commit [0-9a-f]{12}: unknown key`},
+		{"3", `Error from server \(Forbidden\): admission webhook "guard\.writ\.dev" denied the request: writ: update of configmaps shop/checkout by "bob" denied by GuardPolicy "writ": only the GitOps agent may change it\. Change it in Git: http://127\.0\.0\.1:\d+/shop//deploy\. In an emergency, a member of oncall can create a BreakGlassRequest`},
+		{"3", `writ: delete of deployments\.apps shop/web by "bob" denied by GuardPolicy "writ"`},
+		{"3", `configmap shop/checkout still has mode=normal; deployment shop/web is still there`},
+		{"3", `MutationDenied by bob on ConfigMap shop/checkout \(UPDATE\)`},
+		{"3", `MutationDenied by bob on Deployment\.apps shop/web \(DELETE\)`},
+		{"4", `breakglassrequest\.writ\.dev/inc-4711 created`},
+		{"4", `"ann" cannot approve their own request`},
+		{"4", `breakglassrequest\.writ\.dev/inc-4711 patched`},
+		{"4", `configmap/checkout edited \(the apiserver answered data\.mode=maintenance\)`},
+		{"4", `BreakGlassRequested by ann on BreakGlassRequest\.writ\.dev inc-4711`},
+		{"4", `BreakGlassApproved by lea on BreakGlassRequest\.writ\.dev inc-4711`},
+		{"4", `BreakGlassUsed by ann on ConfigMap shop/checkout \(UPDATE\) break-glass inc-4711`},
+		{"4", `\| normal   \(Git's value again\)`},
+		{"4", `DriftDetected by kubectl-edit on ConfigMap shop/checkout fields \.data\.mode`},
+		{"4", `DriftHealed by kubectl-edit on ConfigMap shop/checkout fields \.data\.mode`},
+		{"5", `deployment\.apps/web scaled \(the apiserver answered spec\.replicas=5`},
+		{"5", `\| 2   \(Git's value again\)`},
+		{"5", `DriftDetected by kube-controller-manager on Deployment\.apps shop/web fields \.spec\.replicas`},
+		{"5", `DriftHealed by kube-controller-manager on Deployment\.apps shop/web fields \.spec\.replicas`},
+		{"5", `healed \d+\.\d s after the HPA's write`},
+		{"6", `\$ writ seal --kubeconfig `},
+		{"6", `spec\.encryptedData\.api-key: .* characters of ciphertext`},
+		{"6", `sync shop: Ready True Applied: applied [0-9a-f]{40}: 4 objects`},
+		{"6", `sha256:[0-9a-f]{64}   \(owner SealedSecret/payment-api; the same digest as the value Alice sealed\)`},
+		{"7", `wrote .*evidence\.zip: \d+ records \(seq 1-\d+\), verified, signed by audit key [0-9a-f]+`},
+		{"7", `\| OK .*evidence\.zip`},
+		{"7", `in period +BreakGlassApproved=1 BreakGlassRequested=1 BreakGlassUsed=\d+ CommitRejected=\d+ CommitVerified=\d+ DriftDetected=\d+ DriftHealed=\d+ MutationDenied=\d+ SyncApplied=\d+`},
+		{"7", `MutationDenied by bob on ConfigMap shop/checkout`},
+		{"7", `file:///.*/evidence/report\.html`},
+		{"7", `Done: every step behaved as shown`},
+	}
+	for _, w := range want {
+		if !regexp.MustCompile(w.pattern).MatchString(steps[w.step]) {
+			t.Errorf("step %s: the output lacks %q", w.step, w.pattern)
+		}
+	}
+	for n := 1; n <= 7; n++ {
+		if _, ok := steps[strconv.Itoa(n)]; !ok {
+			t.Errorf("no step %d in the output", n)
+		}
+	}
+	// The sealed value is 48 hex digits; no such run may appear (digests are 64, commits 40).
+	if m := regexp.MustCompile(`\b[0-9a-f]{48}\b`).FindString(text); m != "" {
+		t.Errorf("the output shows what looks like the sealed secret's value: %s", m)
+	}
+}
+
+// sections splits the demo's output into "setup" and the numbered steps ("1" to "7").
+func sections(text string) map[string]string {
+	out := map[string]string{}
+	key := "setup"
+	for _, l := range strings.SplitAfter(text, "\n") {
+		if rest, ok := strings.CutPrefix(l, "== "); ok {
+			if n, _, ok := strings.Cut(rest, "."); ok {
+				key = n
+			}
+		}
+		out[key] += l
+	}
+	return out
 }

@@ -17,7 +17,8 @@ import (
 func main() {
 	var o options
 	flag.StringVar(&o.controller, "controller", "bin/writ-controller", "path to the writ-controller binary")
-	flag.StringVar(&o.workDir, "dir", ".demo", "directory for the demo's kubeconfig and logs")
+	flag.StringVar(&o.writ, "writ", "bin/writ", "path to the writ CLI binary")
+	flag.StringVar(&o.workDir, "dir", ".demo", "directory for the demo's files, logs and kubeconfigs (emptied at start)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the control plane and controller running until Ctrl-C")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up on the demo after this long")
 	flag.Parse()

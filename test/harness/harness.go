@@ -231,3 +231,26 @@ func Require(t testing.TB, e *Env) {
 		t.Fatal("no control plane: the package's TestMain must call harness.Main")
 	}
 }
+
+// WebhookServing is where a webhook server outside this process must listen for the apiserver
+// to reach it: envtest made a CA and a serving certificate for Host at start.
+type WebhookServing struct {
+	Host    string
+	Port    int
+	CertDir string // tls.crt and tls.key
+	// CABundle is the CA a ValidatingWebhookConfiguration's clientConfig.caBundle names.
+	CABundle []byte
+}
+
+// URL is the https URL of path on the serving address, for a webhook's clientConfig.url.
+func (w WebhookServing) URL(path string) string {
+	return "https://" + net.JoinHostPort(w.Host, strconv.Itoa(w.Port)) + path
+}
+
+// WebhookServing returns the address and certificates prepared for webhooks, so that a program
+// such as writ-controller can serve them (--webhook-port, --webhook-cert-dir) and a test can
+// register a ValidatingWebhookConfiguration once it listens.
+func (e *Env) WebhookServing() WebhookServing {
+	wo := e.env.WebhookInstallOptions
+	return WebhookServing{Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir, CABundle: wo.LocalServingCAData}
+}

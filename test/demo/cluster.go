@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	admissionv1 "k8s.io/api/admissionregistration/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"writ.dev/writ/cmd/writ-controller/app"
+	"writ.dev/writ/test/controlplane"
+	"writ.dev/writ/test/harness"
+	"writ.dev/writ/webhook"
+	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
+)
+
+// Writ's namespace and the identities the demo runs as. The guard trusts the reconciler's
+// service account, as policies/guard-writ.yaml says.
+const (
+	writNS         = "writ-system"
+	reconcilerSA   = webhook.ReconcilerServiceAccount
+	controllerSA   = webhook.ControllerServiceAccount
+	hpaSA          = "horizontal-pod-autoscaler"
+	reconcilerUser = "system:serviceaccount:writ-system:writ-reconciler"
+	controllerUser = "system:serviceaccount:writ-system:writ-controller"
+	hpaUser        = "system:serviceaccount:kube-system:horizontal-pod-autoscaler"
+)
+
+// The people of the demo: bob develops, ann is on call, lea leads the platform team.
+var (
+	bob = person{"bob", "developers"}
+	ann = person{"ann", "oncall"}
+	lea = person{"lea", "platform-leads"}
+)
+
+type person struct{ user, group string }
+
+// kubectl is the start of the kubectl command line this person would type.
+func (p person) kubectl() string { return "kubectl --as " + p.user + " --as-group " + p.group }
+
+// startControlPlane starts kube-apiserver and etcd and writes an admin kubeconfig.
+func (d *demo) startControlPlane() error {
+	d.s.section("Start a local Kubernetes control plane (kube-apiserver + etcd built from source by make controlplane)")
+	env, err := harness.Start(harness.Options{Log: io.Discard})
+	if err != nil {
+		return err
+	}
+	d.env = env
+	d.s.evidence("kube-apiserver %s at %s", env.ServerVersion, env.Config.Host)
+	kc, err := env.KubeConfig("writ-demo-admin", "system:masters")
+	if err != nil {
+		return err
+	}
+	d.admin = filepath.Join(d.o.workDir, "admin.kubeconfig")
+	if err := os.WriteFile(d.admin, kc, 0o600); err != nil {
+		return err
+	}
+	d.s.evidence("kubeconfig of the cluster's administrator: %s", d.admin)
+	return nil
+}
+
+// identities makes the service accounts Writ runs as, with tokens from the TokenRequest API,
+// and the RBAC of everyone in the demo. The guard's webhook is registered afterwards: it
+// protects ClusterRoleBindings from everyone but the GitOps agent.
+func (d *demo) identities(ctx context.Context) error {
+	d.s.section("Identities: Writ's service accounts, and three people whom RBAC lets do anything")
+	for _, sa := range []string{reconcilerSA, controllerSA} {
+		cfg, err := d.env.ServiceAccount(ctx, writNS, sa)
+		if err != nil {
+			return err
+		}
+		// The chart gives each account a least-privilege role; the demo keeps RBAC out of the way.
+		if err := d.env.Grant(ctx, harness.ServiceAccountSubject(writNS, sa), "cluster-admin"); err != nil {
+			return err
+		}
+		path := filepath.Join(d.o.workDir, sa+".kubeconfig")
+		if err := writeKubeconfig(path, cfg, sa); err != nil {
+			return err
+		}
+		d.kubeconfigs[sa] = path
+		d.s.evidence("service account %s/%s: token from the TokenRequest API in %s (not shown)", writNS, sa, path)
+	}
+	hpa, err := d.env.ServiceAccount(ctx, "kube-system", hpaSA)
+	if err != nil {
+		return err
+	}
+	d.hpa = hpa
+	d.s.evidence("service account kube-system/%s: the HorizontalPodAutoscaler's identity (RBAC from the apiserver's bootstrap roles)", hpaSA)
+	for _, p := range []person{bob, ann, lea} {
+		if err := d.env.Grant(ctx, harness.Group(p.group), "cluster-admin"); err != nil {
+			return err
+		}
+	}
+	d.s.evidence("RBAC: %s (group %s), %s (%s) and %s (%s) are cluster-admin: RBAC lets them change anything",
+		bob.user, bob.group, ann.user, ann.group, lea.user, lea.group)
+	return nil
+}
+
+// guardPolicy installs the shipped GuardPolicy (policies/guard-writ.yaml) with the exemptions
+// writ-controller's sealing component needs to write the Secrets it unseals.
+func (d *demo) guardPolicy(ctx context.Context) error {
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(root, "policies", "guard-writ.yaml")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var gp guardv1.GuardPolicy
+	if err := yaml.UnmarshalStrict(data, &gp); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	sealer := guardv1.Subject{Kind: guardv1.ServiceAccountSubject, Namespace: writNS, Name: controllerSA}
+	gp.Spec.Exemptions = append(gp.Spec.Exemptions,
+		guardv1.Exemption{Name: "writ-sealing-secrets", Subject: sealer, Operations: []string{"CREATE", "UPDATE", "DELETE"},
+			Resources: []guardv1.ResourceRule{{APIGroups: []string{""}, Resources: []string{"secrets"}}}},
+		guardv1.Exemption{Name: "writ-sealing-status", Subject: sealer, Operations: []string{"UPDATE"}, Subresources: []string{"status"},
+			Resources: []guardv1.ResourceRule{{APIGroups: []string{"bitnami.com"}, Resources: []string{"sealedsecrets"}}}},
+		guardv1.Exemption{Name: "writ-sealing-events", Subject: sealer, Operations: []string{"CREATE", "UPDATE"},
+			Resources: []guardv1.ResourceRule{{APIGroups: []string{"", "events.k8s.io"}, Resources: []string{"events"}}}},
+	)
+	if err := d.env.Client.Create(ctx, &gp); err != nil {
+		return fmt.Errorf("creating GuardPolicy %s: %w", gp.Name, err)
+	}
+	d.s.cmd("kubectl apply -f policies/guard-writ.yaml   # plus exemptions for writ-controller's sealing component")
+	d.s.evidence("guardpolicy.writ.dev/%s created: mode %s; protects namespaces labelled writ.dev/protected=true; agent %s",
+		gp.Name, gp.Spec.Mode, reconcilerUser)
+	d.s.evidence("break-glass: requested by group %v, approved by group %v, at most %s",
+		gp.Spec.BreakGlass.RequesterGroups, gp.Spec.BreakGlass.ApproverGroups, gp.Spec.BreakGlass.MaxDuration.Duration)
+	d.s.evidence("exempt: %d named identities (the HPA writing deployments/scale, kubelets writing pod status, ..., writ-controller writing unsealed Secrets)", len(gp.Spec.Exemptions))
+	return nil
+}
+
+// startController runs writ-controller with the webhook, audit and sealing components as
+// writ-system:writ-controller, exposes its audit and sealing ports as Services, and registers
+// the guard with the apiserver once it serves.
+func (d *demo) startController(ctx context.Context) error {
+	d.s.section("Run writ-controller: the admission guard, the audit trail and sealing")
+	ip, err := harness.HostIP()
+	if err != nil {
+		return err
+	}
+	hook := d.env.WebhookServing()
+	reserve(hook.Port)
+	auditAddr, sealingAddr := freeAddr(ip), freeAddr(ip)
+	args := []string{"--kubeconfig", d.kubeconfigs[controllerSA], "--enable-webhook", "--enable-audit", "--enable-sealing",
+		"--leader-elect", "--webhook-port", strconv.Itoa(hook.Port), "--webhook-cert-dir", hook.CertDir,
+		"--audit-dir", filepath.Join(d.o.workDir, "audit"), "--audit-checkpoint-interval", "2s",
+		"--audit-export-bind-address", auditAddr, "--sealing-bind-address", sealingAddr}
+	p, err := d.launch(ctx, "writ-controller", args, &d.controller)
+	if err != nil {
+		return err
+	}
+	var lease coordinationv1.Lease
+	key := client.ObjectKey{Namespace: writNS, Name: "writ-controller.writ.dev"}
+	if err := p.until(ctx, time.Minute, func() (bool, string) {
+		err := d.env.Client.Get(ctx, key, &lease)
+		return err == nil && lease.Spec.HolderIdentity != nil, fmt.Sprint("lease: ", err)
+	}); err != nil {
+		return fmt.Errorf("writ-controller did not take the leader lease: %w", err)
+	}
+	d.s.evidence("leader lease %s held by %s", key, *lease.Spec.HolderIdentity)
+	line, err := p.metric("leader_election_master_status{")
+	if err != nil || line == "" {
+		return fmt.Errorf("writ-controller's metrics lack leader_election_master_status: %v", err)
+	}
+	d.s.evidence("GET http://%s/metrics -> %s", p.metrics, line)
+
+	// What the chart's Services do: the apiserver's service proxy reaches the audit export
+	// (writ audit export) and the sealing certificate (writ seal) through them.
+	for _, svc := range []struct{ name, port, addr string }{{"writ-controller", "audit", auditAddr}, {"writ-sealing", "http", sealingAddr}} {
+		port, err := portOf(svc.addr)
+		if err != nil {
+			return err
+		}
+		if err := d.env.ExposeService(ctx, writNS, svc.name, svc.port, port); err != nil {
+			return err
+		}
+		d.s.evidence("Service %s/%s port %q -> writ-controller at %s", writNS, svc.name, svc.port, svc.addr)
+	}
+
+	vwc := guardWebhook(hook)
+	if err := d.env.Client.Create(ctx, vwc); err != nil {
+		return fmt.Errorf("registering the guard: %w", err)
+	}
+	d.s.evidence("ValidatingWebhookConfiguration %s: every create, update, delete and connect outside %v goes to %s (failurePolicy Fail)",
+		vwc.Name, excludedNamespaces, hook.URL(app.GuardPath))
+	return nil
+}
+
+// excludedNamespaces are the namespaces the guard's webhook skips, as the chart's defaults do.
+var excludedNamespaces = []string{"kube-system", "kube-public", "kube-node-lease", writNS}
+
+// guardWebhook is the chart's ValidatingWebhookConfiguration, pointing at the local server.
+func guardWebhook(hook harness.WebhookServing) *admissionv1.ValidatingWebhookConfiguration {
+	fail, none, timeout, all := admissionv1.Fail, admissionv1.SideEffectClassNone, int32(5), admissionv1.AllScopes
+	url := hook.URL(app.GuardPath)
+	return &admissionv1.ValidatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "writ-guard"},
+		Webhooks: []admissionv1.ValidatingWebhook{{
+			Name:         "guard.writ.dev",
+			ClientConfig: admissionv1.WebhookClientConfig{URL: &url, CABundle: hook.CABundle},
+			Rules: []admissionv1.RuleWithOperations{{
+				Operations: []admissionv1.OperationType{admissionv1.Create, admissionv1.Update, admissionv1.Delete, admissionv1.Connect},
+				Rule:       admissionv1.Rule{APIGroups: []string{"*"}, APIVersions: []string{"*"}, Resources: []string{"*/*"}, Scope: &all},
+			}},
+			NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+				Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: excludedNamespaces,
+			}}},
+			MatchConditions:         []admissionv1.MatchCondition{{Name: "not-the-apiserver", Expression: "request.userInfo.username != 'system:apiserver'"}},
+			FailurePolicy:           &fail,
+			SideEffects:             &none,
+			TimeoutSeconds:          &timeout,
+			AdmissionReviewVersions: []string{"v1"},
+		}},
+	}
+}
+
+// startReconciler runs a second writ-controller with the reconciler component as
+// writ-system:writ-reconciler, the agent the guard trusts, with its own leader lease.
+func (d *demo) startReconciler(ctx context.Context) error {
+	d.s.section("Run writ-controller's reconciler as %s, the GitOps agent the guard trusts", reconcilerUser)
+	args := []string{"--kubeconfig", d.kubeconfigs[reconcilerSA], "--enable-reconciler", "--leader-elect",
+		"--leader-election-id", "writ-reconciler.writ.dev", "--reconcile-cache-dir", filepath.Join(d.o.workDir, "reconciler-cache")}
+	_, err := d.launch(ctx, "writ-reconciler", args, &d.reconciler)
+	return err
+}
+
+// launch starts writ-controller as name with args, keeps it in *p (for stop, even if it fails
+// to become ready), prints how it was started and waits until it is ready.
+func (d *demo) launch(ctx context.Context, name string, args []string, p **process) (*process, error) {
+	proc, err := startProcess(ctx, d.o.workDir, name, d.o.controller, args)
+	if err != nil {
+		return nil, err
+	}
+	*p = proc
+	d.s.cmd("%s", proc.commandLine(d.o.controller))
+	d.s.evidence("logs: %s", proc.log)
+	if err := proc.ready(ctx, 2*time.Minute); err != nil {
+		return nil, err
+	}
+	d.s.evidence("GET http://%s/readyz -> 200 ok", proc.probes)
+	return proc, nil
+}
+
+// writeKubeconfig writes a kubeconfig (mode 0600) for a token-authenticated connection.
+func writeKubeconfig(path string, cfg *rest.Config, user string) error {
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["demo"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos[user] = &clientcmdapi.AuthInfo{Token: cfg.BearerToken}
+	kc.Contexts["demo"] = &clientcmdapi.Context{Cluster: "demo", AuthInfo: user}
+	kc.CurrentContext = "demo"
+	return clientcmd.WriteToFile(*kc, path)
+}
+
+func portOf(addr string) (int, error) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(port)
+}
