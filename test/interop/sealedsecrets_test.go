@@ -17,6 +17,7 @@ import (
 
 	ssv1alpha1 "github.com/bitnami/sealed-secrets/pkg/apis/sealedsecrets/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	controller "writ.dev/writ/cmd/writ-controller/app"
@@ -230,6 +231,19 @@ func TestKubesealAgainstWritController(t *testing.T) {
 	if s := waitSecret(t, app, "whole"); string(s.Data["password"]) != "from-kubeseal" || s.Annotations[sealing.AnnotationUnsealedWith] != ring.Latest().Fingerprint {
 		t.Fatalf("whole Secret unsealed to %v", s)
 	}
+	// writ-controller's real event recorder reports it (events.k8s.io, as kubectl describe shows).
+	eventually(t, "an Unsealed event", 30*time.Second, func() (bool, string) {
+		var evs eventsv1.EventList
+		if err := env.Client.List(ctx, &evs, client.InNamespace(app)); err != nil {
+			return false, err.Error()
+		}
+		for _, e := range evs.Items {
+			if e.Regarding.Name == "whole" && e.Regarding.Kind == "SealedSecret" && e.Reason == sealing.EventUnsealed {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d events", len(evs.Items))
+	})
 	// kubeseal --validate through the service proxy: ours passes, a foreign one does not.
 	run(t, sealed, bt.kubeseal, append([]string{"--validate"}, cluster...)...)
 	other, err := sealing.NewKey(randReader(), 2048, time.Now(), time.Hour, "other")
