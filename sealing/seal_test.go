@@ -254,3 +254,25 @@ func TestReseal(t *testing.T) {
 		t.Fatalf("%v %v", s, err)
 	}
 }
+
+// TestTemplateErrorsDoNotLeakPlaintext: a template that fails with a value in its message
+// ({{ fail .password }}) must not carry the plaintext into the error, which becomes the
+// Synced condition and an event.
+func TestTemplateErrorsDoNotLeakPlaintext(t *testing.T) {
+	a, _ := testKeys(t)
+	ss, err := sealer(t, a).Seal(secret("shop", "db", map[string]string{"password": "hunter2"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := "{{ fail .password }}"
+	ss.Spec.Template.Data = map[string]*string{"leak": &tmpl}
+	_, _, err = sealing.Unseal(ss, sealing.NewKeyRing(a))
+	if err == nil || strings.Contains(err.Error(), "hunter2") || !errors.Is(err, sealing.ErrTemplate) {
+		t.Fatalf("error %q: want ErrTemplate without the plaintext", err)
+	}
+	ok := "user-{{ .password }}"
+	ss.Spec.Template.Data = map[string]*string{"dsn": &ok}
+	if s, _, err := sealing.Unseal(ss, sealing.NewKeyRing(a)); err != nil || string(s.Data["dsn"]) != "user-hunter2" {
+		t.Fatalf("a working template: %v %v", s, err)
+	}
+}

@@ -71,8 +71,19 @@ func unseal(ss *ssv1alpha1.SealedSecret, ring *KeyRing, render bool) (*corev1.Se
 			break // nothing a key could change
 		}
 	}
+	if render {
+		// Every value opens but the template does not render: its error may quote the plaintext
+		// ({{ fail .password }}), and status and events are readable by whoever wrote the
+		// SealedSecret, so the text is withheld.
+		if _, err := ss.UnsealWithoutTemplate(scheme.Codecs, ring.privateKeys()); err == nil {
+			return nil, nil, fmt.Errorf("%w %s/%s: %w", ErrUnseal, ss.Namespace, ss.Name, ErrTemplate)
+		}
+	}
 	return nil, nil, fmt.Errorf("%w %s/%s: %v", ErrUnseal, ss.Namespace, ss.Name, last)
 }
+
+// ErrTemplate is returned when every value opens but spec.template.data does not render.
+var ErrTemplate = errors.New("spec.template.data does not render (the template error is not shown: it may contain secret values)")
 
 // hintedKeys returns the distinct fingerprints AnnotationKey names, if this ring has them all.
 func hintedKeys(ss *ssv1alpha1.SealedSecret, ring *KeyRing) []string {
