@@ -125,23 +125,36 @@ func (d *demo) signedCommit(ctx context.Context) error {
 
 	fast := &metav1.Duration{Duration: 2 * time.Second}
 	wait := false
-	objs := []client.Object{
-		&tp,
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: writNS, Name: "shop-git"}, Data: map[string][]byte{"username": []byte("writ"), "password": []byte(password)}},
-		&reconcilev1.GitSource{ObjectMeta: metav1.ObjectMeta{Namespace: writNS, Name: "shop"}, Spec: reconcilev1.GitSourceSpec{
-			URL: d.repoURL, Ref: &reconcilev1.GitRef{Branch: "main"}, TrustPolicy: "shop", SecretRef: &reconcilev1.LocalObjectReference{Name: "shop-git"}, Interval: fast}},
-		// This control plane runs no kube-controller-manager, so no Deployment ever becomes
-		// available: the sync does not wait for health.
-		&reconcilev1.Sync{ObjectMeta: metav1.ObjectMeta{Namespace: writNS, Name: "shop"}, Spec: reconcilev1.SyncSpec{
-			SourceRef: reconcilev1.LocalObjectReference{Name: "shop"}, Path: "deploy", Drift: reconcilev1.DriftHeal, Wait: &wait, Interval: &metav1.Duration{Duration: time.Minute}}},
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: writNS, Name: "shop-git"}, Data: map[string][]byte{"username": []byte("writ"), "password": []byte(password)}}
+	gs := &reconcilev1.GitSource{TypeMeta: metav1.TypeMeta{APIVersion: reconcilev1.GroupVersion.String(), Kind: "GitSource"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: writNS, Name: "shop"}, Spec: reconcilev1.GitSourceSpec{
+			URL: d.repoURL, Ref: &reconcilev1.GitRef{Branch: "main"}, TrustPolicy: "shop", SecretRef: &reconcilev1.LocalObjectReference{Name: "shop-git"}, Interval: fast}}
+	// This control plane runs no kube-controller-manager, so no Deployment ever becomes
+	// available: the sync does not wait for health.
+	sy := &reconcilev1.Sync{TypeMeta: metav1.TypeMeta{APIVersion: reconcilev1.GroupVersion.String(), Kind: "Sync"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: writNS, Name: "shop"}, Spec: reconcilev1.SyncSpec{
+			SourceRef: reconcilev1.LocalObjectReference{Name: "shop"}, Path: "deploy", Drift: reconcilev1.DriftHeal, Wait: &wait, Interval: &metav1.Duration{Duration: time.Minute}}}
+	var manifest []byte
+	for _, o := range []client.Object{gs, sy} {
+		b, err := yaml.Marshal(o)
+		if err != nil {
+			return err
+		}
+		manifest = append(append(manifest, "---\n"...), b...)
 	}
-	for _, o := range objs {
+	manifestFile := filepath.Join(d.o.workDir, "shop-sync.yaml")
+	if err := os.WriteFile(manifestFile, manifest, 0o644); err != nil {
+		return err
+	}
+	for _, o := range []client.Object{&tp, secret, gs, sy} {
 		if err := d.env.Client.Create(ctx, o); err != nil {
 			return fmt.Errorf("creating %T %s: %w", o, o.GetName(), err)
 		}
 	}
-	d.s.cmd("kubectl apply -f trust-policy.yaml -f gitsource.yaml -f sync.yaml   # and the Secret shop-git with the Git password")
-	d.s.evidence("trustpolicy.writ.dev/shop created\ngitsource.writ.dev/shop created (url %s, branch main, every 2s)\nsync.writ.dev/shop created (path deploy, drift Heal)", d.repoURL)
+	d.s.say("Writ is told where the repository is, whom to trust, and what to apply:")
+	d.s.cmd("kubectl create secret generic shop-git -n writ-system --from-literal username=writ --from-literal password=<the Git password>")
+	d.s.cmd("kubectl apply -f %s -f %s", d.policyFile(), manifestFile)
+	d.s.evidence("secret/shop-git created\ntrustpolicy.writ.dev/shop created\ngitsource.writ.dev/shop created (url %s, branch main, every 2s)\nsync.writ.dev/shop created (path deploy, drift Heal, wait false: nothing runs Pods here)", d.repoURL)
 
 	var s reconcilev1.Sync
 	if err := d.until(ctx, "the signed commit applied", 2*time.Minute, func() (bool, string) {
@@ -161,7 +174,7 @@ func (d *demo) signedCommit(ctx context.Context) error {
 		return fmt.Errorf("the sync does not name Alice's key %s as signer: %+v", d.alice.fingerprint, s.Status.LastAppliedSigners)
 	}
 	for _, e := range s.Status.Inventory {
-		d.s.evidence("inventory: %s %s/%s", e.Kind, e.Namespace, e.Name)
+		d.s.evidence("inventory: %s %s", e.Kind, strings.TrimPrefix(e.Namespace+"/"+e.Name, "/"))
 	}
 	cm, err := d.checkout(ctx)
 	if err != nil {
