@@ -3,6 +3,7 @@ package charts_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -54,7 +55,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // runComponents runs each rendered Deployment's writ-controller, with the Deployment's own
 // arguments (local ports and directories instead of the pod's) and as its service account, so
 // with nothing but the chart's RBAC: the controller makes the webhook's certificates, the audit
-// key and a sealing key; the webhook, serving the certificate from the controller's Secret as the
+// key and a sealing key, and unseals a SealedSecret in another namespace; the webhook, serving the certificate from the controller's Secret as the
 // pod would mount it, answers an admission review over TLS that trusts only writ-guard's
 // caBundle; the reconciler, on its own role alone (reconciler.applyClusterRole empty), reports on
 // a GitSource.
@@ -96,6 +97,7 @@ func runComponents(t *testing.T, r rendering) {
 			_ = env.Client.Delete(context.Background(), &keys.Items[i])
 		}
 	})
+	unsealsInto(t, ns, "default")
 
 	// The webhook pod mounts tls.crt and tls.key of that Secret.
 	certDir := t.TempDir()
@@ -153,6 +155,51 @@ func runComponents(t *testing.T, r rendering) {
 		}
 		if len(gs.Status.Conditions) == 0 {
 			return fmt.Errorf("no conditions")
+		}
+		return nil
+	})
+}
+
+// unsealsInto seals a Secret for namespace with the controller's sealing key and waits for the
+// controller to unseal it there: its role covers SealedSecrets and Secrets in every namespace.
+func unsealsInto(t *testing.T, writNamespace, namespace string) {
+	t.Helper()
+	ctx := context.Background()
+	var keys corev1.SecretList
+	if err := env.Client.List(ctx, &keys, client.InNamespace(writNamespace), client.HasLabels{sealing.KeyLabel}); err != nil || len(keys.Items) == 0 {
+		t.Fatalf("no sealing key: %v", err)
+	}
+	key, err := sealing.KeyFromSecret(&keys.Items[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := sealing.NewSealer(key.Cert, time.Now(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := sealer.Seal(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "chart-sealed"}, StringData: map[string]string{"password": "from-git"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Create(ctx, ss); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), ss) })
+	waitFor(t, "writ-controller to unseal a SealedSecret into "+namespace, func() error {
+		var s corev1.Secret
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "chart-sealed"}, &s); err != nil {
+			return err
+		}
+		if string(s.Data["password"]) != "from-git" {
+			return fmt.Errorf("the unsealed Secret holds other data")
+		}
+		// And reports it on the SealedSecret's status.
+		live := ss.DeepCopy()
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(ss), live); err != nil {
+			return err
+		}
+		if live.Status == nil || live.Status.ObservedGeneration != live.Generation || len(live.Status.Conditions) == 0 {
+			return fmt.Errorf("the SealedSecret's status is not updated: %+v", live.Status)
 		}
 		return nil
 	})
