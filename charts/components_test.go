@@ -28,9 +28,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"writ.dev/writ/audit"
+	"writ.dev/writ/audit/evidence"
 	"writ.dev/writ/cmd/writ-controller/app"
 	reconcilev1 "writ.dev/writ/reconcile/api/v1alpha1"
 	"writ.dev/writ/sealing"
+	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
 	"writ.dev/writ/webhook/certs"
 )
 
@@ -64,7 +67,7 @@ func runComponents(t *testing.T, r rendering) {
 	ns := r.namespace
 	ctx := context.Background()
 
-	start(t, r, "writ-controller", nil)
+	controller := start(t, r, "writ-controller", nil)
 	var tlsSecret corev1.Secret
 	waitFor(t, "writ-controller to write the webhook's certificates, the audit key and a sealing key", func() error {
 		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "writ-webhook-tls"}, &tlsSecret); err != nil {
@@ -141,6 +144,16 @@ func runComponents(t *testing.T, r rendering) {
 		}
 		return nil
 	})
+	deniedIntoTheAuditTrail(t, r, controller, func(b []byte) (*admissionv1.AdmissionReview, error) {
+		resp, err := hc.Post(url, "application/json", bytes.NewReader(b))
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		var got admissionv1.AdmissionReview
+		err = json.NewDecoder(resp.Body).Decode(&got)
+		return &got, err
+	})
 
 	start(t, r, "writ-reconciler", nil)
 	gs := &reconcilev1.GitSource{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "chart-components"},
@@ -155,6 +168,64 @@ func runComponents(t *testing.T, r rendering) {
 		}
 		if len(gs.Status.Conditions) == 0 {
 			return fmt.Errorf("no conditions")
+		}
+		return nil
+	})
+}
+
+// deniedIntoTheAuditTrail has the webhook deny a change in a protected namespace and finds the
+// denial in an evidence export from writ-controller: the webhook hands AuditEvents over, the
+// audit component ingests them, each with the chart's RBAC alone.
+func deniedIntoTheAuditTrail(t *testing.T, r rendering, controller app.Options, review func([]byte) (*admissionv1.AdmissionReview, error)) {
+	t.Helper()
+	ctx := context.Background()
+	// The fallback policy lets only the agent change GuardPolicies.
+	agent, err := client.New(env.As("system:serviceaccount:"+r.namespace+":writ-reconciler", "system:masters"), client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gp := &guardv1.GuardPolicy{ObjectMeta: metav1.ObjectMeta{Name: "chart-shop"}, Spec: guardv1.GuardPolicySpec{
+		Protect: guardv1.Protection{Namespaces: guardv1.NamespaceSelector{Names: []string{"chart-shop"}}},
+		Agents:  []guardv1.Subject{{Kind: guardv1.ServiceAccountSubject, Namespace: r.namespace, Name: "writ-reconciler"}},
+	}}
+	if err := agent.Create(ctx, gp); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = agent.Delete(context.Background(), gp) })
+	cm := `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"prices","namespace":"chart-shop"}}`
+	body, _ := json.Marshal(admissionv1.AdmissionReview{TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request: &admissionv1.AdmissionRequest{UID: "2", Operation: admissionv1.Update, Namespace: "chart-shop", Name: "prices",
+			Kind:     metav1.GroupVersionKind{Version: "v1", Kind: "ConfigMap"},
+			Resource: metav1.GroupVersionResource{Version: "v1", Resource: "configmaps"},
+			UserInfo: authenticationv1.UserInfo{Username: "alice"},
+			Object:   runtime.RawExtension{Raw: []byte(cm)}, OldObject: runtime.RawExtension{Raw: []byte(cm)}}})
+	waitFor(t, "writ-webhook to deny a change in a protected namespace", func() error {
+		got, err := review(body)
+		if err != nil {
+			return err
+		}
+		if got.Response == nil || got.Response.Allowed {
+			return fmt.Errorf("not denied: %+v", got.Response)
+		}
+		return nil
+	})
+	from, to := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	waitFor(t, "the denial in an evidence export from writ-controller", func() error {
+		resp, err := http.Get("http://" + controller.AuditExportAddr + "/v1/audit/export?from=" + from + "&to=" + to)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("export: %d %v", resp.StatusCode, err)
+		}
+		res, err := evidence.Verify(bytes.NewReader(b), int64(len(b)), evidence.VerifyOptions{})
+		if err != nil {
+			return err
+		}
+		if res.Manifest.Counts[audit.MutationDenied] < 1 {
+			return fmt.Errorf("records in the export: %v", res.Manifest.Counts)
 		}
 		return nil
 	})
@@ -206,7 +277,7 @@ func unsealsInto(t *testing.T, writNamespace, namespace string) {
 }
 
 // start runs the Deployment's writ-controller as its service account until the test ends.
-func start(t *testing.T, r rendering, deployment string, extra []string) {
+func start(t *testing.T, r rendering, deployment string, extra []string) app.Options {
 	t.Helper()
 	d := r.must(t, "Deployment", deployment)
 	c := containers(t, d)[0]
@@ -242,6 +313,7 @@ func start(t *testing.T, r rendering, deployment string, extra []string) {
 			t.Errorf("%s did not stop within 30s", deployment)
 		}
 	})
+	return o
 }
 
 func waitFor(t *testing.T, what string, f func() error) {
