@@ -1,7 +1,12 @@
 // Command demo walks through Writ on a local control plane: it starts kube-apiserver and etcd
-// (built by `make controlplane`), runs writ-controller against them, and shows each step with its
-// evidence. `make demo` runs it. It exits non-zero if any step does not behave as shown, and stops
-// every process it started.
+// (built by `make controlplane`), runs writ-controller against them (the guard, audit and sealing
+// as writ-system/writ-controller; the reconciler as writ-system/writ-reconciler), serves a Git
+// repository over HTTP, and shows the seven steps of issue #8 with the commands a user would type
+// and the system's real answers: a signed commit applied; unsigned and untrusted commits
+// refused; a human's kubectl edits denied; break-glass with a second person's approval and the
+// drift healed; an exempt identity's change healed; a Secret sealed with `writ seal` unsealed in
+// the cluster; the audit evidence exported and verified. `make demo` runs it. It exits non-zero
+// if any step does not behave as shown, and stops every process it started.
 package main
 
 import (
