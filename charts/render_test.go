@@ -1,7 +1,6 @@
 package charts_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -156,6 +155,7 @@ var combinations = []combination{
 		"metrics.serviceMonitor.enabled", true,
 		// runComponents shows the reconciler runs on its own role alone.
 		"reconciler.applyClusterRole", "",
+		"audit.persistence.existingClaim", "audit-claim",
 	), checkSelfManaged},
 	{"postgres-issuer-no-sealing", "writ-pg", set(
 		"audit.postgres.enabled", true,
@@ -166,6 +166,13 @@ var combinations = []combination{
 		"webhook.tls.certManager.issuerRef", map[string]any{"name": "corp-ca", "kind": "ClusterIssuer", "group": "cert-manager.io"},
 		"guardFallback.writReconciler", false,
 		"guardFallback.agents", []any{"system:serviceaccount:flux-system:kustomize-controller"},
+		"image.repository", "registry.example.com/writ/writ-controller",
+		"image.digest", "sha256:"+strings.Repeat("ab", 32),
+		"imagePullSecrets", []any{map[string]any{"name": "regcred"}},
+		"nodeSelector", map[string]any{"kubernetes.io/os": "linux"},
+		"tolerations", []any{map[string]any{"key": "dedicated", "operator": "Equal", "value": "writ", "effect": "NoSchedule"}},
+		"priorityClassName", "system-cluster-critical",
+		"webhook.namespaceSelectorExpressions", []any{map[string]any{"key": "writ.dev/guarded", "operator": "Exists"}},
 	), checkPostgres},
 	{"reconciler-only", "writ-agent", set(
 		"webhook.enabled", false,
@@ -408,6 +415,13 @@ func checkSelfManaged(t *testing.T, r rendering) {
 	for _, n := range []string{"writ-webhook", "writ-controller", "writ-reconciler"} {
 		r.must(t, "NetworkPolicy", n)
 	}
+	if r.find("PersistentVolumeClaim", "writ-audit") != nil {
+		t.Error("writ-audit rendered although audit.persistence.existingClaim is set")
+	}
+	vols, _, _ := unstructured.NestedSlice(r.must(t, "Deployment", "writ-controller").Object, "spec", "template", "spec", "volumes")
+	if claim, _, _ := unstructured.NestedString(vols[0].(map[string]any), "persistentVolumeClaim", "claimName"); claim != "audit-claim" {
+		t.Errorf("audit volume %v, want the claim audit-claim", vols[0])
+	}
 	sm := r.must(t, "ServiceMonitor", "writ")
 	if eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints"); len(eps) != 1 || eps[0].(map[string]any)["port"] != "metrics" {
 		t.Errorf("ServiceMonitor endpoints %v", eps)
@@ -464,6 +478,18 @@ func checkPostgres(t *testing.T, r rendering) {
 	if r.find("Service", "writ-sealing") != nil {
 		t.Error("Service writ-sealing rendered without sealing")
 	}
+	for _, name := range []string{"writ-webhook", "writ-controller", "writ-reconciler"} {
+		pod, _, _ := unstructured.NestedMap(r.must(t, "Deployment", name).Object, "spec", "template", "spec")
+		img := containers(t, r.must(t, "Deployment", name))[0]["image"]
+		if img != "registry.example.com/writ/writ-controller@sha256:"+strings.Repeat("ab", 32) || pod["priorityClassName"] != "system-cluster-critical" ||
+			pod["imagePullSecrets"] == nil || pod["nodeSelector"] == nil || pod["tolerations"] == nil {
+			t.Errorf("%s: pod-wide values not applied: image %v, %v", name, img, pod)
+		}
+	}
+	w := validatingWebhook(t, r.must(t, "ValidatingWebhookConfiguration", "writ-guard")).Webhooks[0]
+	if e := w.NamespaceSelector.MatchExpressions; len(e) != 2 || e[1].Key != "writ.dev/guarded" {
+		t.Errorf("namespaceSelector %v", e)
+	}
 	if r.find("CustomResourceDefinition", "sealedsecrets.bitnami.com") != nil {
 		t.Error("SealedSecret CRD rendered without sealing")
 	}
@@ -513,72 +539,4 @@ func clusterRoleAllows(role *unstructured.Unstructured, group, resource, verb st
 		}
 	}
 	return false
-}
-
-// The schema rejects wrong values and says which.
-func TestSchemaRejectsWrongValues(t *testing.T) {
-	c := loadChart(t)
-	for _, tc := range []struct {
-		values map[string]any
-		want   string
-	}{
-		{set("webhook.tls.mode", "vault"), "mode"},
-		{set("webhook.failurePolicy", "fail"), "failurePolicy"},
-		{set("webhook.timeoutSeconds", 60), "timeoutSeconds"},
-		{set("webhook.replicas", 0), "replicas"},
-		{set("webhok.replicas", 2), "webhok"},
-		{set("audit.postgres.enabled", true), "existingSecret"},
-		{set("audit.checkpointInterval", "every minute"), "checkpointInterval"},
-		{set("guardFallback.agents", []any{"*"}), "agents"},
-		{set("guardFallback.exempt", []any{"system:serviceaccount:kube-system:x"}), "exempt"},
-		{set("image.digest", "latest"), "digest"},
-		{set("webhook.podAntiAffinity", "always"), "podAntiAffinity"},
-		{set("webhook.matchConditions", []any{map[string]any{"name": "not-the-apiserver", "expression": "true"}}), "matchConditions"},
-		{set("webhook.tls.certManager.issuerRef", map[string]any{"kind": "ClusterIssuer"}), "name"},
-	} {
-		_, err := renderChart(c, "writ-system", tc.values)
-		if err == nil {
-			t.Errorf("%v: accepted", tc.values)
-			continue
-		}
-		if !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%v: error does not name %q:\n%v", tc.values, tc.want, err)
-		}
-	}
-}
-
-// Every value in values.yaml is in the schema and documented in the README's table.
-func TestEveryValueIsDocumented(t *testing.T) {
-	c := loadChart(t)
-	readme, err := readREADME()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, path := range leafPaths("", c.Values) {
-		if !bytes.Contains(readme, []byte("`"+path+"`")) {
-			t.Errorf("value %s is not in the README's table of chart values", path)
-		}
-	}
-}
-
-// leafPaths lists the dotted paths of values, stopping at lists and at maps that are values
-// themselves (empty ones, resources, selectors).
-func leafPaths(prefix string, v map[string]any) []string {
-	var out []string
-	for k, x := range v {
-		p := strings.TrimPrefix(prefix+"."+k, ".")
-		m, ok := x.(map[string]any)
-		if ok && len(m) > 0 && !opaque[p] {
-			out = append(out, leafPaths(p, m)...)
-			continue
-		}
-		out = append(out, p)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// opaque values are maps documented as one value.
-var opaque = map[string]bool{
-	"webhook.resources": true, "controller.resources": true, "reconciler.resources": true,
 }
