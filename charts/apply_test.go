@@ -314,6 +314,10 @@ var rbac = map[string]func(t *testing.T, ns string){
 			{"delete", "writ.dev", "auditevents", "", ns, "x", false},
 		})
 	},
+	"custom-ports-no-pdb": func(t *testing.T, ns string) {
+		webhookAccount(t, ns)
+		controllerAccount(t, ns, true)
+	},
 	"reconciler-only": func(t *testing.T, ns string) {
 		can(t, ns, "writ-webhook", []access{{"list", "writ.dev", "guardpolicies", "", "", "", false}})
 		can(t, ns, "writ-controller", []access{{"get", "", "secrets", "", ns, "writ-audit-signing-key", false}})

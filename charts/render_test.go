@@ -174,6 +174,15 @@ var combinations = []combination{
 		"priorityClassName", "system-cluster-critical",
 		"webhook.namespaceSelectorExpressions", []any{map[string]any{"key": "writ.dev/guarded", "operator": "Exists"}},
 	), checkPostgres},
+	{"custom-ports-no-pdb", "writ-custom", set(
+		"webhook.port", 10443,
+		"audit.exportPort", 9082,
+		"sealing.port", 9083,
+		"webhook.podDisruptionBudget.enabled", false,
+		"webhook.podAntiAffinity", "none",
+		"audit.persistence.enabled", false,
+		"reconciler.replicas", 2,
+	), checkCustom},
 	{"reconciler-only", "writ-agent", set(
 		"webhook.enabled", false,
 		"audit.enabled", false,
@@ -492,6 +501,28 @@ func checkPostgres(t *testing.T, r rendering) {
 	}
 	if r.find("CustomResourceDefinition", "sealedsecrets.bitnami.com") != nil {
 		t.Error("SealedSecret CRD rendered without sealing")
+	}
+}
+
+func checkCustom(t *testing.T, r rendering) {
+	if r.find("PodDisruptionBudget", "writ-webhook") != nil {
+		t.Error("PodDisruptionBudget rendered although disabled")
+	}
+	if _, ok, _ := unstructured.NestedMap(r.must(t, "Deployment", "writ-webhook").Object, "spec", "template", "spec", "affinity"); ok {
+		t.Error("affinity rendered with podAntiAffinity none")
+	}
+	vols, _, _ := unstructured.NestedSlice(r.must(t, "Deployment", "writ-controller").Object, "spec", "template", "spec", "volumes")
+	if _, ok := vols[0].(map[string]any)["emptyDir"]; !ok || r.find("PersistentVolumeClaim", "writ-audit") != nil {
+		t.Errorf("audit volume %v without persistence", vols[0])
+	}
+	if !strings.Contains(r.notes, "WARNING: audit.persistence.enabled=false") {
+		t.Error("NOTES.txt does not warn that the audit log is lost with the pod")
+	}
+	if !servicePort(r.must(t, "Service", "writ-controller"), "audit", 9082) || !servicePort(r.must(t, "Service", "writ-sealing"), "http", 9083) {
+		t.Error("custom ports not on the Services")
+	}
+	if n, _, _ := unstructured.NestedInt64(r.must(t, "Deployment", "writ-reconciler").Object, "spec", "replicas"); n != 2 {
+		t.Errorf("reconciler replicas %d", n)
 	}
 }
 
