@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -106,9 +107,7 @@ func BenchmarkControllerUnseal1000(b *testing.B) {
 		if err := <-errs; err != nil {
 			b.Fatal(err)
 		}
-		b.StopTimer()
-		b.StartTimer()
-		start := time.Now()
+		start, cpu0 := time.Now(), cpuTime()
 		startController(b, keyNS, nil)
 		for {
 			var l corev1.SecretList
@@ -124,7 +123,17 @@ func BenchmarkControllerUnseal1000(b *testing.B) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		took := time.Since(start)
+		// On a shared machine the wall time depends on the load; this process's CPU time does not
+		// (the apiserver's and etcd's are not in it).
+		b.ReportMetric((cpuTime() - cpu0).Seconds(), "cpu-s/1000-unsealed")
 		b.ReportMetric(took.Seconds(), "s/1000-unsealed")
 		b.ReportMetric(float64(n)/took.Seconds(), "unsealed/s")
 	}
+}
+
+// cpuTime is this process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
