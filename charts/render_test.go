@@ -149,7 +149,7 @@ var combinations = []combination{
 		"webhook.replicas", 3,
 		"webhook.failurePolicy", "Ignore",
 		"webhook.timeoutSeconds", 5,
-		"webhook.matchConditions", []any{map[string]any{"name": "not-nodes", "expression": "!('system:nodes' in request.userInfo.groups)"}},
+		"webhook.matchConditions", []any{map[string]any{"name": "not-the-ci-robot", "expression": "request.userInfo.username != 'ci-robot'"}},
 		"networkPolicy.enabled", true,
 		"networkPolicy.allowedNamespaceSelector", map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "monitoring"}},
 		"metrics.serviceMonitor.enabled", true,
@@ -343,7 +343,7 @@ func checkDefaults(t *testing.T, r rendering) {
 	if excluded := w.NamespaceSelector.MatchExpressions[0].Values; !slices.Equal(excluded, []string{"kube-system", "kube-public", "kube-node-lease", ns}) {
 		t.Errorf("webhook skips namespaces %v", excluded)
 	}
-	if len(w.MatchConditions) != 1 || w.MatchConditions[0].Name != "not-the-apiserver" {
+	if len(w.MatchConditions) != 2 || w.MatchConditions[0].Name != "not-the-apiserver" || w.MatchConditions[1].Name != "not-a-node" {
 		t.Errorf("matchConditions %v", w.MatchConditions)
 	}
 	// The guard's fallback trusts the reconciler's account, which the chart creates.
@@ -408,7 +408,7 @@ func checkSelfManaged(t *testing.T, r rendering) {
 		t.Error("inject-ca-from set without cert-manager")
 	}
 	w := vwc.Webhooks[0]
-	if *w.FailurePolicy != "Ignore" || *w.TimeoutSeconds != 5 || len(w.MatchConditions) != 2 {
+	if *w.FailurePolicy != "Ignore" || *w.TimeoutSeconds != 5 || len(w.MatchConditions) != 3 {
 		t.Errorf("webhook values not applied: %s %d %v", *w.FailurePolicy, *w.TimeoutSeconds, w.MatchConditions)
 	}
 	if !clusterRoleAllows(r.must(t, "ClusterRole", "writ-controller"), "admissionregistration.k8s.io", "validatingwebhookconfigurations", "update") {

@@ -214,6 +214,19 @@ func TestFallbackPolicyWithoutTheWebhook(t *testing.T) {
 	if err := edit(f.agent); err == nil || !strings.Contains(err.Error(), "failed calling webhook") {
 		t.Fatalf("agent edit with the webhook registered but down: %v", err)
 	}
+	// Kubelets are never sent to the webhook (matchConditions), so nodes keep reporting status.
+	node := as(t, "system:node:fallback-n1", "system:nodes")
+	if err := node.Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "fallback-n1"}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Errorf("a kubelet registers its node with the webhook down: %v", err)
+	}
+	heartbeat := `{"status":{"conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","message":"kubelet is posting ready status",` +
+		`"lastHeartbeatTime":"2026-11-22T00:00:00Z","lastTransitionTime":"2026-11-22T00:00:00Z"}]}}`
+	if err := node.Status().Patch(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "fallback-n1"}}, client.RawPatch("application/merge-patch+json", []byte(heartbeat))); err != nil {
+		t.Errorf("a kubelet's status heartbeat with the webhook down: %v", err)
+	}
+	if err := patch(admin, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "fallback-n1"}}, `{"metadata":{"labels":{"team":"x"}}}`); err == nil || !strings.Contains(err.Error(), "failed calling webhook") {
+		t.Errorf("an admin's node edit did not go to the (down) webhook: %v", err)
+	}
 
 	// Gone: webhooks are never called for webhook configurations, but policies are.
 	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: fbWebhookConfig}}
@@ -501,6 +514,7 @@ func cleanupFallback(t *testing.T, f *fallbackEnv, saved *admissionregistrationv
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: fbWrit, Name: "fallback-other"}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "fallback-alice"}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "fallback-locked"}},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "fallback-n1"}},
 	} {
 		if err := admin.Delete(ctx, o); client.IgnoreNotFound(err) != nil {
 			t.Errorf("removing %T %s: %v", o, o.GetName(), err)
