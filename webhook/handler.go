@@ -46,6 +46,10 @@ type compiledPolicy struct {
 	err     error
 }
 
+// snapshotTimeout bounds the guard's reads of policies, grants and namespaces per request (a
+// variable for tests).
+var snapshotTimeout = 5 * time.Second
+
 // DefaultExemptNamespaces are the namespaces the guard never intercepts.
 var DefaultExemptNamespaces = []string{"kube-system", "kube-public", "kube-node-lease"}
 
@@ -72,7 +76,11 @@ func (g *Guard) Handle(ctx context.Context, req admission.Request) admission.Res
 	case err != nil:
 		d = Decision{Plugin: "decode", Reason: "Malformed", Message: fmt.Sprintf("writ cannot read this request (%v); the guard fails closed", err)}
 	default:
-		snap, serr := g.snapshot(ctx, now())
+		// Reads from a cache that cannot sync (the guard's RBAC missing a kind) would wait for
+		// ever: bound them, and fail closed with a message, well within the apiserver's timeout.
+		rctx, cancel := context.WithTimeout(ctx, snapshotTimeout)
+		defer cancel()
+		snap, serr := g.snapshot(rctx, now())
 		switch {
 		case serr != nil:
 			d = Decision{Plugin: "snapshot", Reason: "LookupFailed", Message: fmt.Sprintf("writ cannot read its policies (%v); the guard fails closed: retry shortly", serr)}

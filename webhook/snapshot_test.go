@@ -2,13 +2,18 @@ package webhook
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
+	admissionv1 "k8s.io/api/admission/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
 )
@@ -63,5 +68,31 @@ func TestKeptSnapshotIsDroppedOnInvalidate(t *testing.T) {
 	b, _ := kept.snapshot(ctx, time.Unix(2, 0))
 	if a.Now.Equal(b.Now) || &a.Policies[0] != &b.Policies[0] {
 		t.Errorf("requests share the wrong parts: %v %v", a.Now, b.Now)
+	}
+}
+
+// blockingReader never answers until its context ends, like a cache whose informer cannot sync.
+type blockingReader struct{ client.Reader }
+
+func (blockingReader) List(ctx context.Context, _ client.ObjectList, _ ...client.ListOption) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A guard whose policies cannot be read answers anyway, denying, within its bound.
+func TestGuardFailsClosedWhenItsCacheCannotSync(t *testing.T) {
+	defer func(d time.Duration) { snapshotTimeout = d }(snapshotTimeout)
+	snapshotTimeout = 200 * time.Millisecond
+	g := &Guard{Reader: blockingReader{}}
+	req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{UID: "u", Operation: admissionv1.Update,
+		Resource: metav1.GroupVersionResource{Version: "v1", Resource: "configmaps"}, Namespace: "prod", Name: "cfg",
+		UserInfo: authenticationv1.UserInfo{Username: "alice"}}}
+	start := time.Now()
+	resp := g.Handle(context.Background(), req)
+	if resp.Allowed || !strings.Contains(resp.Result.Message, "cannot read its policies") || resp.AuditAnnotations[AnnotationReason] != "LookupFailed" {
+		t.Fatalf("response %+v", resp)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("answered after %s", took)
 	}
 }
