@@ -212,6 +212,15 @@ func (o Options) Validate() error {
 	if o.ManageWebhookCerts && (o.WebhookCertSecret == "" || o.WebhookService == "" || o.WebhookConfiguration == "") {
 		errs = append(errs, errors.New("--manage-webhook-certs needs --webhook-cert-secret, --webhook-service and --webhook-configuration"))
 	}
+	if o.SealingKeyRenewPeriod < 0 {
+		errs = append(errs, fmt.Errorf("--sealing-key-renew-period must not be negative, got %s (0 disables renewal)", o.SealingKeyRenewPeriod))
+	}
+	if o.SealingKeyTTL < time.Hour {
+		errs = append(errs, fmt.Errorf("--sealing-key-ttl %s is too short: certificates must outlive their renewal (use at least 1h)", o.SealingKeyTTL))
+	}
+	if o.SealingWorkers < 1 {
+		errs = append(errs, fmt.Errorf("--sealing-workers must be at least 1, got %d", o.SealingWorkers))
+	}
 	if o.GracefulShutdown <= 0 {
 		errs = append(errs, fmt.Errorf("--graceful-shutdown-timeout must be positive, got %s", o.GracefulShutdown))
 	}
