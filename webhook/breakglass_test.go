@@ -125,4 +125,12 @@ func TestBreakGlass(t *testing.T) {
 			t.Errorf("no %s record for %s", k.kind, k.user)
 		}
 	}
+	// A use is a change made under a grant: creating or approving the request is not one.
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	for _, e := range ev.all {
+		if e.Kind == audit.BreakGlassUsed && e.Object.Kind != "ConfigMap" {
+			t.Errorf("BreakGlassUsed recorded for %s by %s", e.Object, e.Actor.User)
+		}
+	}
 }

@@ -118,10 +118,13 @@ func (g *Guard) respond(ctx context.Context, r *Request, d Decision, now time.Ti
 		resp = admission.Allowed("")
 		if d.BreakGlass != "" {
 			ann[AnnotationBreakGlass] = d.BreakGlass
-			g.record(ctx, r, d, audit.BreakGlassUsed, now)
 		}
-		if d.Reason == "BreakGlassRequested" || d.Reason == "BreakGlassApproved" {
+		switch {
+		case d.Reason == "BreakGlassRequested" || d.Reason == "BreakGlassApproved":
+			// Creating or approving a request is not a use of it.
 			g.record(ctx, r, d, audit.Kind(d.Reason), now)
+		case d.BreakGlass != "":
+			g.record(ctx, r, d, audit.BreakGlassUsed, now)
 		}
 	}
 	resp.AuditAnnotations = ann
