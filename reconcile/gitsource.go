@@ -9,6 +9,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -94,6 +96,10 @@ func (r *GitSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	set(&gs.Status.Conditions, gs.Generation, Stalled, false, "Fetched", "")
 	gs.Status.LastFetchedCommit = art.Commit
 	if art.Commit == gs.Status.LastVerifiedCommit {
+		// Already verified (the ref is back on it after a refused commit, or nothing changed).
+		gs.Status.Verdict = "Verified"
+		set(&gs.Status.Conditions, gs.Generation, SourceVerified, true, "Verified", "the fetched commit "+art.Commit+" is the verified one")
+		set(&gs.Status.Conditions, gs.Generation, Ready, true, "Verified", "serving "+art.Commit)
 		return res, nil
 	}
 	rep, err := v.Verify(ctx, provenance.NewRepository(art.Repo), provenance.Request{Target: art.Ref, LastVerified: gs.Status.LastVerifiedCommit})
@@ -106,8 +112,12 @@ func (r *GitSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		set(&gs.Status.Conditions, gs.Generation, SourceVerified, false, provenance.ReasonCode(err), fmt.Sprintf("commit %s was not applied: %v", art.Commit, err))
 		set(&gs.Status.Conditions, gs.Generation, Ready, gs.Status.LastVerifiedCommit != "", "VerificationFailed",
 			fmt.Sprintf("commit %s failed verification; still serving %s", art.Commit, orNone(gs.Status.LastVerifiedCommit)))
-		r.Metrics.verifyFailed(provenance.ReasonCode(err))
-		r.record(ctx, audit.Event{Kind: audit.CommitRejected, Commit: art.Commit, Repository: repo, Policy: gs.Spec.TrustPolicy, Reason: truncate(err.Error())})
+		// Recorded once per commit and reason, not on every fetch of the same refused head.
+		if prev := apimeta.FindStatusCondition(base.Status.Conditions, SourceVerified); base.Status.LastFetchedCommit != art.Commit ||
+			prev == nil || prev.Status != metav1.ConditionFalse || prev.Reason != provenance.ReasonCode(err) {
+			r.Metrics.verifyFailed(provenance.ReasonCode(err))
+			r.record(ctx, audit.Event{Kind: audit.CommitRejected, Commit: art.Commit, Repository: repo, Policy: gs.Spec.TrustPolicy, Reason: truncate(err.Error())})
+		}
 		return res, nil
 	}
 	gs.Status.LastVerifiedCommit = art.Commit

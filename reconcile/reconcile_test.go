@@ -54,15 +54,18 @@ func (r *recorded) counter(name, label, value string) float64 {
 	return 0
 }
 
-func (r *recorded) has(kind audit.Kind, commit string) bool {
+func (r *recorded) has(kind audit.Kind, commit string) bool { return r.count(kind, commit) > 0 }
+
+func (r *recorded) count(kind audit.Kind, commit string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	n := 0
 	for _, e := range r.all {
 		if e.Kind == kind && (commit == "" || e.Commit == commit) {
-			return true
+			n++
 		}
 	}
-	return false
+	return n
 }
 
 func start(t testing.TB) *recorded {
@@ -196,12 +199,22 @@ func TestSignedCommitsAreAppliedAndEverythingElseIsRefused(t *testing.T) {
 	if c, _ := cm("a"); c.Data["k"] != "1" {
 		t.Fatalf("a refused commit changed the cluster: %v", c.Data)
 	}
-	if !rec.has(audit.CommitRejected, untrusted) {
-		t.Error("no CommitRejected record")
+	// Fetched again every second, the refused head is recorded once.
+	time.Sleep(3 * time.Second)
+	if n := rec.count(audit.CommitRejected, untrusted); n != 1 {
+		t.Errorf("%d CommitRejected records for one refused commit fetched for 3 s, want 1", n)
 	}
 
-	// 3. A signed commit that deletes a manifest prunes exactly that object.
+	// Back on the verified commit, the source says so again.
 	repo.Git("reset", "-q", "--hard", first)
+	eventually(t, "verified again", func() (bool, string) {
+		var g reconcilev1.GitSource
+		_ = env.Client.Get(ctx, client.ObjectKeyFromObject(gs), &g)
+		c := apimeta.FindStatusCondition(g.Status.Conditions, reconcile.SourceVerified)
+		return g.Status.LastFetchedCommit == first && c != nil && c.Status == metav1.ConditionTrue && g.Status.Verdict == "Verified", g.Status.Verdict
+	})
+
+	// 3. A signed commit that deletes a manifest prunes exactly that object.
 	third := repo.Commit(alice, "drop b, change a", map[string]string{"apps/b.yaml": "", "apps/a.yaml": cmYAML("a", "2")})
 	eventually(t, "third commit applied", func() (bool, string) {
 		s, state := syncState()
