@@ -76,4 +76,13 @@ func checkGuard(t *testing.T, file string, p *webhook.Policy) {
 	if d := webhook.Decide(pod, s); d.Allowed {
 		t.Errorf("%s: a kubelet may edit a pod's spec", file)
 	}
+	// Writ's sealing component writes the Secrets it unseals, and nothing else.
+	sealer := "system:serviceaccount:writ-system:writ-controller"
+	secret := &webhook.Request{Operation: "CREATE", Resource: "secrets", Namespace: "shop", Name: "db", User: sealer}
+	if d := webhook.Decide(secret, s); !d.Allowed {
+		t.Errorf("%s: writ-controller cannot write an unsealed Secret: %s", file, d.Message)
+	}
+	if d := webhook.Decide(&webhook.Request{Operation: "UPDATE", Resource: "configmaps", Namespace: "shop", Name: "cfg", User: sealer}, s); d.Allowed {
+		t.Errorf("%s: writ-controller may edit a ConfigMap", file)
+	}
 }

@@ -79,6 +79,13 @@ var DefaultFallbackExempt = []string{
 
 func ksa(name string) string { return "system:serviceaccount:kube-system:" + name }
 
+// SealingExemption is the exemption line for Writ's sealing component (writ-controller in
+// namespace): the Secrets it unseals into protected namespaces, SealedSecret status and events.
+// The chart adds it when sealing is enabled.
+func SealingExemption(namespace string) string {
+	return "system:serviceaccount:" + namespace + ":" + ControllerServiceAccount + " secrets sealedsecrets.bitnami.com/status events events.events.k8s.io"
+}
+
 // FallbackOptions configure FallbackPolicy.
 type FallbackOptions struct {
 	// Namespace is Writ's namespace: the parameter ConfigMap, the keys and the controller are

@@ -48,10 +48,11 @@ func TestFallbackChartMatchesGo(t *testing.T) {
 		set  func(v map[string]any)
 		opts webhook.FallbackOptions
 	}{
-		{"defaults", func(map[string]any) {}, webhook.FallbackOptions{Namespace: "writ-system", Exempt: append(append([]string{}, webhook.DefaultFallbackExempt...), cainjector)}},
+		{"defaults", func(map[string]any) {}, webhook.FallbackOptions{Namespace: "writ-system",
+			Exempt: append(append([]string{}, webhook.DefaultFallbackExempt...), cainjector, webhook.SealingExemption("writ-system"))}},
 		{"flux", func(v map[string]any) {
 			v["writReconciler"], v["agents"], v["exempt"] = false, []any{flux[0], flux[1]}, []any{"group:system:nodes pods/status"}
-		}, webhook.FallbackOptions{Namespace: "gitops", Agents: flux, Exempt: []string{"group:system:nodes pods/status", cainjector}}},
+		}, webhook.FallbackOptions{Namespace: "gitops", Agents: flux, Exempt: []string{"group:system:nodes pods/status", cainjector, webhook.SealingExemption("gitops")}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -286,6 +287,7 @@ func TestFallbackPolicyWithoutTheWebhook(t *testing.T) {
 		{"add an agent", patch(admin, params, `{"data":{"agents":"default\n"}}`)},
 		{"delete the agent list", admin.Delete(ctx, params, client.DryRunAll)},
 		{"Writ's controller adds an agent", patch(f.ctrl, params, `{"data":{"agents":"system:serviceaccount:writ-system:writ-controller\n"}}`)},
+		{"Writ's controller edits a ConfigMap (it may only unseal Secrets)", patch(f.ctrl, cm(fbProd, "app-config"), `{"data":{"k":"ctrl"}}`)},
 		{"mint the agent's token", token(fbWrit, "writ-reconciler")},
 		{"a break-glass request for someone else", alice.Create(ctx, breakGlass("fallback-for-bob", "bob", ""))},
 		{"a pre-approved break-glass request", alice.Create(ctx, breakGlass("fallback-approved", "alice", "bob"))},
@@ -305,6 +307,7 @@ func TestFallbackPolicyWithoutTheWebhook(t *testing.T) {
 		{"agent applies", f.agent.Patch(ctx, &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 			ObjectMeta: metav1.ObjectMeta{Namespace: fbProd, Name: "applied"}}, client.Apply, client.FieldOwner("writ"), client.ForceOwnership)},
 		{"agent deletes", f.agent.Delete(ctx, cm(fbProd, "from-git"))},
+		{"Writ's controller unseals a Secret", f.ctrl.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: fbProd, Name: "unsealed"}, StringData: map[string]string{"k": "v"}})},
 		{"the HPA scales", scaleTo(ctx, f.hpaCfg, 3)},
 		{"kube-system keeps working", alice.Create(ctx, cm("kube-system", "fallback-alice"))},
 		{"an unprotected namespace", alice.Create(ctx, cm(fbDev, "alice"))},
@@ -409,7 +412,8 @@ func setupFallback(t *testing.T) *fallbackEnv {
 	ctx := context.Background()
 	f := &fallbackEnv{ctx: ctx, admin: env.Client}
 	var err error
-	if f.policy, f.binding, f.params, err = webhook.FallbackPolicy(webhook.FallbackOptions{Namespace: fbWrit}); err != nil {
+	opts := webhook.FallbackOptions{Namespace: fbWrit, Exempt: append(append([]string{}, webhook.DefaultFallbackExempt...), webhook.SealingExemption(fbWrit))}
+	if f.policy, f.binding, f.params, err = webhook.FallbackPolicy(opts); err != nil {
 		t.Fatal(err)
 	}
 	saved := &admissionregistrationv1.ValidatingWebhookConfiguration{}
@@ -515,6 +519,7 @@ func cleanupFallback(t *testing.T, f *fallbackEnv, saved *admissionregistrationv
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "fallback-alice"}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "fallback-locked"}},
 		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "fallback-n1"}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: fbProd, Name: "unsealed"}},
 	} {
 		if err := admin.Delete(ctx, o); client.IgnoreNotFound(err) != nil {
 			t.Errorf("removing %T %s: %v", o, o.GetName(), err)

@@ -108,8 +108,8 @@ func (d *demo) identities(ctx context.Context) error {
 	return nil
 }
 
-// guardPolicy installs the shipped GuardPolicy (policies/guard-writ.yaml) with the exemptions
-// writ-controller's sealing component needs to write the Secrets it unseals.
+// guardPolicy installs the shipped GuardPolicy (policies/guard-writ.yaml), whose exemptions include
+// writ-controller's sealing component writing the Secrets it unseals.
 func (d *demo) guardPolicy(ctx context.Context) error {
 	root, err := controlplane.RepoRoot()
 	if err != nil {
@@ -124,19 +124,10 @@ func (d *demo) guardPolicy(ctx context.Context) error {
 	if err := yaml.UnmarshalStrict(data, &gp); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	sealer := guardv1.Subject{Kind: guardv1.ServiceAccountSubject, Namespace: writNS, Name: controllerSA}
-	gp.Spec.Exemptions = append(gp.Spec.Exemptions,
-		guardv1.Exemption{Name: "writ-sealing-secrets", Subject: sealer, Operations: []string{"CREATE", "UPDATE", "DELETE"},
-			Resources: []guardv1.ResourceRule{{APIGroups: []string{""}, Resources: []string{"secrets"}}}},
-		guardv1.Exemption{Name: "writ-sealing-status", Subject: sealer, Operations: []string{"UPDATE"}, Subresources: []string{"status"},
-			Resources: []guardv1.ResourceRule{{APIGroups: []string{"bitnami.com"}, Resources: []string{"sealedsecrets"}}}},
-		guardv1.Exemption{Name: "writ-sealing-events", Subject: sealer, Operations: []string{"CREATE", "UPDATE"},
-			Resources: []guardv1.ResourceRule{{APIGroups: []string{"", "events.k8s.io"}, Resources: []string{"events"}}}},
-	)
 	if err := d.env.Client.Create(ctx, &gp); err != nil {
 		return fmt.Errorf("creating GuardPolicy %s: %w", gp.Name, err)
 	}
-	d.s.cmd("kubectl apply -f policies/guard-writ.yaml   # plus exemptions for writ-controller's sealing component")
+	d.s.cmd("kubectl apply -f policies/guard-writ.yaml")
 	d.s.evidence("guardpolicy.writ.dev/%s created: mode %s; protects namespaces labelled writ.dev/protected=true; agent %s",
 		gp.Name, gp.Spec.Mode, reconcilerUser)
 	d.s.evidence("break-glass: requested by group %v, approved by group %v, at most %s",
@@ -221,7 +212,8 @@ func guardWebhook(hook harness.WebhookServing) *admissionv1.ValidatingWebhookCon
 			NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
 				Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: excludedNamespaces,
 			}}},
-			MatchConditions:         []admissionv1.MatchCondition{{Name: "not-the-apiserver", Expression: "request.userInfo.username != 'system:apiserver'"}},
+			MatchConditions: []admissionv1.MatchCondition{{Name: "not-the-apiserver", Expression: "request.userInfo.username != 'system:apiserver'"},
+				{Name: "not-a-node", Expression: "!('system:nodes' in request.userInfo.groups)"}},
 			FailurePolicy:           &fail,
 			SideEffects:             &none,
 			TimeoutSeconds:          &timeout,
