@@ -15,6 +15,8 @@ import (
 	"helm.sh/helm/v3/pkg/chartutil"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"writ.dev/writ/webhook"
 )
 
 // kubeVersion is what the chart is rendered for: the control plane the tests run (Helm's
@@ -352,8 +354,9 @@ func checkDefaults(t *testing.T, r rendering) {
 		t.Errorf("fallback agents %q", agents)
 	}
 	exempt, _, _ := unstructured.NestedString(cm.Object, "data", "exempt")
-	if want := "system:serviceaccount:cert-manager:cert-manager-cainjector validatingwebhookconfigurations.admissionregistration.k8s.io"; !strings.HasSuffix(exempt, "\n"+want) {
-		t.Errorf("fallback exemptions do not end with cert-manager's cainjector:\n%s", exempt)
+	if want := "system:serviceaccount:cert-manager:cert-manager-cainjector validatingwebhookconfigurations.admissionregistration.k8s.io\n" +
+		webhook.SealingExemption(ns); !strings.HasSuffix(exempt, "\n"+want) {
+		t.Errorf("fallback exemptions do not end with cert-manager's cainjector and the sealing component:\n%s", exempt)
 	}
 	r.must(t, "ServiceAccount", "writ-reconciler")
 	r.must(t, "ValidatingAdmissionPolicyBinding", "writ-guard")
@@ -442,7 +445,8 @@ func checkSelfManaged(t *testing.T, r rendering) {
 	}
 	// The fallback policy lets writ-controller set the caBundle.
 	exempt, _, _ := unstructured.NestedString(r.must(t, "ConfigMap", "writ-guard-agents").Object, "data", "exempt")
-	if want := "system:serviceaccount:" + r.namespace + ":writ-controller validatingwebhookconfigurations.admissionregistration.k8s.io"; !strings.HasSuffix(exempt, "\n"+want) {
+	if want := "system:serviceaccount:" + r.namespace + ":writ-controller validatingwebhookconfigurations.admissionregistration.k8s.io\n" +
+		webhook.SealingExemption(r.namespace); !strings.HasSuffix(exempt, "\n"+want) {
 		t.Errorf("fallback exemptions do not end with %q:\n%s", want, exempt)
 	}
 }
