@@ -184,6 +184,7 @@ var combinations = []combination{
 		"webhook.podAntiAffinity", "none",
 		"audit.persistence.enabled", false,
 		"reconciler.replicas", 2,
+		"sealing.installCRD", false, // Bitnami's chart installed it
 	), checkCustom},
 	{"reconciler-only", "writ-agent", set(
 		"webhook.enabled", false,
@@ -359,6 +360,7 @@ func checkDefaults(t *testing.T, r rendering) {
 		t.Errorf("fallback exemptions do not end with cert-manager's cainjector and the sealing component:\n%s", exempt)
 	}
 	r.must(t, "ServiceAccount", "writ-reconciler")
+	r.must(t, "CustomResourceDefinition", "sealedsecrets.bitnami.com")
 	r.must(t, "ValidatingAdmissionPolicyBinding", "writ-guard")
 	if crb := r.must(t, "ClusterRoleBinding", "writ-reconciler-apply"); crb.Object["roleRef"].(map[string]any)["name"] != "cluster-admin" {
 		t.Errorf("reconciler applies with %v", crb.Object["roleRef"])
@@ -509,6 +511,9 @@ func checkPostgres(t *testing.T, r rendering) {
 }
 
 func checkCustom(t *testing.T, r rendering) {
+	if r.find("CustomResourceDefinition", "sealedsecrets.bitnami.com") != nil || r.find("CustomResourceDefinition", "guardpolicies.writ.dev") == nil {
+		t.Error("with sealing.installCRD false: want Writ's CRDs without the SealedSecret CRD")
+	}
 	if r.find("PodDisruptionBudget", "writ-webhook") != nil {
 		t.Error("PodDisruptionBudget rendered although disabled")
 	}
