@@ -193,15 +193,22 @@ func (g *Guard) snapshot(ctx context.Context, now time.Time) (*Snapshot, error) 
 	}
 	s := *base // the shared part is never modified: only this request's fields are set
 	s.Now = now
+	// A decision asks for the same namespace's labels once per policy: read it once per request.
+	var cached *corev1.Namespace
 	s.NamespaceLabels = func(name string) (map[string]string, error) {
-		var ns corev1.Namespace
+		if cached != nil && cached.Name == name {
+			return cached.Labels, nil
+		}
+		ns := &corev1.Namespace{}
 		// Only the labels are read, and never modified: skip the cache's deep copy.
-		if err := g.Reader.Get(ctx, client.ObjectKey{Name: name}, &ns, client.UnsafeDisableDeepCopy); err != nil {
+		if err := g.Reader.Get(ctx, client.ObjectKey{Name: name}, ns, client.UnsafeDisableDeepCopy); err != nil {
 			if client.IgnoreNotFound(err) == nil {
 				return nil, nil // a namespace being created does not exist yet
 			}
 			return nil, err
 		}
+		ns.Name = name
+		cached = ns
 		return ns.Labels, nil
 	}
 	return &s, nil

@@ -1,8 +1,11 @@
 package webhook
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"unicode/utf8"
 )
 
 // meta reads an object's name, labels and annotations, and nothing else: the object's spec,
@@ -29,9 +32,9 @@ func meta(raw []byte) (*ObjectMeta, error) {
 		case "name":
 			return true, json.Unmarshal(value, &m.name)
 		case "labels":
-			return true, json.Unmarshal(value, &m.Labels)
+			return true, stringMap(value, &m.Labels)
 		case "annotations":
-			return true, json.Unmarshal(value, &m.Annotations)
+			return true, stringMap(value, &m.Annotations)
 		}
 		return true, nil
 	})
@@ -39,6 +42,43 @@ func meta(raw []byte) (*ObjectMeta, error) {
 }
 
 var errJSON = errors.New("malformed JSON object")
+
+// stringMap decodes a JSON object of strings (labels, annotations) into *out, adding to it as
+// encoding/json does; strings without escapes are taken as they are, without reflection.
+func stringMap(value []byte, out *map[string]string) error {
+	if string(value) == "null" {
+		return nil
+	}
+	if *out == nil {
+		*out = map[string]string{}
+	}
+	return members(value, func(key, v []byte) (bool, error) {
+		k, err := jsonString(append(append([]byte{'"'}, key...), '"'))
+		if err != nil {
+			return false, err
+		}
+		if string(v) == "null" {
+			(*out)[k] = ""
+			return true, nil
+		}
+		if len(v) < 2 || v[0] != '"' {
+			return false, fmt.Errorf("%s: not a string", k)
+		}
+		s, err := jsonString(v)
+		(*out)[k] = s
+		return err == nil, err
+	})
+}
+
+// jsonString decodes a JSON string literal, quotes included.
+func jsonString(lit []byte) (string, error) {
+	if bytes.IndexByte(lit, '\\') < 0 && utf8.Valid(lit) {
+		return string(lit[1 : len(lit)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(lit, &s)
+	return s, err
+}
 
 // members calls visit with the raw key (without quotes) and raw value of each member of the
 // JSON object obj, in order, until visit returns false or an error.
