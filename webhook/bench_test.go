@@ -338,7 +338,8 @@ func (t *benchTimed) reset() ([]time.Duration, map[string]int) {
 // server over TLS on loopback and offers each, in alternating phases, the same requests at a
 // fixed rate over HTTP/2 (as the apiserver calls webhooks); see benchLoad for what a latency
 // includes. Client and server share the process and its CPUs. The guard reads through the fake
-// client or from memory as the informer cache does; guard=none pits the no-op against a second
+// client or from memory as the informer cache does; guard=replay sends the guard's responses
+// without deciding (the cost of the response itself); guard=none pits the no-op against a second
 // no-op, so its ratio is the noise floor of the machine.
 func BenchmarkGuardOverTLS(b *testing.B) {
 	benchQuiet()
@@ -351,7 +352,16 @@ func BenchmarkGuardOverTLS(b *testing.B) {
 	// reads and compiles them on every request, as after every change.
 	kept := benchGuard(b, world)
 	kept.KeepSnapshot()
-	guards := map[string]*benchTimed{"/fake-client": {h: benchGuard(b, world.fakeClient(b))}, "/in-memory": {h: kept}, "/none": noop()}
+	// replay answers each review with the guard's own response, computed once beforehand: the
+	// cost of the response the guard sends (messages, warnings, auditAnnotations) without deciding.
+	replay := map[string]admission.Response{}
+	for _, r := range benchReviews(b) {
+		var review admissionv1.AdmissionReview
+		benchCheck(b, json.Unmarshal(r.body, &review))
+		replay[string(review.Request.UID)] = kept.Handle(context.Background(), admission.Request{AdmissionRequest: *review.Request})
+	}
+	replayer := admission.HandlerFunc(func(_ context.Context, req admission.Request) admission.Response { return replay[string(req.UID)] })
+	guards := map[string]*benchTimed{"/fake-client": {h: benchGuard(b, world.fakeClient(b))}, "/in-memory": {h: kept}, "/replay": {h: replayer}, "/none": noop()}
 	handlers := map[string]admission.Handler{"/noop": noop()}
 	for path, h := range guards {
 		handlers[path] = h
@@ -362,7 +372,7 @@ func BenchmarkGuardOverTLS(b *testing.B) {
 	for _, r := range reviews {
 		bodies = append(bodies, r.body)
 	}
-	for _, path := range []string{"/fake-client", "/in-memory", "/none"} {
+	for _, path := range []string{"/fake-client", "/in-memory", "/replay", "/none"} {
 		b.Run("guard="+path[1:], func(b *testing.B) {
 			for _, r := range reviews {
 				resp := benchMust(hc.Post(base+path, "application/json", bytes.NewReader(r.body)))(b)
