@@ -48,12 +48,11 @@ type SyncReconciler struct {
 	reported map[types.NamespacedName]map[string]bool // drifts already recorded, per sync
 }
 
-// newDrifts returns the drifts not yet recorded for s, and remembers drifts as the sync's
+// newDrifts returns the drifts not yet recorded for the sync named key, and remembers drifts as its
 // current set: a drift left in place (Warn) is recorded once, not on every check, and again only
 // when the object is written anew. A drift that goes away and comes back is new. After a
 // restart each standing drift is recorded once more.
-func (r *SyncReconciler) newDrifts(s *reconcilev1.Sync, drifts []apply.Drift) []apply.Drift {
-	key := types.NamespacedName{Namespace: s.Namespace, Name: s.Name}
+func (r *SyncReconciler) newDrifts(key types.NamespacedName, drifts []apply.Drift) []apply.Drift {
 	current := map[string]bool{}
 	var fresh []apply.Drift
 	r.mu.Lock()
@@ -113,7 +112,7 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 	if err := reader.Get(ctx, req.NamespacedName, &s); err != nil {
 		if client.IgnoreNotFound(err) == nil {
 			r.memo.Forget(req.Namespace, req.Name)
-			r.newDrifts(&reconcilev1.Sync{ObjectMeta: metav1.ObjectMeta{Namespace: req.Namespace, Name: req.Name}}, nil)
+			r.newDrifts(req.NamespacedName, nil) // forget its drifts
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -189,7 +188,7 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 			return res, nil
 		}
 		r.Metrics.drifted(string(mode), len(drifts))
-		for _, d := range r.newDrifts(&s, drifts) {
+		for _, d := range r.newDrifts(client.ObjectKeyFromObject(&s), drifts) {
 			r.record(ctx, driftEvent(audit.DriftDetected, &s, commit, d))
 		}
 		if mode == reconcilev1.DriftWarn {

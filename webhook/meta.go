@@ -53,9 +53,12 @@ func stringMap(value []byte, out *map[string]string) error {
 		*out = map[string]string{}
 	}
 	return members(value, func(key, v []byte) (bool, error) {
-		k, err := jsonString(append(append([]byte{'"'}, key...), '"'))
-		if err != nil {
-			return false, err
+		k := string(key)
+		if bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key) {
+			var err error
+			if k, err = jsonString(append(append([]byte{'"'}, key...), '"')); err != nil {
+				return false, err
+			}
 		}
 		if string(v) == "null" {
 			(*out)[k] = ""

@@ -58,9 +58,7 @@ func (e Entry) String() string {
 }
 
 // EntryOf is o's inventory entry.
-func EntryOf(o *unstructured.Unstructured) Entry { return entryOf(o) }
-
-func entryOf(o *unstructured.Unstructured) Entry {
+func EntryOf(o *unstructured.Unstructured) Entry {
 	gvk := o.GroupVersionKind()
 	return Entry{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind, Namespace: o.GetNamespace(), Name: o.GetName()}
 }
@@ -114,7 +112,7 @@ func (e *Engine) Apply(ctx context.Context, objs []*unstructured.Unstructured, s
 		e.stamp(o, s, live)
 		h := desiredHash(o)
 		if e.Memo.inSync(s.owner(), o, h, live) {
-			res.Unchanged = append(res.Unchanged, entryOf(o))
+			res.Unchanged = append(res.Unchanged, EntryOf(o))
 		} else {
 			todo, hashes = append(todo, o), append(hashes, h)
 		}
@@ -152,7 +150,7 @@ func (e *Engine) Apply(ctx context.Context, objs []*unstructured.Unstructured, s
 		return res, fmt.Errorf("applying: %w", err)
 	}
 	for _, o := range objs {
-		res.Inventory = append(res.Inventory, entryOf(o))
+		res.Inventory = append(res.Inventory, EntryOf(o))
 	}
 	sort.Slice(res.Inventory, func(i, j int) bool { return res.Inventory[i].ID() < res.Inventory[j].ID() })
 	if prune {

@@ -43,13 +43,13 @@ func (e *Engine) Drift(ctx context.Context, objs []*unstructured.Unstructured, s
 			return out, fmt.Errorf("comparing %s with the cluster: %w", subject(o), err)
 		}
 		if entry != nil && entry.Action == ssa.CreatedAction {
-			out = append(out, Drift{Entry: entryOf(o), Deleted: true})
+			out = append(out, Drift{Entry: EntryOf(o), Deleted: true})
 			continue
 		}
 		if entry == nil || entry.Action != ssa.ConfiguredAction || live == nil || merged == nil {
 			continue
 		}
-		d := Drift{Entry: entryOf(o)}
+		d := Drift{Entry: EntryOf(o)}
 		full := &unstructured.Unstructured{}
 		full.SetGroupVersionKind(o.GroupVersionKind())
 		if err := e.c.Get(ctx, client.ObjectKeyFromObject(o), full); err == nil {
