@@ -23,8 +23,9 @@ help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build bin/writ and bin/writ-controller.
+build: ## Build bin/writ, bin/writ-verify (which `writ verify` runs) and bin/writ-controller.
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/writ ./cmd/writ
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/writ-verify ./cmd/writ-verify
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/writ-controller ./cmd/writ-controller
 
 .PHONY: deps

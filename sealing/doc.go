@@ -1,7 +1,9 @@
 // Package sealing encrypts Secrets with a cluster key so they can live in Git, in the wire format
 // of Bitnami Sealed Secrets (bitnami.com/v1alpha1 SealedSecret, sealed with Bitnami's own
-// pkg/crypto): an in-cluster controller unseals SealedSecrets into Secrets, serves the public
-// certificate as kubeseal expects, and renews keys; `writ seal` seals on a laptop.
+// pkg/crypto): keys and their Secrets, sealing, unsealing, and reading manifests. `writ seal` seals
+// on a laptop with it; the in-cluster controller that unseals SealedSecrets into Secrets, serves
+// the public certificate as kubeseal expects and renews keys is sealing/controller. This package
+// imports no controller-runtime, which keeps `writ seal` quick to start.
 //
 // Beyond Sealed Secrets, every SealedSecret Writ seals names the fingerprint of the key that
 // sealed it in the annotation AnnotationKey, so the controller tries that key first and

@@ -7,14 +7,15 @@ import (
 	"testing"
 
 	"writ.dev/writ/sealing"
+	"writ.dev/writ/sealing/sealingtest"
 )
 
 // FuzzOpenValue feeds arbitrary bytes to the sealed-value decoder (length prefix, RSA-OAEP
 // session key, AES-GCM body): it must never panic, and anything but a genuine value for the
 // label must be refused with ErrUnseal.
 func FuzzOpenValue(f *testing.F) {
-	a, _ := testKeys(f)
-	s := sealer(f, a)
+	a, _ := sealingtest.Keys(f)
+	s := sealingtest.Sealer(f, a)
 	genuine, err := s.SealValue([]byte("hunter2"), "shop", "db", 0)
 	if err != nil {
 		f.Fatal(err)
@@ -43,8 +44,8 @@ func FuzzOpenValue(f *testing.F) {
 // FuzzDecodeSealedSecret: any bytes posted to /v1/verify or /v1/rotate are decoded and, if they
 // are a SealedSecret, unsealed; neither may panic.
 func FuzzDecodeSealedSecret(f *testing.F) {
-	a, _ := testKeys(f)
-	ss, err := sealer(f, a).Seal(secret("shop", "db", map[string]string{"password": "hunter2"}))
+	a, _ := sealingtest.Keys(f)
+	ss, err := sealingtest.Sealer(f, a).Seal(sealingtest.Secret("shop", "db", map[string]string{"password": "hunter2"}))
 	if err != nil {
 		f.Fatal(err)
 	}

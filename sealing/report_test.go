@@ -9,14 +9,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"writ.dev/writ/sealing"
+	"writ.dev/writ/sealing/sealingtest"
 )
 
 // TestBuildReport attributes SealedSecrets by their annotation, else by the key the controller
 // recorded on the Secret it owns, else as unknown.
 func TestBuildReport(t *testing.T) {
-	a, b := testKeys(t)
-	annotated, _ := sealer(t, a).Seal(secret("shop", "annotated", map[string]string{"k": "v"}))
-	kubesealed, _ := sealer(t, b).Seal(secret("shop", "kubesealed", map[string]string{"k": "v"}))
+	a, b := sealingtest.Keys(t)
+	annotated, _ := sealingtest.Sealer(t, a).Seal(sealingtest.Secret("shop", "annotated", map[string]string{"k": "v"}))
+	kubesealed, _ := sealingtest.Sealer(t, b).Seal(sealingtest.Secret("shop", "kubesealed", map[string]string{"k": "v"}))
 	delete(kubesealed.Annotations, sealing.AnnotationKey)
 	kubesealed.UID = "u2"
 	orphan := kubesealed.DeepCopy()

@@ -7,62 +7,19 @@ import (
 	"encoding/base64"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	ssv1alpha1 "github.com/bitnami/sealed-secrets/pkg/apis/sealedsecrets/v1alpha1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/scheme"
 
 	"writ.dev/writ/sealing"
+	"writ.dev/writ/sealing/sealingtest"
 )
-
-var (
-	keysOnce sync.Once
-	keyA     *sealing.Key
-	keyB     *sealing.Key
-)
-
-// testKeys returns two 2048-bit keys made once per test binary (4096-bit keys take seconds).
-func testKeys(t testing.TB) (*sealing.Key, *sealing.Key) {
-	t.Helper()
-	keysOnce.Do(func() {
-		now := time.Now()
-		var err error
-		if keyA, err = sealing.NewKey(rand.Reader, 2048, now.Add(-time.Hour), time.Hour*24, "a"); err != nil {
-			panic(err)
-		}
-		if keyB, err = sealing.NewKey(rand.Reader, 2048, now, time.Hour*24, "b"); err != nil {
-			panic(err)
-		}
-	})
-	return keyA, keyB
-}
-
-func secret(ns, name string, data map[string]string) *corev1.Secret {
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{"app": "shop"},
-		Annotations: map[string]string{"kubectl.kubernetes.io/last-applied-configuration": `{"data":{"password":"c2VjcmV0"}}`, "team": "pay"}},
-		Type: corev1.SecretTypeOpaque, Data: map[string][]byte{}}
-	for k, v := range data {
-		s.Data[k] = []byte(v)
-	}
-	return s
-}
-
-func sealer(t testing.TB, k *sealing.Key) *sealing.Sealer {
-	t.Helper()
-	s, err := sealing.NewSealer(k.Cert, time.Now(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 func TestSealUnsealRoundTrip(t *testing.T) {
-	a, b := testKeys(t)
-	ss, err := sealer(t, a).Seal(secret("shop", "db", map[string]string{"password": "hunter2", "user": "app"}))
+	a, b := sealingtest.Keys(t)
+	ss, err := sealingtest.Sealer(t, a).Seal(sealingtest.Secret("shop", "db", map[string]string{"password": "hunter2", "user": "app"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +52,7 @@ func TestSealUnsealRoundTrip(t *testing.T) {
 }
 
 func TestScopes(t *testing.T) {
-	a, _ := testKeys(t)
+	a, _ := sealingtest.Keys(t)
 	ring := sealing.NewKeyRing(a)
 	for _, tc := range []struct {
 		scope          string
@@ -109,13 +66,13 @@ func TestScopes(t *testing.T) {
 		{"namespace-wide", true, false, false},
 		{"cluster-wide", true, true, true},
 	} {
-		sec := secret("shop", "db", map[string]string{"password": "hunter2"})
+		sec := sealingtest.Secret("shop", "db", map[string]string{"password": "hunter2"})
 		var scope ssv1alpha1.SealingScope
 		if err := scope.Set(tc.scope); err != nil {
 			t.Fatal(err)
 		}
 		sec.Annotations = ssv1alpha1.UpdateScopeAnnotations(sec.Annotations, scope)
-		ss, err := sealer(t, a).Seal(sec)
+		ss, err := sealingtest.Sealer(t, a).Seal(sec)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -136,8 +93,8 @@ func TestScopes(t *testing.T) {
 }
 
 func TestUnsealRefusesTamperingAndWrongKeys(t *testing.T) {
-	a, b := testKeys(t)
-	ss, err := sealer(t, a).Seal(secret("shop", "db", map[string]string{"password": "hunter2", "user": "app"}))
+	a, b := sealingtest.Keys(t)
+	ss, err := sealingtest.Sealer(t, a).Seal(sealingtest.Secret("shop", "db", map[string]string{"password": "hunter2", "user": "app"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +145,7 @@ func TestUnsealRefusesTamperingAndWrongKeys(t *testing.T) {
 }
 
 func TestNewSealerRefusesExpiredCertificate(t *testing.T) {
-	a, _ := testKeys(t)
+	a, _ := sealingtest.Keys(t)
 	_, err := sealing.NewSealer(a.Cert, a.Cert.NotAfter.Add(time.Second), rand.Reader)
 	if !errors.Is(err, sealing.ErrExpired) || !strings.Contains(err.Error(), "--fetch-cert") {
 		t.Errorf("expired certificate: %v", err)
@@ -196,23 +153,23 @@ func TestNewSealerRefusesExpiredCertificate(t *testing.T) {
 }
 
 func TestSealRefusesMissingNameOrNamespace(t *testing.T) {
-	a, _ := testKeys(t)
-	if _, err := sealer(t, a).Seal(secret("shop", "", map[string]string{"k": "v"})); err == nil || !strings.Contains(err.Error(), "strict scope") {
+	a, _ := sealingtest.Keys(t)
+	if _, err := sealingtest.Sealer(t, a).Seal(sealingtest.Secret("shop", "", map[string]string{"k": "v"})); err == nil || !strings.Contains(err.Error(), "strict scope") {
 		t.Errorf("no name: %v", err)
 	}
-	if _, err := sealer(t, a).Seal(secret("", "db", map[string]string{"k": "v"})); err == nil || !strings.Contains(err.Error(), "no namespace") {
+	if _, err := sealingtest.Sealer(t, a).Seal(sealingtest.Secret("", "db", map[string]string{"k": "v"})); err == nil || !strings.Contains(err.Error(), "no namespace") {
 		t.Errorf("no namespace: %v", err)
 	}
 }
 
 func TestMergeIntoKeepsUnchangedCiphertext(t *testing.T) {
-	a, b := testKeys(t)
-	old, err := sealer(t, a).Seal(secret("shop", "db", map[string]string{"password": "hunter2", "user": "app"}))
+	a, b := sealingtest.Keys(t)
+	old, err := sealingtest.Sealer(t, a).Seal(sealingtest.Secret("shop", "db", map[string]string{"password": "hunter2", "user": "app"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The cluster has moved on to key b; the team changes only the password.
-	merged, err := sealer(t, b).MergeInto(old, secret("shop", "db", map[string]string{"password": "new", "user": "app"}), sealing.NewKeyRing(a))
+	merged, err := sealingtest.Sealer(t, b).MergeInto(old, sealingtest.Secret("shop", "db", map[string]string{"password": "new", "user": "app"}), sealing.NewKeyRing(a))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +188,7 @@ func TestMergeIntoKeepsUnchangedCiphertext(t *testing.T) {
 		t.Fatalf("merged unseal: %v %v %v", s, used, err)
 	}
 	// Without the old key nothing can be compared: every value is re-encrypted.
-	again, err := sealer(t, b).MergeInto(old, secret("shop", "db", map[string]string{"user": "app"}), nil)
+	again, err := sealingtest.Sealer(t, b).MergeInto(old, sealingtest.Secret("shop", "db", map[string]string{"user": "app"}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,8 +198,8 @@ func TestMergeIntoKeepsUnchangedCiphertext(t *testing.T) {
 }
 
 func TestReseal(t *testing.T) {
-	a, b := testKeys(t)
-	ss, _ := sealer(t, a).Seal(secret("shop", "db", map[string]string{"password": "hunter2"}))
+	a, b := sealingtest.Keys(t)
+	ss, _ := sealingtest.Sealer(t, a).Seal(sealingtest.Secret("shop", "db", map[string]string{"password": "hunter2"}))
 	out, err := sealing.Reseal(ss, sealing.NewKeyRing(a, b), time.Now(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -259,8 +216,8 @@ func TestReseal(t *testing.T) {
 // ({{ fail .password }}) must not carry the plaintext into the error, which becomes the
 // Synced condition and an event.
 func TestTemplateErrorsDoNotLeakPlaintext(t *testing.T) {
-	a, _ := testKeys(t)
-	ss, err := sealer(t, a).Seal(secret("shop", "db", map[string]string{"password": "hunter2"}))
+	a, _ := sealingtest.Keys(t)
+	ss, err := sealingtest.Sealer(t, a).Seal(sealingtest.Secret("shop", "db", map[string]string{"password": "hunter2"}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -156,5 +156,5 @@ func Label(ss *ssv1alpha1.SealedSecret) []byte {
 	return ssv1alpha1.EncryptionLabel(ss.Namespace, ss.Name, ssv1alpha1.SecretScope(ss))
 }
 
-// joinFingerprints formats fingerprints for AnnotationUnsealedWith.
-func joinFingerprints(fps []string) string { return strings.Join(fps, ",") }
+// JoinFingerprints formats fingerprints as the value of AnnotationUnsealedWith.
+func JoinFingerprints(fps []string) string { return strings.Join(fps, ",") }

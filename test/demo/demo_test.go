@@ -19,7 +19,7 @@ func TestDemo(t *testing.T) {
 		t.Skip("integration test: needs the control plane; run without -short (make test-integration)")
 	}
 	bin := t.TempDir()
-	for name, pkg := range map[string]string{"writ-controller": "writ.dev/writ/cmd/writ-controller", "writ": "writ.dev/writ/cmd/writ"} {
+	for name, pkg := range map[string]string{"writ-controller": "writ.dev/writ/cmd/writ-controller", "writ": "writ.dev/writ/cmd/writ", "writ-verify": "writ.dev/writ/cmd/writ-verify"} {
 		if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, name), pkg).CombinedOutput(); err != nil {
 			t.Fatalf("building %s: %v\n%s", name, err, out)
 		}

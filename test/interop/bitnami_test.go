@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"writ.dev/writ/sealing"
+	sealcontroller "writ.dev/writ/sealing/controller"
 	"writ.dev/writ/test/harness"
 )
 
@@ -121,7 +122,7 @@ func bitnamiUnsealsWritSealed(t *testing.T, bt bitnamiTools, ns string, writKey 
 		}
 	}
 	startBitnamiController(t, bt.controller, ns)
-	ring, err := (&sealing.KeyStore{Client: env.Client, Namespace: ns}).Ring(ctx, env.Client, nil)
+	ring, err := (&sealcontroller.KeyStore{Client: env.Client, Namespace: ns}).Ring(ctx, env.Client, nil)
 	if err != nil || ring.Latest() == nil {
 		t.Fatalf("Writ cannot read the key Secret Bitnami's controller made: %v", err)
 	}

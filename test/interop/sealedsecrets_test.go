@@ -23,6 +23,7 @@ import (
 	controller "writ.dev/writ/cmd/writ-controller/app"
 	writ "writ.dev/writ/cmd/writ/app"
 	"writ.dev/writ/sealing"
+	sealcontroller "writ.dev/writ/sealing/controller"
 	"writ.dev/writ/test/harness"
 )
 
@@ -209,7 +210,7 @@ func TestKubesealAgainstWritController(t *testing.T) {
 	cluster := []string{"--kubeconfig", kc, "--controller-name", "writ-sealing", "--controller-namespace", ns}
 
 	cert := run(t, "", bt.kubeseal, append([]string{"--fetch-cert"}, cluster...)...)
-	ring, err := (&sealing.KeyStore{Client: env.Client, Namespace: ns}).Ring(ctx, env.Client, nil)
+	ring, err := (&sealcontroller.KeyStore{Client: env.Client, Namespace: ns}).Ring(ctx, env.Client, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +239,7 @@ func TestKubesealAgainstWritController(t *testing.T) {
 			return false, err.Error()
 		}
 		for _, e := range evs.Items {
-			if e.Regarding.Name == "whole" && e.Regarding.Kind == "SealedSecret" && e.Reason == sealing.EventUnsealed {
+			if e.Regarding.Name == "whole" && e.Regarding.Kind == "SealedSecret" && e.Reason == sealcontroller.EventUnsealed {
 				return true, ""
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"writ.dev/writ/sealing"
+	sealcontroller "writ.dev/writ/sealing/controller"
 )
 
 func init() { components[ComponentSealing] = sealingComponent{} }
@@ -37,20 +38,20 @@ func (s serverRunnable) Start(ctx context.Context) error {
 
 func (sealingComponent) Setup(_ context.Context, mgr ctrl.Manager, o Options) error {
 	log := ctrl.Log.WithName("sealing")
-	m := sealing.NewMetrics(metrics.Registry)
-	keys := &sealing.KeyStore{Client: mgr.GetClient(), Namespace: o.Namespace}
-	c := &sealing.Controller{Client: mgr.GetClient(), Keys: keys, Events: mgr.GetEventRecorder("writ-sealing"), Metrics: m, Workers: o.SealingWorkers}
+	m := sealcontroller.NewMetrics(metrics.Registry)
+	keys := &sealcontroller.KeyStore{Client: mgr.GetClient(), Namespace: o.Namespace}
+	c := &sealcontroller.Controller{Client: mgr.GetClient(), Keys: keys, Events: mgr.GetEventRecorder("writ-sealing"), Metrics: m, Workers: o.SealingWorkers}
 	if err := c.SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := mgr.Add(&sealing.Renewer{Keys: keys, Live: mgr.GetAPIReader(), Period: o.SealingKeyRenewPeriod, Cutoff: o.SealingKeyCutoff,
+	if err := mgr.Add(&sealcontroller.Renewer{Keys: keys, Live: mgr.GetAPIReader(), Period: o.SealingKeyRenewPeriod, Cutoff: o.SealingKeyCutoff,
 		KeySize: sealing.DefaultKeySize, ValidFor: o.SealingKeyTTL, CN: o.SealingKeyCN, Metrics: m, Log: log}); err != nil {
 		return err
 	}
 	if o.SealingAddr == "0" {
 		return nil
 	}
-	h := sealing.Handler(sealing.HandlerOptions{
+	h := sealcontroller.Handler(sealcontroller.HandlerOptions{
 		Ring:  func(ctx context.Context) (*sealing.KeyRing, error) { return keys.Ring(ctx, nil, nil) },
 		Rate:  rate.Limit(o.SealingRateLimit),
 		Burst: o.SealingRateBurst,

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"writ.dev/writ/cmd/internal/cli"
+
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -47,7 +49,7 @@ Without --store or --postgres it exports from the cluster: writ-controller build
 bundle and writ fetches it through the API server's service proxy with your kubeconfig, so
 Kubernetes RBAC (get on services/proxy for the controller's service) decides who may export. The
 bundle is verified before it is written.`,
-		Args: noArgs,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runExport(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
 		},
@@ -66,7 +68,7 @@ bundle is verified before it is written.`,
 
 func parseDate(flag, s string) (time.Time, error) {
 	if s == "" {
-		return time.Time{}, usageErrorf("%s is required (RFC 3339 or YYYY-MM-DD)", flag)
+		return time.Time{}, cli.UsageErrorf("%s is required (RFC 3339 or YYYY-MM-DD)", flag)
 	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
@@ -74,7 +76,7 @@ func parseDate(flag, s string) (time.Time, error) {
 	if t, err := time.Parse("2006-01-02", s); err == nil {
 		return t, nil
 	}
-	return time.Time{}, usageErrorf("%s %q is not a date: use RFC 3339 (2026-10-01T00:00:00Z) or YYYY-MM-DD", flag, s)
+	return time.Time{}, cli.UsageErrorf("%s %q is not a date: use RFC 3339 (2026-10-01T00:00:00Z) or YYYY-MM-DD", flag, s)
 }
 
 // storeOpeners opens a store for export; the embedded and PostgreSQL stores register here.
@@ -93,42 +95,42 @@ func runExport(ctx context.Context, out, errOut io.Writer, o exportOptions) erro
 		return err
 	}
 	if !from.Before(to) {
-		return usageErrorf("--from %s must be before --to %s", o.from, o.to)
+		return cli.UsageErrorf("--from %s must be before --to %s", o.from, o.to)
 	}
 	if o.out == "" {
-		return usageErrorf("--out is required: the bundle file to write")
+		return cli.UsageErrorf("--out is required: the bundle file to write")
 	}
 	if o.store == "" && o.postgres == "" {
 		if o.key != "" {
-			return usageErrorf("--key is for offline exports (--store, --postgres): the cluster signs its own bundles")
+			return cli.UsageErrorf("--key is for offline exports (--store, --postgres): the cluster signs its own bundles")
 		}
 		return exportFromCluster(ctx, out, errOut, o.cluster, from, to, o.out)
 	}
 	if o.key == "" {
-		return usageErrorf("--key is required: the audit signing key signs the bundle")
+		return cli.UsageErrorf("--key is required: the audit signing key signs the bundle")
 	}
 	kb, err := os.ReadFile(o.key)
 	if err != nil {
-		return usageErrorf("reading --key: %v", err)
+		return cli.UsageErrorf("reading --key: %v", err)
 	}
 	key, err := auditkey.ParsePrivate(kb)
 	if err != nil {
-		return usageErrorf("--key %s: %v", o.key, err)
+		return cli.UsageErrorf("--key %s: %v", o.key, err)
 	}
 	kind := "postgres"
 	switch {
 	case o.store != "" && o.postgres != "":
-		return usageErrorf("give one of --store and --postgres, not both")
+		return cli.UsageErrorf("give one of --store and --postgres, not both")
 	case o.store != "":
 		kind = "store"
 	}
 	open, ok := storeOpeners[kind]
 	if !ok {
-		return usageErrorf("this build of writ cannot read the %s store", kind)
+		return cli.UsageErrorf("this build of writ cannot read the %s store", kind)
 	}
 	store, err := open(ctx, o)
 	if err != nil {
-		return usageErrorf("opening the %s: %v", kind, err)
+		return cli.UsageErrorf("opening the %s: %v", kind, err)
 	}
 	defer store.Close()
 	return writeBundle(ctx, out, errOut, store, key, from, to, o.out)
@@ -138,7 +140,7 @@ func runExport(ctx context.Context, out, errOut io.Writer, o exportOptions) erro
 func writeBundle(ctx context.Context, out, errOut io.Writer, store audit.Store, key ed25519.PrivateKey, from, to time.Time, path string) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
 	if err != nil {
-		return usageErrorf("cannot write next to %s: %v", path, err)
+		return cli.UsageErrorf("cannot write next to %s: %v", path, err)
 	}
 	defer os.Remove(tmp.Name())
 	start := time.Now()
@@ -188,7 +190,7 @@ Pass --public-key (the key the cluster publishes in its audit ConfigMap) to pin 
 Exit codes: 0 intact; 1 tampered or incomplete; 2 usage errors or not a bundle.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
-				return usageErrorf("verify takes one bundle file, got %d arguments", len(args))
+				return cli.UsageErrorf("verify takes one bundle file, got %d arguments", len(args))
 			}
 			return nil
 		},
@@ -205,31 +207,31 @@ func runAuditVerify(out, errOut io.Writer, path, pubFile string) error {
 	if pubFile != "" {
 		b, err := os.ReadFile(pubFile)
 		if err != nil {
-			return usageErrorf("reading --public-key: %v", err)
+			return cli.UsageErrorf("reading --public-key: %v", err)
 		}
 		if o.PublicKey, err = auditkey.ParsePublic(b); err != nil {
-			return usageErrorf("--public-key %s: %v", pubFile, err)
+			return cli.UsageErrorf("--public-key %s: %v", pubFile, err)
 		}
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return usageErrorf("%v", err)
+		return cli.UsageErrorf("%v", err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return usageErrorf("%v", err)
+		return cli.UsageErrorf("%v", err)
 	}
 	res, err := evidence.Verify(f, fi.Size(), o)
 	if err != nil && !errors.Is(err, evidence.ErrTampered) {
-		return usageErrorf("%s: %v", path, err)
+		return cli.UsageErrorf("%s: %v", path, err)
 	}
 	if err != nil {
 		fmt.Fprintf(out, "TAMPERED %s\n", path)
 		for _, p := range res.Problems {
 			fmt.Fprintf(out, "  - %s\n", p)
 		}
-		return &exitError{code: ExitFail, err: fmt.Errorf("%s failed verification: %s", path, res.Problems[0])}
+		return &cli.ExitError{Code: cli.ExitFail, Err: fmt.Errorf("%s failed verification: %s", path, res.Problems[0])}
 	}
 	m := res.Manifest
 	fmt.Fprintf(out, "OK %s\n", path)
@@ -253,10 +255,10 @@ func newAuditKeygenCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "keygen --out FILE",
 		Short: "Create an audit signing key (ed25519, PEM) for offline stores",
-		Args:  noArgs,
+		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
-				return usageErrorf("--out is required: where to write the private key")
+				return cli.UsageErrorf("--out is required: where to write the private key")
 			}
 			k, err := auditkey.Generate(nil)
 			if err != nil {
@@ -272,7 +274,7 @@ func newAuditKeygenCommand() *cobra.Command {
 			}
 			f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 			if err != nil {
-				return usageErrorf("%v (keygen never overwrites a key)", err)
+				return cli.UsageErrorf("%v (keygen never overwrites a key)", err)
 			}
 			if _, err := f.Write(priv); err != nil {
 				f.Close()

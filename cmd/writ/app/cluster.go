@@ -1,6 +1,8 @@
 package app
 
 import (
+	"writ.dev/writ/cmd/internal/cli"
+
 	"context"
 	"errors"
 	"fmt"
@@ -11,8 +13,9 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -40,20 +43,33 @@ func (c clusterOptions) restConfig() (*rest.Config, error) {
 	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: c.context}).ClientConfig()
 }
 
+// coreClient is a REST client for the core API group. The CLI talks to the API server through
+// it rather than client-go's typed clientset, whose dozens of API groups would add to the start-up
+// time of every command (scheme.Codecs knows core/v1 and, through Bitnami's types, SealedSecrets).
+func coreClient(cfg *rest.Config) (*rest.RESTClient, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.APIPath, cfg.GroupVersion = "/api", &corev1.SchemeGroupVersion
+	cfg.NegotiatedSerializer = scheme.Codecs.WithoutConversion()
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = rest.DefaultKubernetesUserAgent()
+	}
+	return rest.RESTClientFor(cfg)
+}
+
 // exportFromCluster streams a bundle from writ-controller through the service proxy, verifies
 // it, and renames it into place.
 func exportFromCluster(ctx context.Context, out, errOut io.Writer, c clusterOptions, from, to time.Time, path string) error {
 	cfg, err := c.restConfig()
 	if err != nil {
-		return usageErrorf("no cluster to export from: %v (or export offline with --store / --postgres)", err)
+		return cli.UsageErrorf("no cluster to export from: %v (or export offline with --store / --postgres)", err)
 	}
 	cfg.Timeout = 0 // a long export streams for a while
-	cs, err := kubernetes.NewForConfig(cfg)
+	rc, err := coreClient(cfg)
 	if err != nil {
-		return usageErrorf("%v", err)
+		return cli.UsageErrorf("%v", err)
 	}
 	svc := fmt.Sprintf("http:%s:%s", c.name, c.port)
-	stream, err := cs.CoreV1().RESTClient().Get().
+	stream, err := rc.Get().
 		AbsPath("/api/v1/namespaces", c.namespace, "services", svc, "proxy", "v1", "audit", "export").
 		Param("from", from.UTC().Format(time.RFC3339)).Param("to", to.UTC().Format(time.RFC3339)).
 		Stream(ctx)
@@ -63,7 +79,7 @@ func exportFromCluster(ctx context.Context, out, errOut io.Writer, c clusterOpti
 	defer stream.Close()
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
 	if err != nil {
-		return usageErrorf("cannot write next to %s: %v", path, err)
+		return cli.UsageErrorf("cannot write next to %s: %v", path, err)
 	}
 	defer os.Remove(tmp.Name())
 	n, err := io.Copy(tmp, &progressReader{r: stream, w: errOut})
@@ -90,14 +106,14 @@ func clusterError(err error, c clusterOptions) error {
 	if errors.As(err, &se) {
 		switch se.Status().Code {
 		case http.StatusForbidden:
-			return &exitError{code: ExitFail, err: fmt.Errorf("you may not export audit evidence: Kubernetes RBAC denies get on services/proxy for %s/%s (%v); ask for a role that grants it", c.namespace, c.name, err)}
+			return &cli.ExitError{Code: cli.ExitFail, Err: fmt.Errorf("you may not export audit evidence: Kubernetes RBAC denies get on services/proxy for %s/%s (%v); ask for a role that grants it", c.namespace, c.name, err)}
 		case http.StatusNotFound:
-			return &exitError{code: ExitFail, err: fmt.Errorf("no Service %s/%s with a port named %q: is Writ installed (--controller-namespace, --controller-name)? (%v)", c.namespace, c.name, c.port, err)}
+			return &cli.ExitError{Code: cli.ExitFail, Err: fmt.Errorf("no Service %s/%s with a port named %q: is Writ installed (--controller-namespace, --controller-name)? (%v)", c.namespace, c.name, c.port, err)}
 		case http.StatusServiceUnavailable:
-			return &exitError{code: ExitFail, err: fmt.Errorf("writ-controller is not serving audit exports: no ready endpoint behind Service %s/%s (is Writ installed there, and writ-controller running with --enable-audit? see --controller-namespace, --controller-name): %v", c.namespace, c.name, err)}
+			return &cli.ExitError{Code: cli.ExitFail, Err: fmt.Errorf("writ-controller is not serving audit exports: no ready endpoint behind Service %s/%s (is Writ installed there, and writ-controller running with --enable-audit? see --controller-namespace, --controller-name): %v", c.namespace, c.name, err)}
 		}
 	}
-	return &exitError{code: ExitFail, err: fmt.Errorf("exporting from the cluster: %w", err)}
+	return &cli.ExitError{Code: cli.ExitFail, Err: fmt.Errorf("exporting from the cluster: %w", err)}
 }
 
 type progressReader struct {

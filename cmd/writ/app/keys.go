@@ -1,6 +1,8 @@
 package app
 
 import (
+	"writ.dev/writ/cmd/internal/cli"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,9 +13,7 @@ import (
 	ssv1alpha1 "github.com/bitnami/sealed-secrets/pkg/apis/sealedsecrets/v1alpha1"
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	"k8s.io/client-go/rest"
 
 	"writ.dev/writ/sealing"
 )
@@ -36,7 +36,7 @@ func newKeysCommand() *cobra.Command {
 that still need it, from the sealing.writ.dev/key annotation writ seal writes or, for SealedSecrets
 sealed by kubeseal, from the keys writ-controller recorded when it unsealed them. SealedSecrets whose
 key cannot be told are listed as unknown. No private key material is read into the output.`,
-		Args: noArgs,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r, err := keyReport(cmd.Context(), c)
 			if err != nil {
@@ -54,7 +54,7 @@ any SealedSecret's key is unknown (see writ keys report), or if it is the newest
 Re-seal what depends on it first (writ seal --re-encrypt), and keep a backup of the key.`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
-				return usageErrorf("retire takes one key: its Secret name or fingerprint")
+				return cli.UsageErrorf("retire takes one key: its Secret name or fingerprint")
 			}
 			return nil
 		},
@@ -66,44 +66,29 @@ Re-seal what depends on it first (writ seal --re-encrypt), and keep a backup of 
 	return cmd
 }
 
-func keysClient(c clusterOptions) (client.Client, error) {
-	cfg, err := c.restConfig()
-	if err != nil {
-		return nil, usageErrorf("no cluster: %v", err)
-	}
-	s := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		return nil, err
-	}
-	if err := ssv1alpha1.AddToScheme(s); err != nil {
-		return nil, err
-	}
-	return client.New(cfg, client.Options{Scheme: s})
-}
-
 func keyReport(ctx context.Context, c clusterOptions) (sealing.Report, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	cl, err := keysClient(c)
+	rc, err := keysClient(c)
 	if err != nil {
 		return sealing.Report{}, err
 	}
 	var keySecrets corev1.SecretList
-	if err := cl.List(ctx, &keySecrets, client.InNamespace(c.namespace), client.HasLabels{sealing.KeyLabel}); err != nil {
-		return sealing.Report{}, &exitError{code: ExitFail, err: fmt.Errorf("listing the key Secrets in %s: %w", c.namespace, err)}
+	if err := rc.Get().Namespace(c.namespace).Resource("secrets").Param("labelSelector", sealing.KeyLabel).Do(ctx).Into(&keySecrets); err != nil {
+		return sealing.Report{}, cli.Failf("listing the key Secrets in %s: %w", c.namespace, err)
 	}
 	var keys []sealing.KeyInfo
 	for i := range keySecrets.Items {
 		k, err := sealing.KeyInfoFromSecret(&keySecrets.Items[i])
 		if err != nil {
-			return sealing.Report{}, &exitError{code: ExitFail, err: fmt.Errorf("key Secret %s: %w", keySecrets.Items[i].Name, err)}
+			return sealing.Report{}, cli.Failf("key Secret %s: %w", keySecrets.Items[i].Name, err)
 		}
 		keys = append(keys, k)
 	}
 	var sealed ssv1alpha1.SealedSecretList
-	if err := cl.List(ctx, &sealed); err != nil {
-		return sealing.Report{}, &exitError{code: ExitFail, err: fmt.Errorf("listing SealedSecrets: %w", err)}
+	if err := rc.Get().AbsPath("/apis", ssv1alpha1.SchemeGroupVersion.Group, ssv1alpha1.SchemeGroupVersion.Version, "sealedsecrets").Do(ctx).Into(&sealed); err != nil {
+		return sealing.Report{}, cli.Failf("listing SealedSecrets: %w", err)
 	}
 	unsealed := map[string]*corev1.Secret{}
 	for i := range sealed.Items {
@@ -112,11 +97,20 @@ func keyReport(ctx context.Context, c clusterOptions) (sealing.Report, error) {
 			continue
 		}
 		s := &corev1.Secret{}
-		if err := cl.Get(ctx, client.ObjectKeyFromObject(ss), s); err == nil {
+		if err := rc.Get().Namespace(ss.Namespace).Resource("secrets").Name(ss.Name).Do(ctx).Into(s); err == nil {
 			unsealed[ss.Namespace+"/"+ss.Name] = s
 		}
 	}
 	return sealing.BuildReport(keys, sealed.Items, unsealed), nil
+}
+
+// keysClient reaches the API server for the key Secrets and the SealedSecrets.
+func keysClient(c clusterOptions) (*rest.RESTClient, error) {
+	cfg, err := c.restConfig()
+	if err != nil {
+		return nil, cli.UsageErrorf("no cluster: %v", err)
+	}
+	return coreClient(cfg)
 }
 
 func printReport(w io.Writer, r sealing.Report, output string) error {
@@ -127,7 +121,7 @@ func printReport(w io.Writer, r sealing.Report, output string) error {
 		return enc.Encode(r)
 	case "table":
 	default:
-		return usageErrorf("--output %q: use table or json", output)
+		return cli.UsageErrorf("--output %q: use table or json", output)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SECRET\tFINGERPRINT\tSTATUS\tCREATED\tSEALED\tSEALEDSECRETS")
@@ -163,22 +157,20 @@ func retireKey(ctx context.Context, out io.Writer, c clusterOptions, which strin
 	}
 	switch {
 	case key == nil:
-		return usageErrorf("no sealing key %q in %s: writ keys report lists them", which, c.namespace)
+		return cli.UsageErrorf("no sealing key %q in %s: writ keys report lists them", which, c.namespace)
 	case key.Newest:
-		return &exitError{code: ExitFail, err: fmt.Errorf("refusing to retire %s: it is the newest key, which seals; wait for the next renewal", key.Secret)}
+		return &cli.ExitError{Code: cli.ExitFail, Err: fmt.Errorf("refusing to retire %s: it is the newest key, which seals; wait for the next renewal", key.Secret)}
 	case len(key.SealedSecrets) > 0:
-		return &exitError{code: ExitFail, err: fmt.Errorf("refusing to retire %s: %d SealedSecrets are still sealed with it (%s); re-seal them first (writ seal --re-encrypt)", key.Secret, len(key.SealedSecrets), strings.Join(key.SealedSecrets, " "))}
+		return &cli.ExitError{Code: cli.ExitFail, Err: fmt.Errorf("refusing to retire %s: %d SealedSecrets are still sealed with it (%s); re-seal them first (writ seal --re-encrypt)", key.Secret, len(key.SealedSecrets), strings.Join(key.SealedSecrets, " "))}
 	case len(r.Unknown) > 0:
-		return &exitError{code: ExitFail, err: fmt.Errorf("refusing to retire %s: the key of %d SealedSecrets is unknown (%s); re-seal them with writ seal, or let writ-controller unseal them first", key.Secret, len(r.Unknown), strings.Join(r.Unknown, " "))}
+		return &cli.ExitError{Code: cli.ExitFail, Err: fmt.Errorf("refusing to retire %s: the key of %d SealedSecrets is unknown (%s); re-seal them with writ seal, or let writ-controller unseal them first", key.Secret, len(r.Unknown), strings.Join(r.Unknown, " "))}
 	}
-	cl, err := keysClient(c)
+	rc, err := keysClient(c)
 	if err != nil {
 		return err
 	}
-	s := &corev1.Secret{}
-	s.Namespace, s.Name = c.namespace, key.Secret
-	if err := cl.Delete(ctx, s); err != nil {
-		return &exitError{code: ExitFail, err: fmt.Errorf("deleting key Secret %s/%s: %w", c.namespace, key.Secret, err)}
+	if err := rc.Delete().Namespace(c.namespace).Resource("secrets").Name(key.Secret).Do(ctx).Error(); err != nil {
+		return &cli.ExitError{Code: cli.ExitFail, Err: fmt.Errorf("deleting key Secret %s/%s: %w", c.namespace, key.Secret, err)}
 	}
 	fmt.Fprintf(out, "retired sealing key %s (%s): nothing was sealed with it\n", key.Secret, key.Fingerprint)
 	return nil

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"writ.dev/writ/cmd/internal/cli"
+
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -56,7 +58,7 @@ show only real changes.
 
 Exit codes: 0 written; 1 the cluster or the certificate failed; 2 usage or input errors. Nothing is
 written unless everything sealed.`,
-		Args: noArgs,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.scopeSet = cmd.Flags().Changed("scope")
 			return runSeal(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
@@ -91,7 +93,7 @@ func runSeal(ctx context.Context, in io.Reader, out, errOut io.Writer, o sealOpt
 		ctx = context.Background()
 	}
 	if o.format != "json" && o.format != "yaml" {
-		return usageErrorf("--format %q: use json or yaml", o.format)
+		return cli.UsageErrorf("--format %q: use json or yaml", o.format)
 	}
 	modes := 0
 	for _, m := range []bool{o.fetchCert, o.raw, o.validate, o.reEncrypt, o.recoveryUnseal, o.mergeInto != ""} {
@@ -100,7 +102,7 @@ func runSeal(ctx context.Context, in io.Reader, out, errOut io.Writer, o sealOpt
 		}
 	}
 	if modes > 1 {
-		return usageErrorf("--fetch-cert, --raw, --validate, --re-encrypt, --recovery-unseal and --merge-into are separate modes: use one")
+		return cli.UsageErrorf("--fetch-cert, --raw, --validate, --re-encrypt, --recovery-unseal and --merge-into are separate modes: use one")
 	}
 	switch {
 	case o.validate:
@@ -155,7 +157,7 @@ func writeEach(errOut io.Writer, perCert [][]any, o sealOptions) error {
 		if len(perCert) > 1 {
 			dir = filepath.Join(o.out, certName(i, o.certs[i]))
 			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return usageErrorf("%v", err)
+				return cli.UsageErrorf("%v", err)
 			}
 		}
 		for _, obj := range objs {
@@ -205,11 +207,11 @@ func loadSealers(ctx context.Context, o sealOptions) ([]*sealing.Sealer, error) 
 func sealerFrom(pemData []byte, where string, now time.Time) (*sealing.Sealer, error) {
 	certs, err := sealing.ParseCerts(pemData)
 	if err != nil {
-		return nil, usageErrorf("%s: %v", where, err)
+		return nil, cli.UsageErrorf("%s: %v", where, err)
 	}
 	s, err := sealing.NewSealer(certs[0], now, rand.Reader)
 	if err != nil {
-		return nil, &exitError{code: ExitFail, err: fmt.Errorf("%s: %w", where, err)}
+		return nil, &cli.ExitError{Code: cli.ExitFail, Err: fmt.Errorf("%s: %w", where, err)}
 	}
 	return s, nil
 }
@@ -218,21 +220,21 @@ func readCert(ctx context.Context, c string) ([]byte, error) {
 	if strings.HasPrefix(c, "http://") || strings.HasPrefix(c, "https://") {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c, nil)
 		if err != nil {
-			return nil, usageErrorf("--cert %s: %v", c, err)
+			return nil, cli.UsageErrorf("--cert %s: %v", c, err)
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
-			return nil, &exitError{code: ExitFail, err: fmt.Errorf("fetching the certificate from %s: %w", c, err)}
+			return nil, &cli.ExitError{Code: cli.ExitFail, Err: fmt.Errorf("fetching the certificate from %s: %w", c, err)}
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			return nil, &exitError{code: ExitFail, err: fmt.Errorf("fetching the certificate from %s: %s", c, resp.Status)}
+			return nil, &cli.ExitError{Code: cli.ExitFail, Err: fmt.Errorf("fetching the certificate from %s: %s", c, resp.Status)}
 		}
 		return io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	}
 	b, err := os.ReadFile(c)
 	if err != nil {
-		return nil, usageErrorf("--cert: %v", err)
+		return nil, cli.UsageErrorf("--cert: %v", err)
 	}
 	return b, nil
 }
@@ -243,13 +245,13 @@ func readInput[T any](stdin io.Reader, path string, decode func(io.Reader) ([]T,
 	if path != "" && path != "-" {
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return nil, usageErrorf("%v", err)
+			return nil, cli.UsageErrorf("%v", err)
 		}
 		r = bytes.NewReader(b)
 	}
 	v, err := decode(r)
 	if err != nil {
-		return nil, usageErrorf("%v", err)
+		return nil, cli.UsageErrorf("%v", err)
 	}
 	return v, nil
 }
@@ -266,7 +268,7 @@ func prepare(s *corev1.Secret, o sealOptions) error {
 		s.Annotations = ssv1alpha1.UpdateScopeAnnotations(s.Annotations, o.scope)
 	}
 	if len(s.Data) == 0 && len(s.StringData) == 0 && !o.allowEmpty {
-		return usageErrorf("Secret %q has no data: pass --allow-empty-data to seal it anyway", s.Name)
+		return cli.UsageErrorf("Secret %q has no data: pass --allow-empty-data to seal it anyway", s.Name)
 	}
 	return nil
 }
@@ -279,7 +281,7 @@ func sealAll(s *sealing.Sealer, secrets []*corev1.Secret, o sealOptions) ([]any,
 		}
 		ss, err := s.Seal(sec)
 		if err != nil {
-			return nil, usageErrorf("Secret %q: %v", sec.Name, err)
+			return nil, cli.UsageErrorf("Secret %q: %v", sec.Name, err)
 		}
 		out = append(out, ss)
 	}
@@ -288,7 +290,7 @@ func sealAll(s *sealing.Sealer, secrets []*corev1.Secret, o sealOptions) ([]any,
 
 func sealRaw(out io.Writer, sealers []*sealing.Sealer, o sealOptions) error {
 	if len(o.fromFiles) != 1 {
-		return usageErrorf("--raw seals one value: pass exactly one --from-file")
+		return cli.UsageErrorf("--raw seals one value: pass exactly one --from-file")
 	}
 	spec := o.fromFiles[0]
 	if _, path, ok := strings.Cut(spec, "="); ok {
@@ -296,13 +298,13 @@ func sealRaw(out io.Writer, sealers []*sealing.Sealer, o sealOptions) error {
 	}
 	value, err := os.ReadFile(spec)
 	if err != nil {
-		return usageErrorf("--from-file: %v", err)
+		return cli.UsageErrorf("--from-file: %v", err)
 	}
 	scope := o.scope
 	for _, s := range sealers {
 		v, err := s.SealValue(value, o.ns, o.name, scope)
 		if err != nil {
-			return usageErrorf("%v", err)
+			return cli.UsageErrorf("%v", err)
 		}
 		fmt.Fprintln(out, v)
 	}
@@ -326,15 +328,15 @@ func writeAtomic(path string, b []byte) error { return replaceFile(path, b, true
 
 func mergeInto(in io.Reader, errOut io.Writer, sealers []*sealing.Sealer, o sealOptions) error {
 	if len(sealers) != 1 {
-		return usageErrorf("--merge-into updates one file: pass one --cert")
+		return cli.UsageErrorf("--merge-into updates one file: pass one --cert")
 	}
 	b, err := os.ReadFile(o.mergeInto)
 	if err != nil {
-		return usageErrorf("--merge-into: %v", err)
+		return cli.UsageErrorf("--merge-into: %v", err)
 	}
 	existing, err := sealing.ReadSealedSecrets(bytes.NewReader(b))
 	if err != nil || len(existing) != 1 {
-		return usageErrorf("--merge-into %s must hold one SealedSecret: %v", o.mergeInto, err)
+		return cli.UsageErrorf("--merge-into %s must hold one SealedSecret: %v", o.mergeInto, err)
 	}
 	var old *sealing.KeyRing
 	if len(o.recoveryKeys) > 0 {
@@ -349,14 +351,14 @@ func mergeInto(in io.Reader, errOut io.Writer, sealers []*sealing.Sealer, o seal
 		return err
 	}
 	if len(secrets) != 1 {
-		return usageErrorf("--merge-into takes one Secret as input, got %d", len(secrets))
+		return cli.UsageErrorf("--merge-into takes one Secret as input, got %d", len(secrets))
 	}
 	if err := prepare(secrets[0], sealOptions{allowEmpty: o.allowEmpty}); err != nil {
 		return err
 	}
 	merged, err := sealers[0].MergeInto(existing[0], secrets[0], old)
 	if err != nil {
-		return usageErrorf("%v", err)
+		return cli.UsageErrorf("%v", err)
 	}
 	format := o.format
 	if !bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
@@ -374,11 +376,11 @@ func recoveryRing(files []string) (*sealing.KeyRing, error) {
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return nil, usageErrorf("--recovery-private-key: %v", err)
+			return nil, cli.UsageErrorf("--recovery-private-key: %v", err)
 		}
 		ks, err := sealing.ReadPrivateKeys(b)
 		if err != nil {
-			return nil, usageErrorf("--recovery-private-key %s: %v", f, err)
+			return nil, cli.UsageErrorf("--recovery-private-key %s: %v", f, err)
 		}
 		keys = append(keys, ks...)
 	}
@@ -387,7 +389,7 @@ func recoveryRing(files []string) (*sealing.KeyRing, error) {
 
 func recoveryUnseal(in io.Reader, out io.Writer, o sealOptions) error {
 	if len(o.recoveryKeys) == 0 {
-		return usageErrorf("--recovery-unseal needs --recovery-private-key")
+		return cli.UsageErrorf("--recovery-unseal needs --recovery-private-key")
 	}
 	ring, err := recoveryRing(o.recoveryKeys)
 	if err != nil {
@@ -401,7 +403,7 @@ func recoveryUnseal(in io.Reader, out io.Writer, o sealOptions) error {
 	for _, ss := range sealed {
 		s, _, err := sealing.Unseal(ss, ring)
 		if err != nil {
-			return &exitError{code: ExitFail, err: err}
+			return &cli.ExitError{Code: cli.ExitFail, Err: err}
 		}
 		s.APIVersion, s.Kind = "v1", "Secret"
 		s.OwnerReferences = nil

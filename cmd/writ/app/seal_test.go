@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"writ.dev/writ/sealing"
+	sealcontroller "writ.dev/writ/sealing/controller"
 )
 
 // runIn runs the CLI with stdin.
@@ -263,7 +264,7 @@ func TestSealMergeIntoWithoutChurn(t *testing.T) {
 func TestSealCertFromURL(t *testing.T) {
 	dir := t.TempDir()
 	k := newSealKey(t, dir, 2)
-	srv := httptest.NewServer(sealing.Handler(sealing.HandlerOptions{Ring: func(context.Context) (*sealing.KeyRing, error) { return sealing.NewKeyRing(k.key), nil }}))
+	srv := httptest.NewServer(sealcontroller.Handler(sealcontroller.HandlerOptions{Ring: func(context.Context) (*sealing.KeyRing, error) { return sealing.NewKeyRing(k.key), nil }}))
 	defer srv.Close()
 	code, out, errOut := runIn(t, secretYAML, "seal", "--cert", srv.URL+sealing.CertPath)
 	if code != ExitOK {

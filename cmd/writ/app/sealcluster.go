@@ -1,6 +1,8 @@
 package app
 
 import (
+	"writ.dev/writ/cmd/internal/cli"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,10 +10,9 @@ import (
 	"io"
 	"net/http"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/net"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	ssv1alpha1 "github.com/bitnami/sealed-secrets/pkg/apis/sealedsecrets/v1alpha1"
@@ -24,21 +25,21 @@ import (
 func sealingProxy(ctx context.Context, c clusterOptions, verb, path string) (*rest.Request, error) {
 	cfg, err := c.restConfig()
 	if err != nil {
-		return nil, usageErrorf("no cluster to reach the controller in: %v (or pass --cert)", err)
+		return nil, cli.UsageErrorf("no cluster to reach the controller in: %v (or pass --cert)", err)
 	}
 	cfg.AcceptContentTypes = "application/x-pem-file, application/json, */*"
-	cs, err := kubernetes.NewForConfig(cfg)
+	rc, err := coreClient(cfg)
 	if err != nil {
-		return nil, usageErrorf("%v", err)
+		return nil, cli.UsageErrorf("%v", err)
 	}
-	svc, err := cs.CoreV1().Services(c.namespace).Get(ctx, c.name, metav1.GetOptions{})
-	if err != nil {
+	svc := &corev1.Service{}
+	if err := rc.Get().Namespace(c.namespace).Resource("services").Name(c.name).Do(ctx).Into(svc); err != nil {
 		return nil, sealingClusterError(err, c)
 	}
 	if len(svc.Spec.Ports) == 0 {
-		return nil, &exitError{code: ExitFail, err: fmt.Errorf("Service %s/%s has no port", c.namespace, c.name)}
+		return nil, &cli.ExitError{Code: cli.ExitFail, Err: fmt.Errorf("Service %s/%s has no port", c.namespace, c.name)}
 	}
-	return cs.CoreV1().RESTClient().Verb(verb).Namespace(c.namespace).Resource("services").SubResource("proxy").
+	return rc.Verb(verb).Namespace(c.namespace).Resource("services").SubResource("proxy").
 		Name(net.JoinSchemeNamePort("http", c.name, svc.Spec.Ports[0].Name)).Suffix(path), nil
 }
 
@@ -47,14 +48,14 @@ func sealingClusterError(err error, c clusterOptions) error {
 	if errors.As(err, &se) {
 		switch se.Status().Code {
 		case http.StatusForbidden:
-			return &exitError{code: ExitFail, err: fmt.Errorf("Kubernetes RBAC denies you the sealing Service %s/%s (get services and services/proxy): %v; ask for a role that grants it, or seal offline with --cert", c.namespace, c.name, err)}
+			return &cli.ExitError{Code: cli.ExitFail, Err: fmt.Errorf("Kubernetes RBAC denies you the sealing Service %s/%s (get services and services/proxy): %v; ask for a role that grants it, or seal offline with --cert", c.namespace, c.name, err)}
 		case http.StatusNotFound:
-			return &exitError{code: ExitFail, err: fmt.Errorf("no sealing Service %s/%s: is writ-controller installed with sealing enabled (--controller-name, --controller-namespace)? %v", c.namespace, c.name, err)}
+			return &cli.ExitError{Code: cli.ExitFail, Err: fmt.Errorf("no sealing Service %s/%s: is writ-controller installed with sealing enabled (--controller-name, --controller-namespace)? %v", c.namespace, c.name, err)}
 		case http.StatusServiceUnavailable:
-			return &exitError{code: ExitFail, err: fmt.Errorf("writ-controller is not answering behind Service %s/%s (no ready endpoint?): %v", c.namespace, c.name, err)}
+			return &cli.ExitError{Code: cli.ExitFail, Err: fmt.Errorf("writ-controller is not answering behind Service %s/%s (no ready endpoint?): %v", c.namespace, c.name, err)}
 		}
 	}
-	return &exitError{code: ExitFail, err: fmt.Errorf("reaching the sealing Service %s/%s: %w", c.namespace, c.name, err)}
+	return &cli.ExitError{Code: cli.ExitFail, Err: fmt.Errorf("reaching the sealing Service %s/%s: %w", c.namespace, c.name, err)}
 }
 
 func fetchCert(ctx context.Context, c clusterOptions) ([]byte, error) {
@@ -81,7 +82,7 @@ func reEncrypt(ctx context.Context, in io.Reader, out io.Writer, o sealOptions) 
 	err := postEach(ctx, in, o, sealing.RotatePath, func(_ *ssv1alpha1.SealedSecret, body []byte) error {
 		ss, err := sealing.DecodeSealedSecret(body)
 		if err != nil {
-			return &exitError{code: ExitFail, err: fmt.Errorf("the controller answered something else than a SealedSecret: %w", err)}
+			return &cli.ExitError{Code: cli.ExitFail, Err: fmt.Errorf("the controller answered something else than a SealedSecret: %w", err)}
 		}
 		objs = append(objs, ss)
 		return nil
@@ -112,7 +113,7 @@ func postEach(ctx context.Context, in io.Reader, o sealOptions, path string, eac
 		if err != nil {
 			var se apierrors.APIStatus
 			if errors.As(err, &se) && se.Status().Code == http.StatusConflict {
-				return &exitError{code: ExitFail, err: fmt.Errorf("%s/%s: the cluster cannot unseal it (sealed for another cluster or key, renamed, moved, or tampered with)", ss.Namespace, ss.Name)}
+				return &cli.ExitError{Code: cli.ExitFail, Err: fmt.Errorf("%s/%s: the cluster cannot unseal it (sealed for another cluster or key, renamed, moved, or tampered with)", ss.Namespace, ss.Name)}
 			}
 			return sealingClusterError(err, o.cluster)
 		}

@@ -11,18 +11,19 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"writ.dev/writ/sealing"
+	sealcontroller "writ.dev/writ/sealing/controller"
 )
 
 // serveSealing serves writ-controller's sealing handler with the keys in ns on this machine,
 // exposed through the apiserver's service proxy as Service ns/writ-sealing.
 func serveSealing(t *testing.T, ns string) {
 	t.Helper()
-	ks := &sealing.KeyStore{Client: env.Client, Namespace: ns}
+	ks := &sealcontroller.KeyStore{Client: env.Client, Namespace: ns}
 	ln, err := net.Listen("tcp", "0.0.0.0:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: sealing.Handler(sealing.HandlerOptions{Rate: 100, Burst: 100,
+	srv := &http.Server{Handler: sealcontroller.Handler(sealcontroller.HandlerOptions{Rate: 100, Burst: 100,
 		Ring: func(ctx context.Context) (*sealing.KeyRing, error) { return ks.Ring(ctx, env.Client, nil) }}), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })

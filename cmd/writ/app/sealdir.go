@@ -1,6 +1,8 @@
 package app
 
 import (
+	"writ.dev/writ/cmd/internal/cli"
+
 	"bytes"
 	"fmt"
 	"io"
@@ -49,7 +51,7 @@ func sealDir(out, errOut io.Writer, sealers []*sealing.Sealer, o sealOptions) er
 				for _, sec := range f.secrets {
 					ss, err := s.Seal(sec)
 					if err != nil {
-						errOnce.Do(func() { firstErr = usageErrorf("%s: Secret %q: %v", f.rel, sec.Name, err) })
+						errOnce.Do(func() { firstErr = cli.UsageErrorf("%s: Secret %q: %v", f.rel, sec.Name, err) })
 						break
 					}
 					objs = append(objs, ss)
@@ -99,7 +101,7 @@ func sealDir(out, errOut io.Writer, sealers []*sealing.Sealer, o sealOptions) er
 			return err
 		}
 		if err := os.MkdirAll(filepath.Join(o.out, filepath.Dir(rel)), 0o755); err != nil {
-			return usageErrorf("%v", err)
+			return cli.UsageErrorf("%v", err)
 		}
 		if err := replaceFile(filepath.Join(o.out, rel), buf.Bytes(), false); err != nil {
 			return err
@@ -143,10 +145,10 @@ func readSecretDir(o sealOptions) ([]secretFile, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, usageErrorf("%v", err)
+		return nil, cli.UsageErrorf("%v", err)
 	}
 	if len(files) == 0 {
-		return nil, usageErrorf("%s: %v", o.in, errNothingSealed)
+		return nil, cli.UsageErrorf("%s: %v", o.in, errNothingSealed)
 	}
 	return files, nil
 }
@@ -156,7 +158,7 @@ func readSecretDir(o sealOptions) ([]secretFile, error) {
 func replaceFile(path string, b []byte, durable bool) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
 	if err != nil {
-		return usageErrorf("cannot write next to %s: %v", path, err)
+		return cli.UsageErrorf("cannot write next to %s: %v", path, err)
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(b); err != nil {

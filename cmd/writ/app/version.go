@@ -1,6 +1,8 @@
 package app
 
 import (
+	"writ.dev/writ/cmd/internal/cli"
+
 	"encoding/json"
 	"fmt"
 
@@ -14,7 +16,7 @@ func newVersionCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the version of writ",
-		Args:  noArgs,
+		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			info := version.Get()
 			switch output {
@@ -25,7 +27,7 @@ func newVersionCommand() *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(info)
 			default:
-				return usageErrorf("unknown output format %q: use -o text or -o json", output)
+				return cli.UsageErrorf("unknown output format %q: use -o text or -o json", output)
 			}
 			return nil
 		},

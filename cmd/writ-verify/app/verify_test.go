@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"writ.dev/writ/cmd/internal/cli"
 	"writ.dev/writ/provenance/api/v1alpha1"
 	"writ.dev/writ/test/fixtures"
 )
@@ -36,16 +38,16 @@ func TestVerifyCommand(t *testing.T) {
 	second := r.Commit(alice, "second", map[string]string{"a.yaml": "a: 2\n"})
 	policy := writePolicy(t, v1alpha1.TrustPolicySpec{Mode: v1alpha1.ModeRange, SSH: &v1alpha1.SSHTrust{AllowedSigners: alice.AllowedSigner("")}})
 
-	code, out, errOut := run(t, "verify", "--policy", policy, "--repo", r.Dir)
-	if code != ExitOK {
+	code, out, errOut := run(t, "--policy", policy, "--repo", r.Dir)
+	if code != cli.ExitOK {
 		t.Fatalf("signed history: exit %d\n%s%s", code, out, errOut)
 	}
 	if !strings.Contains(out, "VERIFIED") || !strings.Contains(out, alice.Fingerprint) || !strings.Contains(out, "2 commit(s) in scope") {
 		t.Fatalf("table lacks the verdicts:\n%s", out)
 	}
 
-	code, out, _ = run(t, "verify", "--policy", policy, "--repo", r.Dir, "--from", first, "-o", "json")
-	if code != ExitOK {
+	code, out, _ = run(t, "--policy", policy, "--repo", r.Dir, "--from", first, "-o", "json")
+	if code != cli.ExitOK {
 		t.Fatalf("json: exit %d", code)
 	}
 	var rep struct {
@@ -60,8 +62,8 @@ func TestVerifyCommand(t *testing.T) {
 
 	bad := r.Commit(mallory, "mallory", map[string]string{"a.yaml": "a: 3\n"})
 	unsigned := r.Commit(fixtures.Signer{}, "unsigned", map[string]string{"a.yaml": "a: 4\n"})
-	code, out, errOut = run(t, "verify", "--policy", policy, "--repo", r.Dir)
-	if code != ExitFail {
+	code, out, errOut = run(t, "--policy", policy, "--repo", r.Dir)
+	if code != cli.ExitFail {
 		t.Fatalf("untrusted commits: exit %d\n%s%s", code, out, errOut)
 	}
 	for _, want := range []string{"REJECTED commit " + bad[:12] + ": unknown key", "REJECTED commit " + unsigned[:12] + ": unsigned", "2 of 4 checks failed"} {
@@ -71,7 +73,7 @@ func TestVerifyCommand(t *testing.T) {
 	}
 
 	// Rollback: an older target than the last verified one.
-	if code, _, errOut := run(t, "verify", "--policy", policy, "--repo", r.Dir, "--to", first, "--last-verified", second); code != ExitFail || !strings.Contains(errOut, "rollback") {
+	if code, _, errOut := run(t, "--policy", policy, "--repo", r.Dir, "--to", first, "--last-verified", second); code != cli.ExitFail || !strings.Contains(errOut, "rollback") {
 		t.Fatalf("rollback: exit %d %s", code, errOut)
 	}
 }
@@ -87,18 +89,25 @@ func TestVerifyCommandUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"verify", "--repo", r.Dir}, "--policy is required"},
-		{[]string{"verify", "--policy", "/no/such/file"}, "reading the policy"},
-		{[]string{"verify", "--policy", invalid, "--repo", r.Dir}, "spec.approvals[0].minSigners"},
-		{[]string{"verify", "--policy", good, "--repo", t.TempDir()}, "opening git repository"},
-		{[]string{"verify", "--policy", good, "--repo", r.Dir, "--to", "nope"}, "unknown revision"},
-		{[]string{"verify", "--policy", head, "--repo", r.Dir, "--from", "HEAD"}, "--from applies to Range mode"},
-		{[]string{"verify", "--policy", good, "--repo", r.Dir, "-o", "xml"}, "unknown output format"},
-		{[]string{"verify", "--policy", good, "extra"}, "takes no arguments"},
+		{[]string{"--repo", r.Dir}, "--policy is required"},
+		{[]string{"--policy", "/no/such/file"}, "reading the policy"},
+		{[]string{"--policy", invalid, "--repo", r.Dir}, "spec.approvals[0].minSigners"},
+		{[]string{"--policy", good, "--repo", t.TempDir()}, "opening git repository"},
+		{[]string{"--policy", good, "--repo", r.Dir, "--to", "nope"}, "unknown revision"},
+		{[]string{"--policy", head, "--repo", r.Dir, "--from", "HEAD"}, "--from applies to Range mode"},
+		{[]string{"--policy", good, "--repo", r.Dir, "-o", "xml"}, "unknown output format"},
+		{[]string{"--policy", good, "extra"}, "takes no arguments"},
 	} {
 		code, _, errOut := run(t, tt.args...)
-		if code != ExitUsage || !strings.Contains(errOut, tt.want) {
-			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tt.args[1:], code, errOut, ExitUsage, tt.want)
+		if code != cli.ExitUsage || !strings.Contains(errOut, tt.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tt.args, code, errOut, cli.ExitUsage, tt.want)
 		}
 	}
+}
+
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = Main(args, strings.NewReader(""), &out, &errOut)
+	return code, out.String(), errOut.String()
 }

@@ -1,4 +1,4 @@
-package sealing_test
+package controller_test
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"writ.dev/writ/sealing"
+	sealcontroller "writ.dev/writ/sealing/controller"
+	"writ.dev/writ/sealing/sealingtest"
 )
 
 func post(t *testing.T, url string, body []byte, from string) int {
@@ -25,9 +27,9 @@ func post(t *testing.T, url string, body []byte, from string) int {
 
 // TestHandler: the certificate, verify (200 / 409 / 400), rotate, and the per-client rate limit.
 func TestHandler(t *testing.T) {
-	a, b := testKeys(t)
+	a, b := sealingtest.Keys(t)
 	var ring *sealing.KeyRing
-	srv := httptest.NewServer(sealing.Handler(sealing.HandlerOptions{Rate: 1, Burst: 3, Ring: func(context.Context) (*sealing.KeyRing, error) {
+	srv := httptest.NewServer(sealcontroller.Handler(sealcontroller.HandlerOptions{Rate: 1, Burst: 3, Ring: func(context.Context) (*sealing.KeyRing, error) {
 		if ring == nil {
 			return nil, errors.New("no keys")
 		}
@@ -44,8 +46,8 @@ func TestHandler(t *testing.T) {
 	}
 	resp.Body.Close()
 
-	ours, _ := sealer(t, a).Seal(secret("shop", "db", map[string]string{"k": "v"}))
-	theirs, _ := sealer(t, b).Seal(secret("shop", "db", map[string]string{"k": "v"}))
+	ours, _ := sealingtest.Sealer(t, a).Seal(sealingtest.Secret("shop", "db", map[string]string{"k": "v"}))
+	theirs, _ := sealingtest.Sealer(t, b).Seal(sealingtest.Secret("shop", "db", map[string]string{"k": "v"}))
 	var o, f bytes.Buffer
 	_ = sealing.Encode(&o, "json", ours)
 	_ = sealing.Encode(&f, "yaml", theirs)

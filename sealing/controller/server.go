@@ -1,10 +1,8 @@
-package sealing
+package controller
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -14,15 +12,7 @@ import (
 	ssv1alpha1 "github.com/bitnami/sealed-secrets/pkg/apis/sealedsecrets/v1alpha1"
 	"github.com/go-logr/logr"
 	"golang.org/x/time/rate"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes/scheme"
-)
-
-// Paths served as kubeseal expects them behind the API server's service proxy.
-const (
-	CertPath   = "/v1/cert.pem"
-	VerifyPath = "/v1/verify"
-	RotatePath = "/v1/rotate"
+	"writ.dev/writ/sealing"
 )
 
 // maxBody bounds a SealedSecret posted to verify or rotate.
@@ -31,13 +21,13 @@ const maxBody = 2 << 20
 // HandlerOptions configure Handler.
 type HandlerOptions struct {
 	// Ring returns the current keys.
-	Ring func(ctx context.Context) (*KeyRing, error)
+	Ring func(ctx context.Context) (*sealing.KeyRing, error)
 	// Rate and Burst limit /v1/verify and /v1/rotate per client (X-Forwarded-For, which the API
 	// server's proxy sets, else the peer address): each costs an RSA decryption per value.
 	// Bitnami's defaults: 2 per second, burst 2.
 	Rate  rate.Limit
 	Burst int
-	// Sealer makes the re-sealed SealedSecret of /v1/rotate; default crypto/rand and time.Now.
+	// sealing.Sealer makes the re-sealed SealedSecret of /v1/rotate; default crypto/rand and time.Now.
 	Now func() time.Time
 	Log logr.Logger
 }
@@ -58,7 +48,7 @@ func Handler(o HandlerOptions) http.Handler {
 	}
 	limit := &limiters{rate: o.Rate, burst: o.Burst, by: map[string]*rate.Limiter{}}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+CertPath, func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET "+sealing.CertPath, func(w http.ResponseWriter, r *http.Request) {
 		ring, err := o.Ring(r.Context())
 		if err != nil || ring.Latest() == nil {
 			o.Log.Error(err, "no sealing certificate to serve")
@@ -66,25 +56,25 @@ func Handler(o HandlerOptions) http.Handler {
 			return
 		}
 		w.Header().Set("Content-Type", "application/x-pem-file")
-		_, _ = w.Write(CertPEM(ring.Latest().Cert))
+		_, _ = w.Write(sealing.CertPEM(ring.Latest().Cert))
 	})
-	mux.HandleFunc("POST "+VerifyPath, limited(limit, func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST "+sealing.VerifyPath, limited(limit, func(w http.ResponseWriter, r *http.Request) {
 		ss, ring, ok := readSealed(w, r, o)
 		if !ok {
 			return
 		}
-		if _, _, err := UnsealWithoutTemplate(ss, ring); err != nil {
+		if _, _, err := sealing.UnsealWithoutTemplate(ss, ring); err != nil {
 			http.Error(w, "this cluster cannot unseal it", http.StatusConflict)
 			return
 		}
 		w.WriteHeader(http.StatusOK)
 	}))
-	mux.HandleFunc("POST "+RotatePath, limited(limit, func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST "+sealing.RotatePath, limited(limit, func(w http.ResponseWriter, r *http.Request) {
 		ss, ring, ok := readSealed(w, r, o)
 		if !ok {
 			return
 		}
-		out, err := Reseal(ss, ring, o.Now(), cryptoRand)
+		out, err := sealing.Reseal(ss, ring, o.Now(), cryptoRand)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusConflict)
 			return
@@ -98,32 +88,6 @@ func Handler(o HandlerOptions) http.Handler {
 		_, _ = w.Write(b)
 	}))
 	return mux
-}
-
-// Reseal opens ss (without rendering its template) and seals the same values again with the
-// newest key, keeping ss's metadata and template.
-func Reseal(ss *ssv1alpha1.SealedSecret, ring *KeyRing, now time.Time, rnd io.Reader) (*ssv1alpha1.SealedSecret, error) {
-	latest := ring.Latest()
-	if latest == nil {
-		return nil, errors.New("no sealing key")
-	}
-	sec, _, err := UnsealWithoutTemplate(ss, ring)
-	if err != nil {
-		return nil, err
-	}
-	s, err := NewSealer(latest.Cert, now, rnd)
-	if err != nil {
-		return nil, err
-	}
-	fresh := ss.DeepCopy()
-	fresh.Spec.EncryptedData = ssv1alpha1.SealedSecretEncryptedData{}
-	sec.StringData = nil
-	for k := range sec.Data {
-		if _, sealed := ss.Spec.EncryptedData[k]; !sealed {
-			delete(sec.Data, k)
-		}
-	}
-	return s.MergeInto(fresh, sec, nil)
 }
 
 // limiters keep one token bucket per client; the map is dropped when it grows past maxClients.
@@ -164,26 +128,13 @@ func limited(l *limiters, h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// DecodeSealedSecret reads one SealedSecret in JSON or YAML.
-func DecodeSealedSecret(b []byte) (*ssv1alpha1.SealedSecret, error) {
-	obj, err := runtime.Decode(scheme.Codecs.UniversalDecoder(ssv1alpha1.SchemeGroupVersion), b)
-	if err != nil {
-		return nil, fmt.Errorf("not a SealedSecret: %w", err)
-	}
-	ss, ok := obj.(*ssv1alpha1.SealedSecret)
-	if !ok {
-		return nil, fmt.Errorf("not a SealedSecret but a %s", obj.GetObjectKind().GroupVersionKind().Kind)
-	}
-	return ss, nil
-}
-
-func readSealed(w http.ResponseWriter, r *http.Request, o HandlerOptions) (*ssv1alpha1.SealedSecret, *KeyRing, bool) {
+func readSealed(w http.ResponseWriter, r *http.Request, o HandlerOptions) (*ssv1alpha1.SealedSecret, *sealing.KeyRing, bool) {
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		http.Error(w, "reading the request: "+err.Error(), http.StatusBadRequest)
 		return nil, nil, false
 	}
-	ss, err := DecodeSealedSecret(b)
+	ss, err := sealing.DecodeSealedSecret(b)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return nil, nil, false

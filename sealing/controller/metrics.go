@@ -1,4 +1,4 @@
-package sealing
+package controller
 
 import (
 	"crypto/rand"

@@ -1,4 +1,4 @@
-package sealing_test
+package controller_test
 
 import (
 	"context"
@@ -22,6 +22,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"writ.dev/writ/sealing"
+	sealcontroller "writ.dev/writ/sealing/controller"
+	"writ.dev/writ/sealing/sealingtest"
 	"writ.dev/writ/test/harness"
 )
 
@@ -60,10 +62,10 @@ next:
 }
 
 type running struct {
-	keys    *sealing.KeyStore
+	keys    *sealcontroller.KeyStore
 	events  *events
 	reg     *prometheus.Registry
-	metrics *sealing.Metrics
+	metrics *sealcontroller.Metrics
 	mgr     ctrl.Manager
 }
 
@@ -82,9 +84,9 @@ func startController(t testing.TB, keyNS string, cfgEdit func(*ctrl.Options)) *r
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &running{keys: &sealing.KeyStore{Client: mgr.GetClient(), Namespace: keyNS}, events: &events{}, reg: prometheus.NewRegistry(), mgr: mgr}
-	r.metrics = sealing.NewMetrics(r.reg)
-	c := &sealing.Controller{Client: mgr.GetClient(), Keys: r.keys, Events: r.events, Metrics: r.metrics, RetryAfter: 500 * time.Millisecond, Workers: 8}
+	r := &running{keys: &sealcontroller.KeyStore{Client: mgr.GetClient(), Namespace: keyNS}, events: &events{}, reg: prometheus.NewRegistry(), mgr: mgr}
+	r.metrics = sealcontroller.NewMetrics(r.reg)
+	c := &sealcontroller.Controller{Client: mgr.GetClient(), Keys: r.keys, Events: r.events, Metrics: r.metrics, RetryAfter: 500 * time.Millisecond, Workers: 8}
 	if err := c.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +161,7 @@ func waitSynced(t testing.TB, ss *ssv1alpha1.SealedSecret, status corev1.Conditi
 func TestControllerUnsealsIntoSecret(t *testing.T) {
 	harness.Require(t, env)
 	ctx := context.Background()
-	a, b := testKeys(t)
+	a, b := sealingtest.Keys(t)
 	keyNS := "sealing-unseal"
 	storeKey(t, keyNS, a)
 	storeKey(t, keyNS, b)
@@ -168,11 +170,11 @@ func TestControllerUnsealsIntoSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	sec := secret("shop", "db", map[string]string{"password": "hunter2"})
+	sec := sealingtest.Secret("shop", "db", map[string]string{"password": "hunter2"})
 	immutable := true
 	sec.Type, sec.Immutable = corev1.SecretTypeBasicAuth, &immutable
 	sec.Data["username"] = []byte("app")
-	ss, err := sealer(t, a).Seal(sec)
+	ss, err := sealingtest.Sealer(t, a).Seal(sec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,20 +210,20 @@ func TestControllerUnsealsIntoSecret(t *testing.T) {
 func TestControllerRefusesBadSealedSecrets(t *testing.T) {
 	harness.Require(t, env)
 	ctx := context.Background()
-	a, b := testKeys(t)
+	a, b := sealingtest.Keys(t)
 	keyNS := "sealing-refuse"
 	storeKey(t, keyNS, a) // b is not in this cluster
 	r := startController(t, keyNS, nil)
 	if err := env.EnsureNamespace(ctx, "refuse"); err != nil {
 		t.Fatal(err)
 	}
-	good, _ := sealer(t, a).Seal(secret("refuse", "tampered", map[string]string{"password": "hunter2", "user": "app"}))
+	good, _ := sealingtest.Sealer(t, a).Seal(sealingtest.Secret("refuse", "tampered", map[string]string{"password": "hunter2", "user": "app"}))
 	v := []byte(good.Spec.EncryptedData["password"])
 	v[len(v)/2] ^= 0x01
 	good.Spec.EncryptedData["password"] = string(v)
-	moved, _ := sealer(t, a).Seal(secret("refuse", "original", map[string]string{"password": "hunter2"}))
+	moved, _ := sealingtest.Sealer(t, a).Seal(sealingtest.Secret("refuse", "original", map[string]string{"password": "hunter2"}))
 	moved.Name = "renamed"
-	wrongKey, _ := sealer(t, b).Seal(secret("refuse", "wrongkey", map[string]string{"password": "hunter2"}))
+	wrongKey, _ := sealingtest.Sealer(t, b).Seal(sealingtest.Secret("refuse", "wrongkey", map[string]string{"password": "hunter2"}))
 	for _, ss := range []*ssv1alpha1.SealedSecret{good, moved, wrongKey} {
 		if err := env.Client.Create(ctx, ss); err != nil {
 			t.Fatal(err)
@@ -232,7 +234,7 @@ func TestControllerRefusesBadSealedSecrets(t *testing.T) {
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(ss), &corev1.Secret{}); !apierrors.IsNotFound(err) {
 			t.Errorf("%s: a Secret was written (or %v)", ss.Name, err)
 		}
-		if !r.events.has("refuse/"+ss.Name, "Warning", sealing.EventUnsealFailed) {
+		if !r.events.has("refuse/"+ss.Name, "Warning", sealcontroller.EventUnsealFailed) {
 			t.Errorf("%s: no ErrUnsealFailed event: %v", ss.Name, r.events.all)
 		}
 	}
@@ -246,7 +248,7 @@ func TestControllerRefusesBadSealedSecrets(t *testing.T) {
 func TestControllerManagedAndPatch(t *testing.T) {
 	harness.Require(t, env)
 	ctx := context.Background()
-	a, _ := testKeys(t)
+	a, _ := sealingtest.Keys(t)
 	keyNS := "sealing-managed"
 	storeKey(t, keyNS, a)
 	startController(t, keyNS, nil)
@@ -258,7 +260,7 @@ func TestControllerManagedAndPatch(t *testing.T) {
 	if err := env.Client.Create(ctx, existing); err != nil {
 		t.Fatal(err)
 	}
-	ss, _ := sealer(t, a).Seal(secret(ns, "plain", map[string]string{"password": "hunter2"}))
+	ss, _ := sealingtest.Sealer(t, a).Seal(sealingtest.Secret(ns, "plain", map[string]string{"password": "hunter2"}))
 	if err := env.Client.Create(ctx, ss); err != nil {
 		t.Fatal(err)
 	}
@@ -302,9 +304,9 @@ func TestKeyRenewalAndCutoff(t *testing.T) {
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	keys := &sealing.KeyStore{Client: env.Client, Namespace: ns}
+	keys := &sealcontroller.KeyStore{Client: env.Client, Namespace: ns}
 	reg := prometheus.NewRegistry()
-	r := &sealing.Renewer{Keys: keys, Live: env.Client, Period: 30 * 24 * time.Hour, KeySize: 2048, Now: clock, Rand: rand.Reader, Metrics: sealing.NewMetrics(reg)}
+	r := &sealcontroller.Renewer{Keys: keys, Live: env.Client, Period: 30 * 24 * time.Hour, KeySize: 2048, Now: clock, Rand: rand.Reader, Metrics: sealcontroller.NewMetrics(reg)}
 	ring := func() *sealing.KeyRing {
 		kr, err := keys.Ring(ctx, env.Client, nil)
 		if err != nil {
@@ -320,7 +322,7 @@ func TestKeyRenewalAndCutoff(t *testing.T) {
 		t.Fatal("a second key right after the first")
 	}
 	// A value sealed with the first key.
-	ss, _ := sealer(t, first).Seal(secret("shop", "renewal", map[string]string{"k": "v"}))
+	ss, _ := sealingtest.Sealer(t, first).Seal(sealingtest.Secret("shop", "renewal", map[string]string{"k": "v"}))
 	advance(29 * 24 * time.Hour)
 	if k, _ := r.RenewIfDue(ctx); k != nil {
 		t.Fatal("renewed before the period")

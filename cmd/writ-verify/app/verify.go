@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"writ.dev/writ/cmd/internal/cli"
 	"writ.dev/writ/provenance"
 	"writ.dev/writ/provenance/api/v1alpha1"
 )
@@ -20,10 +22,12 @@ type verifyOptions struct {
 	policy, repo, from, to, lastVerified, output string
 }
 
-func newVerifyCommand() *cobra.Command {
+// NewCommand returns the verify command writing to the given streams: the root command of
+// writ-verify, which `writ verify` runs.
+func NewCommand(in io.Reader, out, errOut io.Writer) *cobra.Command {
 	o := verifyOptions{}
 	cmd := &cobra.Command{
-		Use:   "verify --policy FILE [--repo DIR] [--from REV] [--to REV] [-o table|json]",
+		Use:   "writ verify --policy FILE [--repo DIR] [--from REV] [--to REV] [-o table|json]",
 		Short: "Verify the signatures of Git commits against a TrustPolicy",
 		Long: `Verify checks every commit in scope against a TrustPolicy: the target commit (mode Head),
 every commit after --from up to --to (mode Range), or a signed tag and its commit (mode Tag, --to
@@ -32,7 +36,7 @@ names the tag). The policy file may be written by hand or be the output of
 
 Exit codes: 0 every commit in scope verifies; 1 at least one does not (each is listed with the
 reason); 2 usage, policy or repository errors.`,
-		Args: noArgs,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runVerify(cmd.OutOrStdout(), cmd.ErrOrStderr(), o) },
 	}
 	f := cmd.Flags()
@@ -42,47 +46,44 @@ reason); 2 usage, policy or repository errors.`,
 	f.StringVar(&o.to, "to", "HEAD", "revision to verify: a branch or commit; in Tag mode, the tag")
 	f.StringVar(&o.lastVerified, "last-verified", "", "the last verified target: --to must descend from it unless the policy allows rollback")
 	f.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
-	return cmd
+	return cli.Root(cmd, in, out, errOut)
 }
 
-// noArgs rejects positional arguments as a usage error.
-func noArgs(cmd *cobra.Command, args []string) error {
-	if len(args) > 0 {
-		return usageErrorf("%s takes no arguments, got %q", cmd.Name(), args)
-	}
-	return nil
+// Main runs writ-verify with args (without the program name) and returns the process exit code.
+func Main(args []string, in io.Reader, out, errOut io.Writer) int {
+	return cli.Run(NewCommand(in, out, errOut), "writ", args, errOut)
 }
 
 func runVerify(out, errOut io.Writer, o verifyOptions) error {
 	if o.policy == "" {
-		return usageErrorf("--policy is required: the TrustPolicy file to verify against")
+		return cli.UsageErrorf("--policy is required: the TrustPolicy file to verify against")
 	}
 	if o.output != "table" && o.output != "json" {
-		return usageErrorf("unknown output format %q: use -o table or -o json", o.output)
+		return cli.UsageErrorf("unknown output format %q: use -o table or -o json", o.output)
 	}
 	data, err := os.ReadFile(o.policy)
 	if err != nil {
-		return usageErrorf("reading the policy: %v", err)
+		return cli.UsageErrorf("reading the policy: %v", err)
 	}
 	tp, err := provenance.LoadPolicy(data)
 	if err != nil {
-		return usageErrorf("%s: %v", o.policy, err)
+		return cli.UsageErrorf("%s: %v", o.policy, err)
 	}
 	v, err := provenance.Compile(tp.Spec)
 	if err != nil {
-		return usageErrorf("%s: %v", o.policy, err)
+		return cli.UsageErrorf("%s: %v", o.policy, err)
 	}
 	if o.from != "" && v.Mode() != v1alpha1.ModeRange {
-		return usageErrorf("--from applies to Range mode, but the policy's mode is %s", v.Mode())
+		return cli.UsageErrorf("--from applies to Range mode, but the policy's mode is %s", v.Mode())
 	}
 	repo, err := provenance.OpenRepository(o.repo)
 	if err != nil {
-		return usageErrorf("%v", err)
+		return cli.UsageErrorf("%v", err)
 	}
-	rep, err := v.Verify(contextBackground(), repo, provenance.Request{Target: o.to, Base: o.from, LastVerified: o.lastVerified})
+	rep, err := v.Verify(context.Background(), repo, provenance.Request{Target: o.to, Base: o.from, LastVerified: o.lastVerified})
 	if err != nil {
 		if errors.Is(err, provenance.ErrRevision) {
-			return usageErrorf("%v", err)
+			return cli.UsageErrorf("%v", err)
 		}
 		return err
 	}
@@ -107,7 +108,7 @@ func runVerify(out, errOut io.Writer, o verifyOptions) error {
 		if rep.Rollback != nil {
 			n++
 		}
-		return &exitError{code: ExitFail, err: fmt.Errorf("%d of %d checks failed", n, len(rep.Commits)+btoi(rep.Tag != nil)+btoi(rep.Rollback != nil))}
+		return &cli.ExitError{Code: cli.ExitFail, Err: fmt.Errorf("%d of %d checks failed", n, len(rep.Commits)+btoi(rep.Tag != nil)+btoi(rep.Rollback != nil))}
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package sealing
+package controller
 
 import (
 	"context"
@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"writ.dev/writ/sealing"
 )
 
 // Event reasons, as Bitnami's controller records them.
@@ -102,7 +103,7 @@ func (c *Controller) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !ss.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
-	ss.SetGroupVersionKind(GroupVersionKind)
+	ss.SetGroupVersionKind(sealing.GroupVersionKind)
 	err := c.sync(ctx, ss)
 	c.Metrics.request(err)
 	if serr := c.setSynced(ctx, ss, err); serr != nil {
@@ -147,7 +148,7 @@ func (c *Controller) sync(ctx context.Context, ss *ssv1alpha1.SealedSecret) erro
 		c.Metrics.failed(ReasonKeys)
 		return err
 	}
-	want, used, err := Unseal(ss, ring)
+	want, used, err := sealing.Unseal(ss, ring)
 	if err != nil {
 		c.Metrics.failed(ReasonUnseal)
 		c.event(ss, corev1.EventTypeWarning, EventUnsealFailed, "Failed to unseal: %v", err)
@@ -156,7 +157,7 @@ func (c *Controller) sync(ctx context.Context, ss *ssv1alpha1.SealedSecret) erro
 	if want.Annotations == nil {
 		want.Annotations = map[string]string{}
 	}
-	want.Annotations[AnnotationUnsealedWith] = joinFingerprints(used)
+	want.Annotations[sealing.AnnotationUnsealedWith] = sealing.JoinFingerprints(used)
 
 	if !exists {
 		if err := c.Client.Create(ctx, want); err != nil {
@@ -272,7 +273,7 @@ func (c *Controller) setSynced(ctx context.Context, ss *ssv1alpha1.SealedSecret,
 
 func (c *Controller) event(ss *ssv1alpha1.SealedSecret, kind, reason, format string, args ...any) {
 	if c.Events != nil {
-		c.Events.Eventf(ss, nil, kind, reason, "Unseal", format, args...)
+		c.Events.Eventf(ss, nil, kind, reason, "sealing.Unseal", format, args...)
 	}
 }
 

@@ -1,4 +1,4 @@
-package sealing_test
+package controller_test
 
 import (
 	"github.com/prometheus/client_golang/prometheus"

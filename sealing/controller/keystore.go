@@ -1,4 +1,4 @@
-package sealing
+package controller
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"writ.dev/writ/sealing"
 )
 
 // KeyStore reads and writes the key Secrets in the controller's namespace. Parsed keys are kept
@@ -26,18 +27,18 @@ type KeyStore struct {
 
 type parsedKey struct {
 	rv  string
-	key *Key
+	key *sealing.Key
 	err error
 }
 
 // Ring returns the usable keys (active, and any other key Secret not labelled compromised).
 // A key Secret that does not parse is reported through onBad and skipped.
-func (s *KeyStore) Ring(ctx context.Context, r client.Reader, onBad func(name string, err error)) (*KeyRing, error) {
+func (s *KeyStore) Ring(ctx context.Context, r client.Reader, onBad func(name string, err error)) (*sealing.KeyRing, error) {
 	if r == nil {
 		r = s.Client
 	}
 	var list corev1.SecretList
-	if err := r.List(ctx, &list, client.InNamespace(s.Namespace), client.HasLabels{KeyLabel}); err != nil {
+	if err := r.List(ctx, &list, client.InNamespace(s.Namespace), client.HasLabels{sealing.KeyLabel}); err != nil {
 		return nil, fmt.Errorf("listing key Secrets in %s: %w", s.Namespace, err)
 	}
 	s.mu.Lock()
@@ -46,13 +47,13 @@ func (s *KeyStore) Ring(ctx context.Context, r client.Reader, onBad func(name st
 		s.parsed = map[string]parsedKey{}
 	}
 	seen := map[string]bool{}
-	var keys []*Key
+	var keys []*sealing.Key
 	for i := range list.Items {
 		sec := &list.Items[i]
 		seen[sec.Name] = true
 		p, ok := s.parsed[sec.Name]
 		if !ok || p.rv != sec.ResourceVersion {
-			k, err := KeyFromSecret(sec)
+			k, err := sealing.KeyFromSecret(sec)
 			p = parsedKey{rv: sec.ResourceVersion, key: k, err: err}
 			s.parsed[sec.Name] = p
 		}
@@ -63,7 +64,7 @@ func (s *KeyStore) Ring(ctx context.Context, r client.Reader, onBad func(name st
 			continue
 		}
 		k := *p.key
-		k.Status = sec.Labels[KeyLabel]
+		k.Status = sec.Labels[sealing.KeyLabel]
 		keys = append(keys, &k)
 	}
 	for name := range s.parsed {
@@ -71,11 +72,11 @@ func (s *KeyStore) Ring(ctx context.Context, r client.Reader, onBad func(name st
 			delete(s.parsed, name)
 		}
 	}
-	return NewKeyRing(keys...), nil
+	return sealing.NewKeyRing(keys...), nil
 }
 
 // Create stores k as a new active key Secret and returns the Secret's name.
-func (s *KeyStore) Create(ctx context.Context, k *Key) (string, error) {
+func (s *KeyStore) Create(ctx context.Context, k *sealing.Key) (string, error) {
 	sec := k.Secret(s.Namespace)
 	if err := s.Client.Create(ctx, sec); err != nil {
 		return "", fmt.Errorf("storing a new sealing key in %s: %w", s.Namespace, err)
@@ -107,7 +108,7 @@ type Renewer struct {
 
 // RenewIfDue makes a new key if there is none, the newest is Period old, or it predates a
 // passed Cutoff. It returns the new key, or nil.
-func (r *Renewer) RenewIfDue(ctx context.Context) (*Key, error) {
+func (r *Renewer) RenewIfDue(ctx context.Context) (*sealing.Key, error) {
 	ring, err := r.Keys.Ring(ctx, r.Live, func(name string, err error) {
 		r.Log.Error(err, "skipping a key Secret that does not parse", "secret", name)
 	})
@@ -130,12 +131,12 @@ func (r *Renewer) RenewIfDue(ctx context.Context) (*Key, error) {
 	}
 	bits, validFor := r.KeySize, r.ValidFor
 	if bits == 0 {
-		bits = DefaultKeySize
+		bits = sealing.DefaultKeySize
 	}
 	if validFor == 0 {
-		validFor = DefaultCertValidity
+		validFor = sealing.DefaultCertValidity
 	}
-	k, err := NewKey(r.rand(), bits, now, validFor, r.CN)
+	k, err := sealing.NewKey(r.rand(), bits, now, validFor, r.CN)
 	if err != nil {
 		return nil, err
 	}
