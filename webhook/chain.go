@@ -176,9 +176,11 @@ func Decide(r *Request, s *Snapshot) Decision {
 	if s.ExemptNamespaces[r.Namespace] || (r.Resource == "namespaces" && r.Group == "" && s.ExemptNamespaces[r.Name]) {
 		return Decision{Allowed: true, Plugin: "exempt-namespace", Reason: "ExemptNamespace"}
 	}
-	var warn *Decision
+	var warn Decision
+	warned := false
 	allowedBy := Decision{Allowed: true, Plugin: "unprotected", Reason: "Unprotected"}
-	for _, p := range s.ordered(r) {
+	var buf [8]*Policy
+	for _, p := range s.ordered(r, buf[:0]) {
 		protected, err := p.protects(r, s)
 		if err != nil {
 			return Decision{Policy: p.Name, Plugin: "protect", Reason: "LookupFailed",
@@ -195,35 +197,41 @@ func Decide(r *Request, s *Snapshot) Decision {
 			}
 		case p.Mode == guardv1.Warn:
 			d.Allowed, d.Warn = true, true
-			if warn == nil {
-				warn = &d
+			if !warned {
+				warn, warned = d, true
 			}
 		default:
 			return d
 		}
 	}
-	if warn != nil {
-		return *warn
+	if warned {
+		return warn
 	}
 	return allowedBy
 }
 
 // ordered returns the policies that protect the request directly first, so a denial names the
 // policy that protects the object's namespace or kind rather than one that only sees its
-// tracking marker. Lookup errors surface when Decide asks again.
-func (s *Snapshot) ordered(r *Request) []*Policy {
+// tracking marker. Lookup errors surface when Decide asks again. The result is appended to buf
+// (a caller's array, so that deciding allocates nothing for it).
+func (s *Snapshot) ordered(r *Request, buf []*Policy) []*Policy {
 	if len(s.Policies) < 2 {
 		return s.Policies
 	}
-	var direct, rest []*Policy
-	for _, p := range s.Policies {
+	out := buf
+	var direct uint64 // bit i: s.Policies[i] protects directly (only the first 64 are put first)
+	for i, p := range s.Policies[:min(len(s.Policies), 64)] {
 		if ok, _ := p.protectsDirectly(r, s); ok {
-			direct = append(direct, p)
-		} else {
-			rest = append(rest, p)
+			out = append(out, p)
+			direct |= 1 << i
 		}
 	}
-	return append(direct, rest...)
+	for i, p := range s.Policies {
+		if i >= 64 || direct&(1<<i) == 0 {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func decideUnder(p *Policy, r *Request, s *Snapshot) Decision {
@@ -247,6 +255,7 @@ func decideUnder(p *Policy, r *Request, s *Snapshot) Decision {
 // truth lives and how to get emergency access.
 func denialMessage(p *Policy, r *Request, s *Snapshot) string {
 	var b strings.Builder
+	b.Grow(512) // the message with a source and break-glass instructions, in one allocation
 	fmt.Fprintf(&b, "writ: %s of %s by %q denied by GuardPolicy %q: only the GitOps agent may change it.", strings.ToLower(r.Operation), r.Ref(), r.User, p.Name)
 	src := p.SourceOfTruth
 	for _, m := range []*ObjectMeta{r.Old, r.New} {

@@ -449,7 +449,7 @@ func fuzzOracle(t *testing.T, g *Guard, req admission.Request) Decision {
 	if err != nil {
 		return Decision{}
 	}
-	s, err := g.snapshot(context.Background(), fuzzNow)
+	s, err := g.reads(context.Background()).snapshot(fuzzNow)
 	if err != nil {
 		t.Fatalf("snapshot: %v", err)
 	}

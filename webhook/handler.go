@@ -78,9 +78,9 @@ func (g *Guard) Handle(ctx context.Context, req admission.Request) admission.Res
 	default:
 		// Reads from a cache that cannot sync (the guard's RBAC missing a kind) would wait for
 		// ever: bound them, and fail closed with a message, well within the apiserver's timeout.
-		rctx, cancel := context.WithTimeout(ctx, snapshotTimeout)
-		defer cancel()
-		snap, serr := g.snapshot(rctx, now())
+		reads := g.reads(ctx)
+		defer reads.deadline.stop()
+		snap, serr := reads.snapshot(now())
 		switch {
 		case serr != nil:
 			d = Decision{Plugin: "snapshot", Reason: "LookupFailed", Message: fmt.Sprintf("writ cannot read its policies (%v); the guard fails closed: retry shortly", serr)}
@@ -98,27 +98,20 @@ func (g *Guard) Handle(ctx context.Context, req admission.Request) admission.Res
 }
 
 func (g *Guard) respond(ctx context.Context, r *Request, d Decision, now time.Time) admission.Response {
-	ann := map[string]string{AnnotationReason: d.Reason}
-	if d.Policy != "" {
-		ann[AnnotationPolicy] = d.Policy
-	}
 	var resp admission.Response
+	decision := "allowed"
 	switch {
 	case !d.Allowed:
-		ann[AnnotationDecision] = "denied"
+		decision = "denied"
 		resp = admission.Denied(d.Message)
 		resp.Result.Code = http.StatusForbidden
 		g.record(ctx, r, d, audit.MutationDenied, now)
 	case d.Warn:
-		ann[AnnotationDecision] = "warned"
+		decision = "warned"
 		resp = admission.Allowed("").WithWarnings(d.Message)
 		g.record(ctx, r, d, audit.MutationWarned, now)
 	default:
-		ann[AnnotationDecision] = "allowed"
 		resp = admission.Allowed("")
-		if d.BreakGlass != "" {
-			ann[AnnotationBreakGlass] = d.BreakGlass
-		}
 		switch {
 		case d.Reason == "BreakGlassRequested" || d.Reason == "BreakGlassApproved":
 			// Creating or approving a request is not a use of it.
@@ -127,9 +120,43 @@ func (g *Guard) respond(ctx context.Context, r *Request, d Decision, now time.Ti
 			g.record(ctx, r, d, audit.BreakGlassUsed, now)
 		}
 	}
-	resp.AuditAnnotations = ann
+	resp.AuditAnnotations = auditAnnotations(decision, d)
 	return resp
 }
+
+// annotationSets holds the audit annotations of every decision, reason and policy seen, shared by
+// the responses that carry them (they are only read: encoded into the AdmissionReview).
+var annotationSets sync.Map // annotationKey -> map[string]string
+
+type annotationKey struct{ decision, reason, policy string }
+
+// auditAnnotations returns the audit annotations of a decision.
+func auditAnnotations(decision string, d Decision) map[string]string {
+	key := annotationKey{decision, d.Reason, d.Policy}
+	if d.BreakGlass == "" {
+		if ann, ok := annotationSets.Load(key); ok {
+			return ann.(map[string]string)
+		}
+	}
+	ann := map[string]string{AnnotationDecision: decision, AnnotationReason: d.Reason}
+	if d.Policy != "" {
+		ann[AnnotationPolicy] = d.Policy
+	}
+	if d.BreakGlass != "" { // one per grant: not kept
+		ann[AnnotationBreakGlass] = d.BreakGlass
+		return ann
+	}
+	if annotationSetCount.Add(1) <= maxAnnotationSets {
+		annotationSets.Store(key, ann)
+	}
+	return ann
+}
+
+// maxAnnotationSets bounds annotationSets: decisions, reasons and policies are few, but policies
+// come and go with their names.
+const maxAnnotationSets = 4096
+
+var annotationSetCount atomic.Int64
 
 func (g *Guard) record(ctx context.Context, r *Request, d Decision, kind audit.Kind, now time.Time) {
 	if g.Recorder == nil || r == nil {
@@ -171,10 +198,11 @@ func toRequest(req admission.Request) (*Request, error) {
 		return r, nil // the object is the connect options, not the pod
 	}
 	var err error
-	if r.New, err = meta(req.Object.Raw); err != nil {
+	allLabels := r.Group == "" && r.Resource == "namespaces"
+	if r.New, err = meta(req.Object.Raw, allLabels); err != nil {
 		return r, fmt.Errorf("object: %w", err)
 	}
-	if r.Old, err = meta(req.OldObject.Raw); err != nil {
+	if r.Old, err = meta(req.OldObject.Raw, allLabels); err != nil {
 		return r, fmt.Errorf("old object: %w", err)
 	}
 	// A delete by collection reaches admission once per object without the object's name in
@@ -185,33 +213,55 @@ func toRequest(req admission.Request) (*Request, error) {
 	return r, nil
 }
 
-// snapshot reads policies, grants and the namespace lookup.
-func (g *Guard) snapshot(ctx context.Context, now time.Time) (*Snapshot, error) {
-	base, err := g.policiesAndGrants(ctx, now)
+// requestReads is what one review reads: the snapshot, its namespace lookup (the same namespace
+// is asked for once per policy: it is read once) and the deadline of the reads, in one allocation.
+type requestReads struct {
+	g        *Guard
+	deadline lazyDeadline
+	snap     Snapshot
+	nsName   string
+	nsLabels map[string]string
+	nsRead   bool
+}
+
+// namespaces holds the Namespace structs the guard reads into: only their labels are kept.
+var namespaces = sync.Pool{New: func() any { return &corev1.Namespace{} }}
+
+// reads starts one review's reads, bounded by snapshotTimeout; stop its deadline when done.
+func (g *Guard) reads(ctx context.Context) *requestReads {
+	rr := &requestReads{g: g}
+	rr.deadline.init(ctx, snapshotTimeout)
+	return rr
+}
+
+// snapshot returns the policies, grants and the namespace lookup.
+func (rr *requestReads) snapshot(now time.Time) (*Snapshot, error) {
+	base, err := rr.g.policiesAndGrants(&rr.deadline, now)
 	if err != nil {
 		return nil, err
 	}
-	s := *base // the shared part is never modified: only this request's fields are set
-	s.Now = now
-	// A decision asks for the same namespace's labels once per policy: read it once per request.
-	var cached *corev1.Namespace
-	s.NamespaceLabels = func(name string) (map[string]string, error) {
-		if cached != nil && cached.Name == name {
-			return cached.Labels, nil
-		}
-		ns := &corev1.Namespace{}
-		// Only the labels are read, and never modified: skip the cache's deep copy.
-		if err := g.Reader.Get(ctx, client.ObjectKey{Name: name}, ns, client.UnsafeDisableDeepCopy); err != nil {
-			if client.IgnoreNotFound(err) == nil {
-				return nil, nil // a namespace being created does not exist yet
-			}
-			return nil, err
-		}
-		ns.Name = name
-		cached = ns
-		return ns.Labels, nil
+	rr.snap = *base // the shared part is never modified: only this request's fields are set
+	rr.snap.Now = now
+	rr.snap.NamespaceLabels = rr.namespaceLabels
+	return &rr.snap, nil
+}
+
+func (rr *requestReads) namespaceLabels(name string) (map[string]string, error) {
+	if rr.nsRead && rr.nsName == name {
+		return rr.nsLabels, nil
 	}
-	return &s, nil
+	ns := namespaces.Get().(*corev1.Namespace)
+	defer func() { *ns = corev1.Namespace{}; namespaces.Put(ns) }()
+	// Only the labels are read, and never modified: skip the cache's deep copy (the labels map
+	// is the cache's own, and outlives ns).
+	if err := rr.g.Reader.Get(&rr.deadline, client.ObjectKey{Name: name}, ns, client.UnsafeDisableDeepCopy); err != nil {
+		if client.IgnoreNotFound(err) == nil {
+			return nil, nil // a namespace being created does not exist yet
+		}
+		return nil, err
+	}
+	rr.nsName, rr.nsLabels, rr.nsRead = name, ns.Labels, true
+	return ns.Labels, nil
 }
 
 // policiesAndGrants returns the compiled policies, the grants and the exempt namespaces: the

@@ -12,7 +12,10 @@ import (
 // data and status, and its managedFields, are skipped without being decoded. The AdmissionReview
 // the object came in was decoded whole already, so it is well-formed JSON; anything else is
 // refused with an error (and the guard denies).
-func meta(raw []byte) (*ObjectMeta, error) {
+//
+// Only the labels and annotations the guard decides on are kept (see ObjectMeta): every label when
+// allLabels (a Namespace's labels meet namespace selectors), else the tracking labels.
+func meta(raw []byte, allLabels bool) (*ObjectMeta, error) {
 	if len(raw) == 0 {
 		return nil, nil
 	}
@@ -27,45 +30,77 @@ func meta(raw []byte) (*ObjectMeta, error) {
 	}); err != nil || md == nil {
 		return m, err
 	}
+	labels := keptLabels
+	if allLabels {
+		labels = nil
+	}
 	err := members(md, func(key, value []byte) (bool, error) {
 		switch string(key) {
 		case "name":
-			return true, json.Unmarshal(value, &m.name)
+			if len(value) < 2 || value[0] != '"' {
+				return true, json.Unmarshal(value, &m.name) // null, or not a string: encoding/json's answer
+			}
+			var err error
+			m.name, err = jsonString(value)
+			return err == nil, err
 		case "labels":
-			return true, stringMap(value, &m.Labels)
+			return true, stringMap(value, &m.Labels, labels)
 		case "annotations":
-			return true, stringMap(value, &m.Annotations)
+			return true, stringMap(value, &m.Annotations, keptAnnotations)
 		}
 		return true, nil
 	})
 	return m, err
 }
 
+// The labels and annotations the guard decides on, of objects other than Namespaces.
+var (
+	keptLabels      = keySet(trackingLabels...)
+	keptAnnotations = keySet(append([]string{WritSourceAnnotation}, trackingAnnotations...)...)
+)
+
+func keySet(keys ...string) map[string]bool {
+	m := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		m[k] = true
+	}
+	return m
+}
+
 var errJSON = errors.New("malformed JSON object")
 
 // stringMap decodes a JSON object of strings (labels, annotations) into *out, adding to it as
-// encoding/json does; strings without escapes are taken as they are, without reflection.
-func stringMap(value []byte, out *map[string]string) error {
+// encoding/json does, and keeping only the keys in keep (all when keep is nil). Every value must
+// be a string or null; only kept ones are decoded (strings without escapes are taken as they
+// are, without reflection), so a key the guard does not read costs no allocation.
+func stringMap(value []byte, out *map[string]string, keep map[string]bool) error {
 	if string(value) == "null" {
 		return nil
 	}
-	if *out == nil {
-		*out = map[string]string{}
-	}
 	return members(value, func(key, v []byte) (bool, error) {
+		if string(v) != "null" && (len(v) < 2 || v[0] != '"') {
+			return false, fmt.Errorf("%s: not a string", key)
+		}
+		plain := bytes.IndexByte(key, '\\') < 0 && utf8.Valid(key)
+		if keep != nil && plain && !keep[string(key)] {
+			return true, nil
+		}
 		k := string(key)
-		if bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key) {
+		if !plain {
 			var err error
 			if k, err = jsonString(append(append([]byte{'"'}, key...), '"')); err != nil {
 				return false, err
 			}
+			if keep != nil && !keep[k] {
+				return true, nil
+			}
+		}
+		if *out == nil {
+			*out = map[string]string{}
 		}
 		if string(v) == "null" {
 			(*out)[k] = ""
 			return true, nil
-		}
-		if len(v) < 2 || v[0] != '"' {
-			return false, fmt.Errorf("%s: not a string", k)
 		}
 		s, err := jsonString(v)
 		(*out)[k] = s
@@ -136,13 +171,18 @@ func space(b []byte, i int) int {
 
 // skipString returns the index just past the string starting at b[i] (a quote).
 func skipString(b []byte, i int) (int, error) {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1, nil
+	for i++; i < len(b); {
+		// Jump to the next quote or backslash (IndexByte is vectorised; most strings have no
+		// escapes, so this is one or two calls per string).
+		q := bytes.IndexByte(b[i:], '"')
+		if q < 0 {
+			return 0, errJSON
 		}
+		e := bytes.IndexByte(b[i:i+q], '\\')
+		if e < 0 {
+			return i + q + 1, nil
+		}
+		i += e + 2 // skip the backslash and the character it escapes
 	}
 	return 0, errJSON
 }

@@ -24,7 +24,7 @@ func TestMetaReadsOnlyMetadata(t *testing.T) {
 		{"look-alike key", `{"metadata":{"name":"real","labels":{"app":"tracked"}},"METADATA":{"name":"fake","labels":{"app":"evil"}}}`, "real", "tracked"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			m, err := meta([]byte(c.in))
+			m, err := meta([]byte(c.in), true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -34,9 +34,33 @@ func TestMetaReadsOnlyMetadata(t *testing.T) {
 		})
 	}
 	for _, bad := range []string{`[1,2]`, `{"metadata":`, `{"metadata":{"name":"x"`, `{"a" 1}`, `{"a":1,}`, `"str"`, `{"metadata":{"labels":{"a":1}}}`} {
-		if _, err := meta([]byte(bad)); err == nil {
-			t.Errorf("%s: accepted", bad)
+		for _, all := range []bool{true, false} {
+			if _, err := meta([]byte(bad), all); err == nil {
+				t.Errorf("%s (all labels %v): accepted", bad, all)
+			}
 		}
+	}
+}
+
+// Only the keys the guard decides on are kept, however they are spelled in JSON; a Namespace
+// keeps every label.
+func TestMetaKeepsWhatTheGuardReads(t *testing.T) {
+	in := `{"metadata":{"name":"web","labels":{"app":"web","writ.dev\/managed":"true","app.kubernetes.io/instance":"shop"},` +
+		`"annotations":{"deployment.kubernetes.io/revision":"7","writ.dev/source":"https://git/x","argocd.argoproj.io/tracking-id":null}}}`
+	m, err := meta([]byte(in), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLabels := map[string]string{WritManagedLabel: "true", "app.kubernetes.io/instance": "shop"}
+	wantAnn := map[string]string{WritSourceAnnotation: "https://git/x", "argocd.argoproj.io/tracking-id": ""}
+	if !maps.Equal(m.Labels, wantLabels) || !maps.Equal(m.Annotations, wantAnn) || m.name != "web" || !m.Tracked() {
+		t.Errorf("kept labels %v annotations %v name %q", m.Labels, m.Annotations, m.name)
+	}
+	if m, err = meta([]byte(in), true); err != nil || len(m.Labels) != 3 || m.Labels["app"] != "web" || len(m.Annotations) != 2 {
+		t.Errorf("a namespace's labels %v annotations %v (%v): want every label", m.Labels, m.Annotations, err)
+	}
+	if m, err = meta([]byte(`{"metadata":{"labels":{"app":"web"}}}`), false); err != nil || m.Labels != nil || m.Tracked() {
+		t.Errorf("no kept key: labels %v (%v)", m.Labels, err)
 	}
 }
 
@@ -53,24 +77,45 @@ func FuzzMeta(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		got, err := meta(in) // never panics
-		trimmed := bytes.TrimSpace(in)
-		if !json.Valid(in) || len(trimmed) == 0 || trimmed[0] != '{' || bytes.Contains(in, []byte(`\u`)) || bytes.Count(in, []byte(`"metadata"`)) > 1 {
-			return
-		}
-		var ref struct {
-			Metadata struct {
-				Name        string            `json:"name"`
-				Labels      map[string]string `json:"labels"`
-				Annotations map[string]string `json:"annotations"`
-			} `json:"metadata"`
-		}
-		refErr := sigsjson.UnmarshalCaseSensitivePreserveInts(in, &ref)
-		if (err == nil) != (refErr == nil) {
-			t.Fatalf("meta error %v, case-sensitive decoding error %v, on %s", err, refErr, in)
-		}
-		if err == nil && (got.name != ref.Metadata.Name || !maps.Equal(got.Labels, ref.Metadata.Labels) || !maps.Equal(got.Annotations, ref.Metadata.Annotations)) {
-			t.Fatalf("meta %q %v %v, case-sensitive decoding %q %v %v, on %s", got.name, got.Labels, got.Annotations, ref.Metadata.Name, ref.Metadata.Labels, ref.Metadata.Annotations, in)
+		for _, allLabels := range []bool{true, false} { // a Namespace's metadata, and any other
+			fuzzMeta(t, in, allLabels)
 		}
 	})
+}
+
+// kept is m with only the keys in keep.
+func kept(m map[string]string, keep map[string]bool) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		if keep[k] {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func fuzzMeta(t *testing.T, in []byte, allLabels bool) {
+	got, err := meta(in, allLabels) // never panics
+	trimmed := bytes.TrimSpace(in)
+	if !json.Valid(in) || len(trimmed) == 0 || trimmed[0] != '{' || bytes.Contains(in, []byte(`\u`)) || bytes.Count(in, []byte(`"metadata"`)) > 1 {
+		return
+	}
+	var ref struct {
+		Metadata struct {
+			Name        string            `json:"name"`
+			Labels      map[string]string `json:"labels"`
+			Annotations map[string]string `json:"annotations"`
+		} `json:"metadata"`
+	}
+	refErr := sigsjson.UnmarshalCaseSensitivePreserveInts(in, &ref)
+	if (err == nil) != (refErr == nil) {
+		t.Fatalf("meta error %v, case-sensitive decoding error %v, on %s", err, refErr, in)
+	}
+	wantLabels, wantAnn := ref.Metadata.Labels, kept(ref.Metadata.Annotations, keptAnnotations)
+	if !allLabels {
+		wantLabels = kept(wantLabels, keptLabels)
+	}
+	if err == nil && (got.name != ref.Metadata.Name || !maps.Equal(got.Labels, wantLabels) || !maps.Equal(got.Annotations, wantAnn)) {
+		t.Fatalf("meta (all labels %v) %q %v %v, case-sensitive decoding %q %v %v, on %s", allLabels, got.name, got.Labels, got.Annotations, ref.Metadata.Name, wantLabels, wantAnn, in)
+	}
 }

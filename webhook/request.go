@@ -26,7 +26,10 @@ type Request struct {
 	Old, New *ObjectMeta
 }
 
-// ObjectMeta is what the guard reads of an object.
+// ObjectMeta is what the guard reads of an object: the labels and annotations it decides on.
+// Labels are the tracking labels (all of a Namespace's labels, which namespace selectors match);
+// Annotations are the tracking annotations and the source annotation. A decision that needs
+// another key must add it to keptLabels or keptAnnotations (meta.go).
 type ObjectMeta struct {
 	Labels      map[string]string
 	Annotations map[string]string

@@ -37,7 +37,7 @@ func TestKeptSnapshotIsDroppedOnInvalidate(t *testing.T) {
 	}
 	count := func(g *Guard) int {
 		t.Helper()
-		s, err := g.snapshot(ctx, time.Now())
+		s, err := g.reads(ctx).snapshot(time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,8 +64,8 @@ func TestKeptSnapshotIsDroppedOnInvalidate(t *testing.T) {
 		t.Errorf("after Invalidate the guard saw %d policies, want 1", n)
 	}
 	// Each request gets its own time and namespace lookup over the shared part.
-	a, _ := kept.snapshot(ctx, time.Unix(1, 0))
-	b, _ := kept.snapshot(ctx, time.Unix(2, 0))
+	a, _ := kept.reads(ctx).snapshot(time.Unix(1, 0))
+	b, _ := kept.reads(ctx).snapshot(time.Unix(2, 0))
 	if a.Now.Equal(b.Now) || &a.Policies[0] != &b.Policies[0] {
 		t.Errorf("requests share the wrong parts: %v %v", a.Now, b.Now)
 	}
