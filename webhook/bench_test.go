@@ -256,7 +256,7 @@ type benchReview struct {
 // benchReviews are the requests the load cycles through: the agent's update, a person's
 // (denied), the HPA's scale write (exempt), an unprotected edit, a Warn-mode edit and a tracked
 // object created by the agent. Objects are full Deployments and ConfigMaps as the apiserver sends.
-func benchReviews(b *testing.B) []benchReview {
+func benchReviews(b testing.TB) []benchReview {
 	replicas := int32(3)
 	labels := map[string]string{"app.kubernetes.io/name": "web", "app.kubernetes.io/part-of": "shop", webhook.WritManagedLabel: "true"}
 	dep := &appsv1.Deployment{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
@@ -338,7 +338,8 @@ func (t *benchTimed) reset() ([]time.Duration, map[string]int) {
 // BenchmarkGuardOverTLS serves the guard and a no-op handler from controller-runtime's webhook
 // server over TLS on loopback and offers each, in alternating phases, the same requests at a
 // fixed rate over HTTP/2 (as the apiserver calls webhooks); see benchLoad for what a latency
-// includes. Client and server share the process and its CPUs. The guard reads through the fake
+// includes. The load generator is a process of its own (see TestLoadGeneratorProcess), sharing
+// the machine's CPUs but not the server's heap, unless WRIT_BENCH_LOADGEN=inline. The guard reads through the fake
 // client or from memory as the informer cache does; guard=replay sends the guard's responses
 // without deciding (the cost of the response itself); guard=none pits the no-op against a second
 // no-op, so its ratio is the noise floor of the machine.
@@ -367,11 +368,20 @@ func BenchmarkGuardOverTLS(b *testing.B) {
 	for path, h := range guards {
 		handlers[path] = h
 	}
-	hc, base := benchServe(b, handlers)
+	hc, base, ca := benchServe(b, handlers)
 	reviews := benchReviews(b)
 	var bodies [][]byte
 	for _, r := range reviews {
 		bodies = append(bodies, r.body)
+	}
+	// The load comes from a process of its own, as the apiserver's would, unless
+	// WRIT_BENCH_LOADGEN=inline: then client and server share this process (and its GC).
+	load := func(_ *testing.B, url string, d time.Duration) ([]time.Duration, int, time.Duration) {
+		return benchLoad(hc, url, bodies, d)
+	}
+	if os.Getenv("WRIT_BENCH_LOADGEN") != "inline" {
+		lg := startLoadgen(b, ca)
+		load = lg.load
 	}
 	paths := []string{"/fake-client", "/in-memory", "/replay", "/none"}
 	if only := os.Getenv("WRIT_BENCH_PATHS"); only != "" {
@@ -415,7 +425,7 @@ func BenchmarkGuardOverTLS(b *testing.B) {
 				}
 				p99 := map[string]time.Duration{}
 				for _, p := range order {
-					l, e, t := benchLoad(hc, base+p, bodies, d)
+					l, e, t := load(b, base+p, d)
 					if round > 0 {
 						lat[p], took[p], errs = append(lat[p], l...), took[p]+t, errs+e
 						blk := blocks[(round-1)*benchBlocks/rounds]
@@ -464,7 +474,7 @@ func BenchmarkGuardOverTLS(b *testing.B) {
 
 // benchServe starts controller-runtime's webhook server on a free loopback port with a
 // self-signed certificate, registers handlers, and returns an HTTP/2 client that trusts it.
-func benchServe(b *testing.B, handlers map[string]admission.Handler) (*http.Client, string) {
+func benchServe(b *testing.B, handlers map[string]admission.Handler) (*http.Client, string, string) {
 	dir := b.TempDir()
 	roots := benchCert(b, dir)
 	l := benchMust(net.Listen("tcp", "127.0.0.1:0"))(b)
@@ -487,7 +497,7 @@ func benchServe(b *testing.B, handlers map[string]admission.Handler) (*http.Clie
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	transport := &http.Transport{TLSClientConfig: tlsConfig, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: benchWorkers}
 	b.Cleanup(transport.CloseIdleConnections)
-	return &http.Client{Transport: transport, Timeout: 10 * time.Second}, "https://" + addr
+	return &http.Client{Transport: transport, Timeout: 10 * time.Second}, "https://" + addr, filepath.Join(dir, "tls.crt")
 }
 
 // benchQuiet silences controller-runtime, whose warning that no logger was set would otherwise
