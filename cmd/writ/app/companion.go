@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -31,13 +32,15 @@ shows its flags.`,
 
 // runCompanion runs the companion binary name with args and exits with its exit code. From the
 // real process (the standard streams) it replaces writ with the companion, so signals and exit
-// codes are the companion's own; otherwise (tests) it runs it as a child on cmd's streams.
+// codes are the companion's own; otherwise (tests, and Windows) it runs it as a child on cmd's
+// streams.
 func runCompanion(cmd *cobra.Command, name string, args []string) error {
 	path, err := companionPath(name)
 	if err != nil {
 		return err
 	}
-	if cmd.InOrStdin() == os.Stdin && cmd.OutOrStdout() == os.Stdout && cmd.ErrOrStderr() == os.Stderr {
+	if runtime.GOOS != "windows" && // where a process cannot replace itself: run it as a child
+		cmd.InOrStdin() == os.Stdin && cmd.OutOrStdout() == os.Stdout && cmd.ErrOrStderr() == os.Stderr {
 		err := syscall.Exec(path, append([]string{path}, args...), os.Environ())
 		return cli.Failf("running %s: %v", path, err)
 	}
@@ -60,8 +63,12 @@ func runCompanion(cmd *cobra.Command, name string, args []string) error {
 func companionPath(name string) (string, error) {
 	if self, err := os.Executable(); err == nil {
 		if self, err = filepath.EvalSymlinks(self); err == nil {
-			p := filepath.Join(filepath.Dir(self), name)
-			if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			file := name
+			if runtime.GOOS == "windows" {
+				file += ".exe"
+			}
+			p := filepath.Join(filepath.Dir(self), file)
+			if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && (runtime.GOOS == "windows" || fi.Mode()&0o111 != 0) {
 				return p, nil
 			}
 		}
