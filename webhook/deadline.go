@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -13,9 +14,10 @@ type lazyDeadline struct {
 	parent context.Context
 	at     time.Time
 
-	once   sync.Once
-	ctx    context.Context
-	cancel context.CancelFunc
+	once    sync.Once
+	ctx     context.Context
+	cancel  context.CancelFunc
+	stopped atomic.Bool
 }
 
 var _ context.Context = (*lazyDeadline)(nil)
@@ -30,6 +32,7 @@ func (c *lazyDeadline) start() {
 
 // stop releases the timer, if one was started.
 func (c *lazyDeadline) stop() {
+	c.stopped.Store(true)
 	c.once.Do(func() {}) // no timer from now on
 	if c.cancel != nil {
 		c.cancel()
@@ -57,6 +60,9 @@ func (c *lazyDeadline) Err() error {
 	}
 	if !time.Now().Before(c.at) {
 		return context.DeadlineExceeded
+	}
+	if c.stopped.Load() {
+		return context.Canceled // as a cancelled context.WithDeadline would say
 	}
 	return nil
 }
