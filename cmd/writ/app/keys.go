@@ -38,7 +38,11 @@ sealed by kubeseal, from the keys writ-controller recorded when it unsealed them
 key cannot be told are listed as unknown. No private key material is read into the output.`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := keyReport(cmd.Context(), c)
+			rc, err := keysClient(c)
+			if err != nil {
+				return err
+			}
+			r, err := keyReport(cmd.Context(), rc, c)
 			if err != nil {
 				return err
 			}
@@ -66,13 +70,9 @@ Re-seal what depends on it first (writ seal --re-encrypt), and keep a backup of 
 	return cmd
 }
 
-func keyReport(ctx context.Context, c clusterOptions) (sealing.Report, error) {
+func keyReport(ctx context.Context, rc *rest.RESTClient, c clusterOptions) (sealing.Report, error) {
 	if ctx == nil {
 		ctx = context.Background()
-	}
-	rc, err := keysClient(c)
-	if err != nil {
-		return sealing.Report{}, err
 	}
 	var keySecrets corev1.SecretList
 	if err := rc.Get().Namespace(c.namespace).Resource("secrets").Param("labelSelector", sealing.KeyLabel).Do(ctx).Into(&keySecrets); err != nil {
@@ -145,7 +145,11 @@ func retireKey(ctx context.Context, out io.Writer, c clusterOptions, which strin
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	r, err := keyReport(ctx, c)
+	rc, err := keysClient(c)
+	if err != nil {
+		return err
+	}
+	r, err := keyReport(ctx, rc, c)
 	if err != nil {
 		return err
 	}
@@ -164,10 +168,6 @@ func retireKey(ctx context.Context, out io.Writer, c clusterOptions, which strin
 		return &cli.ExitError{Code: cli.ExitFail, Err: fmt.Errorf("refusing to retire %s: %d SealedSecrets are still sealed with it (%s); re-seal them first (writ seal --re-encrypt)", key.Secret, len(key.SealedSecrets), strings.Join(key.SealedSecrets, " "))}
 	case len(r.Unknown) > 0:
 		return &cli.ExitError{Code: cli.ExitFail, Err: fmt.Errorf("refusing to retire %s: the key of %d SealedSecrets is unknown (%s); re-seal them with writ seal, or let writ-controller unseal them first", key.Secret, len(r.Unknown), strings.Join(r.Unknown, " "))}
-	}
-	rc, err := keysClient(c)
-	if err != nil {
-		return err
 	}
 	if err := rc.Delete().Namespace(c.namespace).Resource("secrets").Name(key.Secret).Do(ctx).Error(); err != nil {
 		return &cli.ExitError{Code: cli.ExitFail, Err: fmt.Errorf("deleting key Secret %s/%s: %w", c.namespace, key.Secret, err)}

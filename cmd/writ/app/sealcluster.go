@@ -20,9 +20,10 @@ import (
 	"writ.dev/writ/sealing"
 )
 
-// sealingProxy returns a request builder for path on the sealing Service through the API
-// server's service proxy, using the Service's first port as kubeseal does.
-func sealingProxy(ctx context.Context, c clusterOptions, verb, path string) (*rest.Request, error) {
+// sealingProxy returns a request builder for paths on the sealing Service through the API
+// server's service proxy, using the Service's first port as kubeseal does. It reads the
+// kubeconfig and the Service once, however many requests follow.
+func sealingProxy(ctx context.Context, c clusterOptions) (func(verb, path string) *rest.Request, error) {
 	cfg, err := c.restConfig()
 	if err != nil {
 		return nil, cli.UsageErrorf("no cluster to reach the controller in: %v (or pass --cert)", err)
@@ -39,8 +40,10 @@ func sealingProxy(ctx context.Context, c clusterOptions, verb, path string) (*re
 	if len(svc.Spec.Ports) == 0 {
 		return nil, &cli.ExitError{Code: cli.ExitFail, Err: fmt.Errorf("Service %s/%s has no port", c.namespace, c.name)}
 	}
-	return rc.Verb(verb).Namespace(c.namespace).Resource("services").SubResource("proxy").
-		Name(net.JoinSchemeNamePort("http", c.name, svc.Spec.Ports[0].Name)).Suffix(path), nil
+	name := net.JoinSchemeNamePort("http", c.name, svc.Spec.Ports[0].Name)
+	return func(verb, path string) *rest.Request {
+		return rc.Verb(verb).Namespace(c.namespace).Resource("services").SubResource("proxy").Name(name).Suffix(path)
+	}, nil
 }
 
 func sealingClusterError(err error, c clusterOptions) error {
@@ -59,11 +62,11 @@ func sealingClusterError(err error, c clusterOptions) error {
 }
 
 func fetchCert(ctx context.Context, c clusterOptions) ([]byte, error) {
-	req, err := sealingProxy(ctx, c, http.MethodGet, sealing.CertPath)
+	proxy, err := sealingProxy(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	b, err := req.DoRaw(ctx)
+	b, err := proxy(http.MethodGet, sealing.CertPath).DoRaw(ctx)
 	if err != nil {
 		return nil, sealingClusterError(err, c)
 	}
@@ -99,16 +102,18 @@ func postEach(ctx context.Context, in io.Reader, o sealOptions, path string, eac
 	if err != nil {
 		return err
 	}
+	var proxy func(verb, path string) *rest.Request
 	for _, ss := range sealed {
 		body, err := json.Marshal(ss)
 		if err != nil {
 			return err
 		}
-		req, err := sealingProxy(ctx, o.cluster, http.MethodPost, path)
-		if err != nil {
-			return err
+		if proxy == nil { // on the first SealedSecret, as before any was read nothing is asked
+			if proxy, err = sealingProxy(ctx, o.cluster); err != nil {
+				return err
+			}
 		}
-		res := req.Body(body).SetHeader("Content-Type", "application/json").Do(ctx)
+		res := proxy(http.MethodPost, path).Body(body).SetHeader("Content-Type", "application/json").Do(ctx)
 		raw, err := res.Raw()
 		if err != nil {
 			var se apierrors.APIStatus
