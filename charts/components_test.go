@@ -9,12 +9,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -33,27 +31,15 @@ import (
 	"writ.dev/writ/cmd/writ-controller/app"
 	reconcilev1 "writ.dev/writ/reconcile/api/v1alpha1"
 	"writ.dev/writ/sealing"
+	"writ.dev/writ/test/harness"
 	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
 	"writ.dev/writ/webhook/certs"
 )
 
 // logs collects every manager's log, printed when a component test fails.
-var logs syncBuffer
+var logs harness.SyncBuffer
 
 func init() { ctrl.SetLogger(zap.New(zap.WriteTo(&logs))) }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // runComponents runs each rendered Deployment's writ-controller, with the Deployment's own
 // arguments (local ports and directories instead of the pod's) and as its service account, so
@@ -109,7 +95,7 @@ func runComponents(t *testing.T, r rendering) {
 			t.Fatal(err)
 		}
 	}
-	port := freePort(t)
+	port := harness.FreePort(t)
 	start(t, r, "writ-webhook", []string{"--webhook-cert-dir=" + certDir, fmt.Sprintf("--webhook-port=%d", port)})
 	var vwc admissionregistrationv1.ValidatingWebhookConfiguration
 	if err := env.Client.Get(ctx, client.ObjectKey{Name: "writ-guard"}, &vwc); err != nil {
@@ -284,9 +270,9 @@ func start(t *testing.T, r rendering, deployment string, extra []string) app.Opt
 	sa := d.Object["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["serviceAccountName"].(string)
 	dir := t.TempDir()
 	local := append(append([]string{}, args(c)...),
-		"--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:"+fmt.Sprint(freePort(t)),
-		"--audit-dir="+filepath.Join(dir, "audit"), "--audit-export-bind-address=127.0.0.1:"+fmt.Sprint(freePort(t)),
-		"--sealing-bind-address=127.0.0.1:"+fmt.Sprint(freePort(t)), "--reconcile-cache-dir="+filepath.Join(dir, "cache"),
+		"--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:"+fmt.Sprint(harness.FreePort(t)),
+		"--audit-dir="+filepath.Join(dir, "audit"), "--audit-export-bind-address=127.0.0.1:"+fmt.Sprint(harness.FreePort(t)),
+		"--sealing-bind-address=127.0.0.1:"+fmt.Sprint(harness.FreePort(t)), "--reconcile-cache-dir="+filepath.Join(dir, "cache"),
 		"--leader-election-id="+deployment+"-test", "--graceful-shutdown-timeout=5s")
 	o, err := app.ParseFlags(append(local, extra...), io.Discard)
 	if err != nil {
@@ -329,14 +315,4 @@ func waitFor(t *testing.T, what string, f func() error) {
 		out = out[i:]
 	}
 	t.Fatalf("waiting for %s: %v\nmanager logs (tail):\n%s", what, err, out)
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -120,21 +120,6 @@ func storeKey(t testing.TB, ns string, k *sealing.Key) string {
 	return s.Name
 }
 
-func eventually(t testing.TB, what string, timeout time.Duration, ok func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		done, detail := ok()
-		if done {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %s: %s", what, timeout, detail)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 func syncedCondition(ss *ssv1alpha1.SealedSecret) *ssv1alpha1.SealedSecretCondition {
 	if ss.Status == nil {
 		return nil
@@ -150,7 +135,7 @@ func syncedCondition(ss *ssv1alpha1.SealedSecret) *ssv1alpha1.SealedSecretCondit
 // waitSynced waits for ss's Synced condition to have status and a message containing msg.
 func waitSynced(t testing.TB, ss *ssv1alpha1.SealedSecret, status corev1.ConditionStatus, msg string) {
 	t.Helper()
-	eventually(t, fmt.Sprintf("%s Synced=%s %q", ss.Name, status, msg), 30*time.Second, func() (bool, string) {
+	harness.Eventually(t, fmt.Sprintf("%s Synced=%s %q", ss.Name, status, msg), 30*time.Second, func() (bool, string) {
 		got := &ssv1alpha1.SealedSecret{}
 		_ = env.Client.Get(context.Background(), client.ObjectKeyFromObject(ss), got)
 		c := syncedCondition(got)
@@ -182,7 +167,7 @@ func TestControllerUnsealsIntoSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := &corev1.Secret{}
-	eventually(t, "the Secret", 30*time.Second, func() (bool, string) {
+	harness.Eventually(t, "the Secret", 30*time.Second, func() (bool, string) {
 		err := env.Client.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "db"}, got)
 		return err == nil, fmt.Sprint(err, r.events.all)
 	})
@@ -271,7 +256,7 @@ func TestControllerManagedAndPatch(t *testing.T) {
 	if err := env.Client.Update(ctx, existing); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "patched", 30*time.Second, func() (bool, string) {
+	harness.Eventually(t, "patched", 30*time.Second, func() (bool, string) {
 		got := &corev1.Secret{}
 		_ = env.Client.Get(ctx, client.ObjectKeyFromObject(existing), got)
 		return string(got.Data["password"]) == "hunter2" && string(got.Data["other"]) == "keep" && len(got.OwnerReferences) == 0, fmt.Sprint(got.Data, got.OwnerReferences)
@@ -282,7 +267,7 @@ func TestControllerManagedAndPatch(t *testing.T) {
 	if err := env.Client.Update(ctx, existing); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "managed", 30*time.Second, func() (bool, string) {
+	harness.Eventually(t, "managed", 30*time.Second, func() (bool, string) {
 		got := &corev1.Secret{}
 		_ = env.Client.Get(ctx, client.ObjectKeyFromObject(existing), got)
 		_, kept := got.Data["other"]

@@ -3,13 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"writ.dev/writ/test/harness"
 )
 
 // TestDemo runs the demo end to end, as `make demo` does, with freshly built binaries, and checks
@@ -19,11 +20,7 @@ func TestDemo(t *testing.T) {
 		t.Skip("integration test: needs the control plane; run without -short (make test-integration)")
 	}
 	bin := t.TempDir()
-	for name, pkg := range map[string]string{"writ-controller": "writ.dev/writ/cmd/writ-controller", "writ": "writ.dev/writ/cmd/writ", "writ-verify": "writ.dev/writ/cmd/writ-verify"} {
-		if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, name), pkg).CombinedOutput(); err != nil {
-			t.Fatalf("building %s: %v\n%s", name, err, out)
-		}
-	}
+	harness.BuildCommands(t, bin, "writ-controller", "writ", "writ-verify")
 	var out bytes.Buffer
 	start := time.Now()
 	err := run(context.Background(), options{controller: filepath.Join(bin, "writ-controller"), writ: filepath.Join(bin, "writ"),

@@ -57,10 +57,10 @@ func startBitnamiController(t *testing.T, bin, ns string) {
 	}
 	script := `mount --bind "$1" /run && shift && exec "$@"`
 	cmd := exec.Command("unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, "sh", run, bin,
-		"--all-namespaces=false", "--key-renew-period=0", "--listen-addr", "127.0.0.1:"+strconv.Itoa(freePort(t)),
-		"--listen-metrics-addr", "127.0.0.1:"+strconv.Itoa(freePort(t)))
+		"--all-namespaces=false", "--key-renew-period=0", "--listen-addr", "127.0.0.1:"+strconv.Itoa(harness.FreePort(t)),
+		"--listen-metrics-addr", "127.0.0.1:"+strconv.Itoa(harness.FreePort(t)))
 	cmd.Env = append(os.Environ(), "KUBERNETES_SERVICE_HOST="+u.Hostname(), "KUBERNETES_SERVICE_PORT="+u.Port(), "POD_NAMESPACE="+ns)
-	logs := &syncBuffer{}
+	logs := &harness.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -80,7 +80,7 @@ func startBitnamiController(t *testing.T, bin, ns string) {
 			t.Logf("Bitnami's controller:\n%s", logs.String())
 		}
 	})
-	eventually(t, "Bitnami's controller's key", 90*time.Second, func() (bool, string) {
+	harness.Eventually(t, "Bitnami's controller's key", 90*time.Second, func() (bool, string) {
 		select {
 		case err := <-exited:
 			exited <- err
@@ -145,7 +145,7 @@ func bitnamiUnsealsWritSealed(t *testing.T, bt bitnamiTools, ns string, writKey 
 		if _, ok := s.Annotations[sealing.AnnotationUnsealedWith]; ok {
 			t.Fatal("the Secret was written by Writ's controller, not Bitnami's")
 		}
-		eventually(t, "Bitnami's Synced condition", 30*time.Second, func() (bool, string) {
+		harness.Eventually(t, "Bitnami's Synced condition", 30*time.Second, func() (bool, string) {
 			got := &ssv1alpha1.SealedSecret{}
 			_ = env.Client.Get(ctx, client.ObjectKeyFromObject(ss), got)
 			return got.Status != nil && len(got.Status.Conditions) > 0 && got.Status.Conditions[0].Status == corev1.ConditionTrue, fmt.Sprintf("%+v", got.Status)

@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,49 +28,6 @@ import (
 var env *harness.Env
 
 func TestMain(m *testing.M) { os.Exit(harness.Main(m, harness.Options{}, &env)) }
-
-// syncBuffer collects a process's output for failure messages.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func eventually(t testing.TB, what string, timeout time.Duration, ok func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		done, detail := ok()
-		if done {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %s: %s", what, timeout, detail)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
 
 func writeFile(t testing.TB, dir, name, content string) string {
 	t.Helper()
@@ -122,7 +77,7 @@ func runErr(stdin string, name string, args ...string) (string, string, error) {
 func waitSecret(t testing.TB, ns, name string) *corev1.Secret {
 	t.Helper()
 	s := &corev1.Secret{}
-	eventually(t, "Secret "+ns+"/"+name, 60*time.Second, func() (bool, string) {
+	harness.Eventually(t, "Secret "+ns+"/"+name, 60*time.Second, func() (bool, string) {
 		err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, s)
 		return err == nil, fmt.Sprint(err)
 	})
@@ -156,9 +111,9 @@ stringData:
 func startWritController(t *testing.T, ns, dir string) int {
 	t.Helper()
 	kc := kubeconfig(t, dir)
-	port, probes := freePort(t), freePort(t)
+	port, probes := harness.FreePort(t), harness.FreePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
+	logs := &harness.SyncBuffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- controller.Main(ctx, []string{"--kubeconfig", kc, "--namespace", ns, "--metrics-bind-address", "0",
@@ -177,7 +132,7 @@ func startWritController(t *testing.T, ns, dir string) int {
 		}
 	})
 	// Served, not just stored: the handler reads keys through the manager's cache.
-	eventually(t, "writ-controller serving its first sealing key", 90*time.Second, func() (bool, string) {
+	harness.Eventually(t, "writ-controller serving its first sealing key", 90*time.Second, func() (bool, string) {
 		resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + sealing.CertPath)
 		if err != nil {
 			return false, err.Error() + "\n" + logs.String()
@@ -233,7 +188,7 @@ func TestKubesealAgainstWritController(t *testing.T) {
 		t.Fatalf("whole Secret unsealed to %v", s)
 	}
 	// writ-controller's real event recorder reports it (events.k8s.io, as kubectl describe shows).
-	eventually(t, "an Unsealed event", 30*time.Second, func() (bool, string) {
+	harness.Eventually(t, "an Unsealed event", 30*time.Second, func() (bool, string) {
 		var evs eventsv1.EventList
 		if err := env.Client.List(ctx, &evs, client.InNamespace(app)); err != nil {
 			return false, err.Error()

@@ -78,7 +78,7 @@ func TestGuardAndAuditComponents(t *testing.T) {
 	_, port, _ := net.SplitHostPort(webhookAddr)
 
 	mctx, cancel := context.WithCancel(ctx)
-	var logs syncBuffer
+	var logs harness.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- app.Main(mctx, []string{"--kubeconfig", kcPath, "--metrics-bind-address", "0", "--health-probe-bind-address", probes,

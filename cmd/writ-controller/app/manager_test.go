@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,19 +28,6 @@ func freeAddr(t *testing.T) string {
 	defer l.Close()
 	return l.Addr().String()
 }
-
-// syncBuffer is a bytes.Buffer safe for the manager's logger and the test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func get(url string) (int, string, error) {
 	resp, err := http.Get(url)
@@ -69,7 +54,7 @@ func TestManagerServesProbesAndMetricsWithLeaderElection(t *testing.T) {
 	}
 	metrics, probes := freeAddr(t), freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var logs syncBuffer
+	var logs harness.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- app.Main(ctx, []string{"--kubeconfig", kcPath, "--metrics-bind-address", metrics,
@@ -118,7 +103,7 @@ func grep(s, sub string) string {
 }
 
 // waitReady waits up to a minute for the manager's readiness probe to answer 200.
-func waitReady(t *testing.T, probes string, logs *syncBuffer) {
+func waitReady(t *testing.T, probes string, logs *harness.SyncBuffer) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {

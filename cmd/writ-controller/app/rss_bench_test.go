@@ -19,6 +19,7 @@ import (
 	provenancev1 "writ.dev/writ/provenance/api/v1alpha1"
 	reconcilev1 "writ.dev/writ/reconcile/api/v1alpha1"
 	"writ.dev/writ/test/fixtures"
+	"writ.dev/writ/test/harness"
 )
 
 // BenchmarkControllerRSS1000 runs the writ-controller binary (reconciler on) against the real
@@ -69,7 +70,7 @@ func BenchmarkControllerRSS1000(b *testing.B) {
 		l.Close()
 		cmd := exec.Command(bin, "--kubeconfig", kcPath, "--enable-reconciler", "--metrics-bind-address", "0",
 			"--health-probe-bind-address", probes, "--reconcile-cache-dir", filepath.Join(dir, "cache", ns))
-		var logs syncBuffer
+		var logs harness.SyncBuffer
 		cmd.Stdout, cmd.Stderr = &logs, &logs
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)

@@ -12,25 +12,9 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"writ.dev/writ/provenance/api/v1alpha1"
-	"writ.dev/writ/test/controlplane"
 	"writ.dev/writ/test/fixtures"
+	"writ.dev/writ/test/harness"
 )
-
-// buildBinaries builds the named commands of cmd/ into dir.
-func buildBinaries(t *testing.T, dir string, names ...string) {
-	t.Helper()
-	root, err := controlplane.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range names {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, n), "./cmd/"+n)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("building %s: %v\n%s", n, err, out)
-		}
-	}
-}
 
 // signedRepo returns a repository with one commit signed by Alice, one unsigned, and the
 // TrustPolicy file that trusts Alice.
@@ -60,7 +44,7 @@ func TestVerifyRunsCompanion(t *testing.T) {
 	}
 	repo, policy := signedRepo(t)
 	bin := t.TempDir()
-	buildBinaries(t, bin, "writ-verify")
+	harness.BuildCommands(t, bin, "writ-verify")
 
 	t.Setenv("PATH", t.TempDir())
 	code, _, errOut := run(t, "verify", "--policy", policy, "--repo", repo)
@@ -91,7 +75,7 @@ func TestVerifyBinaryPair(t *testing.T) {
 	}
 	repo, policy := signedRepo(t)
 	bin := t.TempDir()
-	buildBinaries(t, bin, "writ", "writ-verify")
+	harness.BuildCommands(t, bin, "writ", "writ-verify")
 	writ := func(args ...string) (int, string, string) {
 		cmd := exec.Command(filepath.Join(bin, "writ"), args...)
 		cmd.Env = append(os.Environ(), "PATH=/nonexistent") // found beside writ, not on PATH
