@@ -1,7 +1,6 @@
 package openpgp
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -9,8 +8,6 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
-	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"writ.dev/writ/provenance/signature"
@@ -18,7 +15,9 @@ import (
 
 // Verifier checks OpenPGP signatures against a fixed key ring.
 type Verifier struct {
-	keys openpgp.EntityList
+	keys     openpgp.EntityList
+	warnings []string
+	now      func() time.Time // the clock a signature's own expiry is judged by
 }
 
 const keyBlockHeader = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
@@ -26,7 +25,7 @@ const keyBlockHeader = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
 // Compile reads armored public keys. Each entry may hold several armored blocks; every block must
 // decode to at least one public key. Errors name the entry and block.
 func Compile(armoredKeys []string) (*Verifier, error) {
-	v := &Verifier{}
+	v := &Verifier{now: time.Now}
 	if len(armoredKeys) == 0 {
 		return nil, errors.New("no OpenPGP keys: add at least one armored public key")
 	}
@@ -47,6 +46,9 @@ func Compile(armoredKeys []string) (*Verifier, error) {
 				if e.PrivateKey != nil {
 					return nil, fmt.Errorf("keys[%d] block %d: holds a private key; the policy needs only the public key (gpg --armor --export)", i, j+1)
 				}
+			}
+			for _, e := range el {
+				v.warnings = append(v.warnings, weakKeyWarnings(e, fmt.Sprintf("keys[%d] block %d", i, j+1))...)
 			}
 			v.keys = append(v.keys, el...)
 		}
@@ -81,84 +83,128 @@ func (v *Verifier) Fingerprints() []string {
 	return out
 }
 
-func fingerprint(b []byte) string { return strings.ToUpper(fmt.Sprintf("%x", b)) }
-
-// readSignature decodes one armored signature packet.
-func readSignature(armored []byte) (*packet.Signature, []byte, error) {
-	block, err := armor.Decode(bytes.NewReader(armored))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: OpenPGP armor: %v", signature.ErrMalformed, err)
+// SubkeyFingerprints returns the upper-case hex fingerprints of the trusted keys' subkeys.
+func (v *Verifier) SubkeyFingerprints() []string {
+	var out []string
+	for _, e := range v.keys {
+		for _, sk := range e.Subkeys {
+			out = append(out, fingerprint(sk.PublicKey.Fingerprint))
+		}
 	}
-	if block.Type != openpgp.SignatureType {
-		return nil, nil, fmt.Errorf("%w: armor type %q is not an OpenPGP signature", signature.ErrMalformed, block.Type)
-	}
-	body, err := io.ReadAll(io.LimitReader(block.Body, 1<<20))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: OpenPGP armor: %v", signature.ErrMalformed, err)
-	}
-	p, err := packet.Read(bytes.NewReader(body))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: OpenPGP signature packet: %v", signature.ErrMalformed, err)
-	}
-	sig, ok := p.(*packet.Signature)
-	if !ok {
-		return nil, nil, fmt.Errorf("%w: first OpenPGP packet is %T, not a signature", signature.ErrMalformed, p)
-	}
-	return sig, body, nil
+	return out
 }
 
-// Verify checks an armored detached signature over payload. Key validity is judged at the
-// signature's creation time.
+// Warnings are what Compile found usable but questionable: keys whose signatures will always be
+// rejected (RSA or DSA under 2048 bits).
+func (v *Verifier) Warnings() []string { return v.warnings }
+
+func fingerprint(b []byte) string { return strings.ToUpper(fmt.Sprintf("%x", b)) }
+
+func keyID(pk *packet.PublicKey) string { return fmt.Sprintf("%016X", pk.KeyId) }
+
+// Verify checks an armored detached signature over payload: exactly one signature packet in
+// exactly one armor (see readSignature), by a trusted key allowed to sign, with an accepted digest
+// and key size (see policy.go), cryptographically valid, by a key valid at the signature's
+// creation time according to the key's current self-signatures (see validity.go).
 func (v *Verifier) Verify(payload, armoredSig []byte) (signature.Signer, error) {
-	sig, body, err := readSignature(armoredSig)
+	sig, err := readSignature(armoredSig)
 	if err != nil {
 		return signature.Signer{}, err
 	}
 	if sig.SigType != packet.SigTypeBinary && sig.SigType != packet.SigTypeText {
 		return signature.Signer{}, fmt.Errorf("%w: OpenPGP signature type %d is not a document signature", signature.ErrUnsupported, sig.SigType)
 	}
-	at := sig.CreationTime
-	cfg := &packet.Config{Time: func() time.Time { return at }}
-	_, entity, err := openpgp.VerifyDetachedSignature(v.keys, bytes.NewReader(payload), bytes.NewReader(body), cfg)
-	keyID := ""
-	if sig.IssuerKeyId != nil {
-		keyID = fmt.Sprintf("%016X", *sig.IssuerKeyId)
-	}
+	candidates, err := v.issuerKeys(sig)
 	if err != nil {
-		return signature.Signer{}, classify(err, keyID, at)
+		return signature.Signer{}, err
+	}
+	id := keyID(candidates[0].PublicKey)
+	if err := checkDigest(sig, id); err != nil {
+		return signature.Signer{}, err
+	}
+	key, err := verifyWith(candidates, sig, payload)
+	if err != nil {
+		return signature.Signer{}, err
+	}
+	id = keyID(key.PublicKey)
+	for _, pk := range []*packet.PublicKey{key.Entity.PrimaryKey, key.PublicKey} {
+		if err := checkKeySize(pk); err != nil {
+			return signature.Signer{}, err
+		}
+	}
+	if err := validAt(key, sig, v.now()); err != nil {
+		return signature.Signer{}, err
 	}
 	s := signature.Signer{
 		Method:      signature.OpenPGP,
-		Fingerprint: fingerprint(entity.PrimaryKey.Fingerprint),
-		KeyID:       keyID,
-		SigningTime: at.UTC(),
+		Fingerprint: fingerprint(key.Entity.PrimaryKey.Fingerprint),
+		KeyID:       id,
+		SigningTime: sig.CreationTime.UTC(),
 		TimeSource:  signature.TimeSignature,
 	}
-	if id := entity.PrimaryIdentity(); id != nil {
-		s.Identity = id.Name
+	if key.PublicKey != key.Entity.PrimaryKey {
+		s.SubkeyFingerprint = fingerprint(key.PublicKey.Fingerprint)
+	}
+	if ident := key.Entity.PrimaryIdentity(); ident != nil {
+		s.Identity = ident.Name
 	}
 	return s, nil
 }
 
-func classify(err error, keyID string, at time.Time) error {
-	when := at.UTC().Format(time.RFC3339)
+// issuerKeys returns the trusted keys and subkeys the signature names as its issuer (by issuer
+// fingerprint when the signature carries one, else by key id) that may sign according to their
+// current self-signature. A key without key flags may sign, as gpg allows.
+func (v *Verifier) issuerKeys(sig *packet.Signature) ([]openpgp.Key, error) {
+	var named, usable []openpgp.Key
+	for _, e := range v.keys {
+		self, _ := e.PrimarySelfSignature()
+		keys := []openpgp.Key{{Entity: e, PublicKey: e.PrimaryKey, SelfSignature: self, Revocations: e.Revocations}}
+		for _, sk := range e.Subkeys {
+			keys = append(keys, openpgp.Key{Entity: e, PublicKey: sk.PublicKey, SelfSignature: sk.Sig, Revocations: sk.Revocations})
+		}
+		for _, k := range keys {
+			if !sig.CheckKeyIdOrFingerprint(k.PublicKey) {
+				continue
+			}
+			named = append(named, k)
+			if k.SelfSignature != nil && (!k.SelfSignature.FlagsValid || k.SelfSignature.FlagSign) {
+				usable = append(usable, k)
+			}
+		}
+	}
+	issuer := "(no issuer)"
 	switch {
-	case errors.Is(err, pgperrors.ErrUnknownIssuer):
-		return fmt.Errorf("%w: OpenPGP key %s is not among the policy's keys", signature.ErrUnknownKey, keyID)
-	case errors.Is(err, pgperrors.ErrKeyExpired), errors.Is(err, pgperrors.ErrSignatureExpired):
-		return fmt.Errorf("%w: OpenPGP key %s was expired when it signed at %s", signature.ErrExpired, keyID, when)
-	case errors.Is(err, pgperrors.ErrSignatureOlderThanKey):
-		return fmt.Errorf("%w: signature dated %s predates OpenPGP key %s", signature.ErrExpired, when, keyID)
-	case errors.Is(err, pgperrors.ErrKeyRevoked):
-		return fmt.Errorf("%w: OpenPGP key %s was revoked by its owner before %s", signature.ErrRevoked, keyID, when)
+	case sig.IssuerFingerprint != nil:
+		issuer = fingerprint(sig.IssuerFingerprint)
+	case sig.IssuerKeyId != nil:
+		issuer = fmt.Sprintf("%016X", *sig.IssuerKeyId)
 	}
-	var se pgperrors.SignatureError
-	if errors.As(err, &se) {
-		return fmt.Errorf("%w: OpenPGP signature by %s does not match the signed content: %v", signature.ErrBadSignature, keyID, err)
+	if len(named) == 0 {
+		return nil, fmt.Errorf("%w: OpenPGP key %s is not among the policy's keys", signature.ErrUnknownKey, issuer)
 	}
-	var ue pgperrors.UnsupportedError
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%w: %v", signature.ErrUnsupported, err)
+	if len(usable) == 0 {
+		return nil, fmt.Errorf("%w: OpenPGP key %s is in the policy, but its current self-signature does not allow it to sign", signature.ErrUnknownKey, issuer)
 	}
-	return fmt.Errorf("%w: OpenPGP signature by %s: %v", signature.ErrBadSignature, keyID, err)
+	return usable, nil
+}
+
+// verifyWith checks the signature over payload with each candidate key and returns the one it
+// verifies with.
+func verifyWith(candidates []openpgp.Key, sig *packet.Signature, payload []byte) (openpgp.Key, error) {
+	var err error
+	for _, k := range candidates {
+		hash, perr := sig.PrepareVerify()
+		if perr != nil {
+			return openpgp.Key{}, fmt.Errorf("%w: OpenPGP signature by %s: %v", signature.ErrUnsupported, keyID(k.PublicKey), perr)
+		}
+		var w io.Writer = hash
+		if sig.SigType == packet.SigTypeText {
+			w = openpgp.NewCanonicalTextHash(hash) // CRLF line endings, as text signatures are made
+		}
+		_, _ = w.Write(payload)
+		if err = k.PublicKey.VerifySignature(hash, sig); err == nil {
+			return k, nil
+		}
+	}
+	return openpgp.Key{}, fmt.Errorf("%w: OpenPGP signature by %s does not match the signed content: %v", signature.ErrBadSignature, keyID(candidates[0].PublicKey), err)
 }

@@ -59,6 +59,10 @@ type Signer struct {
 	Fingerprint string `json:"fingerprint,omitempty"`
 	// KeyID is the OpenPGP key id that made the signature (a subkey's, when one did).
 	KeyID string `json:"keyID,omitempty"`
+	// SubkeyFingerprint is the fingerprint of the OpenPGP subkey that made the signature, when a
+	// subkey did (Fingerprint is then its primary key's). KeyID, Fingerprint and
+	// SubkeyFingerprint always describe the one key that verified the signature.
+	SubkeyFingerprint string `json:"subkeyFingerprint,omitempty"`
 	// Identity is the user id (OpenPGP), the matching principal (SSH), or the certificate's
 	// subject alternative name (keyless).
 	Identity string `json:"identity,omitempty"`
