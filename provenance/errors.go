@@ -26,6 +26,9 @@ var (
 	ErrNotEnoughApprovals = errors.New("not enough approvals")
 	// ErrTagPattern: in Tag mode, the tag's name does not match the policy's pattern.
 	ErrTagPattern = errors.New("tag not allowed by policy")
+	// ErrTagName: a signed tag was reached through a ref of another name than its own (an old
+	// release's tag object served under a new name is a replay).
+	ErrTagName = errors.New("tag reached under another name")
 	// ErrInvalidPolicy is wrapped by every error Compile and LoadPolicy return.
 	ErrInvalidPolicy = errors.New("invalid trust policy")
 	// ErrRevision: a revision does not resolve in the repository.
@@ -41,7 +44,7 @@ var reasons = []struct {
 	{ErrUnknownKey, "UnknownKey"}, {ErrBadSignature, "BadSignature"}, {ErrWrongNamespace, "WrongNamespace"},
 	{ErrIdentityMismatch, "IdentityMismatch"}, {ErrUntrustedChain, "UntrustedChain"}, {ErrExpired, "Expired"},
 	{ErrRevoked, "Revoked"}, {ErrTransparencyLog, "TransparencyLog"}, {ErrRollback, "Rollback"},
-	{ErrNotEnoughApprovals, "NotEnoughApprovals"}, {ErrTagPattern, "TagPattern"}, {ErrRevision, "UnknownRevision"},
+	{ErrNotEnoughApprovals, "NotEnoughApprovals"}, {ErrTagPattern, "TagPattern"}, {ErrTagName, "TagNameMismatch"}, {ErrRevision, "UnknownRevision"},
 }
 
 // ReasonCode returns the short code of the sentinel err wraps ("UnknownKey", "Rollback", …), or

@@ -82,6 +82,30 @@ func validate(s *v1alpha1.TrustPolicySpec) fieldErrors {
 			}
 		}
 	}
+	owners := map[string]string{}
+	pnames := map[string]bool{}
+	for i, p := range s.Principals {
+		f := fmt.Sprintf("principals[%d]", i)
+		if p.Name == "" {
+			errs.add(f+".name", "must be set: name the person or robot holding the keys")
+		} else if pnames[p.Name] {
+			errs.add(f+".name", "%q is used twice; list all of a principal's keys in one entry", p.Name)
+		}
+		pnames[p.Name] = true
+		if len(p.Fingerprints) == 0 {
+			errs.add(f+".fingerprints", "list at least one key fingerprint (OpenPGP hex or SSH SHA256:...)")
+		}
+		for j, fp := range p.Fingerprints {
+			n := normalizeFingerprint(fp)
+			switch {
+			case n == "":
+				errs.add(fmt.Sprintf("%s.fingerprints[%d]", f, j), "is empty")
+			case owners[n] != "" && owners[n] != p.Name:
+				errs.add(fmt.Sprintf("%s.fingerprints[%d]", f, j), "%s already belongs to principal %q: a key has one holder", fp, owners[n])
+			}
+			owners[n] = p.Name
+		}
+	}
 	for i, r := range s.Revocations {
 		f := fmt.Sprintf("revocations[%d]", i)
 		if (r.Fingerprint == "") == (r.Identity == nil) {

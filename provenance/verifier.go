@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"path"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/bmatcuk/doublestar/v4"
+	"github.com/go-git/go-git/v5/plumbing"
 
 	"writ.dev/writ/provenance/api/v1alpha1"
 	"writ.dev/writ/provenance/gitobj"
@@ -59,6 +61,7 @@ type Verifier struct {
 	formats       map[signature.Method]formatVerifier
 	approvals     []approvalRule
 	revocations   []revocation
+	principals    principals
 	workers       int
 
 	cache sync.Map // object hash -> Result (verified only)
@@ -127,6 +130,12 @@ func Compile(spec v1alpha1.TrustPolicySpec, opts ...Option) (*Verifier, error) {
 			r.tagPattern = "approve/*"
 		}
 		v.approvals = append(v.approvals, r)
+	}
+	v.principals.byFingerprint = map[string]string{}
+	for _, p := range spec.Principals {
+		for _, fp := range p.Fingerprints {
+			v.principals.byFingerprint[normalizeFingerprint(fp)] = p.Name
+		}
 	}
 	for _, r := range spec.Revocations {
 		rv := revocation{fingerprint: normalizeFingerprint(r.Fingerprint), from: r.From.Time, reason: r.Reason}
@@ -260,11 +269,11 @@ func (v *Verifier) Verify(ctx context.Context, repo *Repository, req Request) (*
 	rep := &Report{Mode: v.mode, TargetRef: req.Target}
 	var target string
 	if v.mode == v1alpha1.ModeTag {
-		tagHash, err := repo.resolve(req.Target, false)
+		tagHash, err := resolveTag(repo, req.Target)
 		if err != nil {
 			return nil, err
 		}
-		tr, commit, err := v.verifyTag(repo, req.Target, tagHash)
+		tr, commit, err := v.verifyTag(repo, req.Target, tagRefName(repo, req.Target, tagHash), tagHash)
 		if err != nil {
 			return nil, err
 		}
@@ -368,8 +377,33 @@ func (v *Verifier) checkAll(ctx context.Context, nodes []*commitNode) []Result {
 	return out
 }
 
-// verifyTag checks a signed annotated tag and returns the commit it points at.
-func (v *Verifier) verifyTag(repo *Repository, name, tagHash string) (Result, string, error) {
+// resolveTag returns the tag object target names: a tag ref, or the tag object's own hash (how
+// a caller re-verifies a tag it admitted before, after the ref has moved on).
+func resolveTag(repo *Repository, target string) (string, error) {
+	if len(target) == 40 && strings.Trim(strings.ToLower(target), "0123456789abcdef") == "" {
+		if _, typ, err := repo.raw(target); err == nil && typ == plumbing.TagObject {
+			return strings.ToLower(target), nil
+		}
+	}
+	return repo.resolve(target, false)
+}
+
+// tagRefName returns the tag name target reaches tagHash through (refs/tags/ stripped), or ""
+// when target names no tag ref (a hash).
+func tagRefName(repo *Repository, target, tagHash string) string {
+	name := strings.TrimPrefix(target, "refs/tags/")
+	if h, err := repo.resolve("refs/tags/"+name, false); err == nil && h == tagHash {
+		return name
+	}
+	return ""
+}
+
+// verifyTag checks a signed annotated tag and returns the commit it points at. refName is the
+// name of the ref the tag was reached through ("" when it was named by hash): it must be the
+// tag's own name. git does not check this (git verify-tag accepts refs/tags/v2 pointing at the
+// tag object of v1); Writ does, since the signature covers the name, and a release tag served
+// under a newer name is a replay of an old release.
+func (v *Verifier) verifyTag(repo *Repository, name, refName, tagHash string) (Result, string, error) {
 	raw, _, err := repo.raw(tagHash)
 	if err != nil {
 		return Result{}, "", err
@@ -381,6 +415,10 @@ func (v *Verifier) verifyTag(repo *Repository, name, tagHash string) (Result, st
 	res := Result{Commit: tagHash, Type: "tag", Subject: t.Name, Committer: t.Tagger.String(), CommittedAt: t.Tagger.When.UTC()}
 	if t.Type != "commit" {
 		return Result{}, "", fmt.Errorf("%w: tag %q points at a %s, not a commit", ErrRevision, name, t.Type)
+	}
+	if refName != "" && refName != t.Name {
+		return rejected(res, fmt.Errorf("%w: refs/tags/%s points at the signed tag object named %q; a tag counts only under its own name, so this is a replay of %q: sign a new tag (git tag -s %s)",
+			ErrTagName, refName, t.Name, t.Name, refName)), t.Object, nil
 	}
 	if v.tagPattern != "" {
 		if ok, _ := path.Match(v.tagPattern, t.Name); !ok {
@@ -414,20 +452,26 @@ func (v *Verifier) checkApprovals(repo *Repository, results []Result) error {
 			if !touches(rule.paths, paths) {
 				continue
 			}
-			signers, err := v.approvers(repo, r.Commit, rule)
+			approvers, err := v.approvers(repo, r.Commit, rule)
 			if err != nil {
 				return err
 			}
-			distinct := map[string]bool{r.Signer.ID(): true}
-			for _, s := range signers {
-				if !distinct[s.ID()] {
-					distinct[s.ID()] = true
+			// Count principals, not keys: two keys of one person are one approver.
+			all := append([]signature.Signer{r.Signer}, approvers...)
+			of := v.principals.group(all)
+			var names []string
+			for i, s := range all {
+				if of[i] != i {
+					continue // not the first signer of its principal
+				}
+				names = append(names, v.principals.name(s))
+				if i > 0 && !slices.ContainsFunc(r.Approvals, func(a signature.Signer) bool { return a.ID() == s.ID() }) {
 					r.Approvals = append(r.Approvals, s)
 				}
 			}
-			if len(distinct) < rule.minSigners {
-				*r = rejected(*r, fmt.Errorf("%w: rule %q needs %d distinct trusted signers for changes to %s, found %d (the commit's own signer counts once; add signed tags matching %q)",
-					ErrNotEnoughApprovals, rule.name, rule.minSigners, strings.Join(rule.paths, ", "), len(distinct), rule.tagPattern))
+			if len(names) < rule.minSigners {
+				*r = rejected(*r, fmt.Errorf("%w: rule %q needs %d distinct principals for changes to %s, found %d (%s): the commit's signer counts once, and so do several keys of one person; add signed tags matching %q by other trusted people",
+					ErrNotEnoughApprovals, rule.name, rule.minSigners, strings.Join(rule.paths, ", "), len(names), strings.Join(names, ", "), rule.tagPattern))
 				break
 			}
 		}
@@ -449,15 +493,17 @@ func touches(patterns, paths []string) bool {
 
 // approvers verifies the approval tags pointing at commit and returns their signers.
 func (v *Verifier) approvers(repo *Repository, commit string, rule approvalRule) ([]signature.Signer, error) {
-	hashes, names, err := repo.tagsPointingAt(commit)
+	hashes, _, err := repo.tagsPointingAt(commit)
 	if err != nil {
 		return nil, err
 	}
 	var out []signature.Signer
+	seen := map[string]bool{}
 	for _, h := range hashes {
-		if ok, _ := path.Match(rule.tagPattern, names[h]); !ok {
-			continue
+		if seen[h] {
+			continue // one tag object under several refs approves once
 		}
+		seen[h] = true
 		raw, _, err := repo.raw(h)
 		if err != nil {
 			return nil, err
@@ -465,6 +511,14 @@ func (v *Verifier) approvers(repo *Repository, commit string, rule approvalRule)
 		t, err := gitobj.ParseTag(raw)
 		if err != nil {
 			continue // a malformed tag approves nothing
+		}
+		// The name that counts is the one the tag signs, and the tag must be reached through a
+		// ref of that name: a release tag served under approve/… is not an approval.
+		if ok, _ := path.Match(rule.tagPattern, t.Name); !ok {
+			continue
+		}
+		if at, err := repo.resolve("refs/tags/"+t.Name, false); err != nil || at != h {
+			continue
 		}
 		s, err := v.verifySignature(t.Payload, t.Signature, t.Tagger.When)
 		if err != nil {

@@ -76,6 +76,9 @@ var (
 	ErrAuth = errors.New("authentication failed")
 	// ErrHostKey: the SSH server's host key is not in Auth.SSHKnownHosts.
 	ErrHostKey = errors.New("ssh host key not trusted")
+	// ErrTagName: the tag ref points at an annotated tag object of another name: an old
+	// release's tag served under a new name (a replay). git accepts this; Writ does not.
+	ErrTagName = errors.New("tag reached under another name")
 )
 
 type refKind int

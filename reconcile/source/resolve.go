@@ -62,6 +62,9 @@ func (p *plan) resolve(r *git.Repository) (resolved, error) {
 
 // peelTag follows a lightweight or annotated tag (or a tag of a tag) to its commit. The
 // annotated tag object stays in the repository under refs/tags/name for Tag-mode verification.
+// An annotated tag must carry the name of the ref that reaches it: refs/tags/v2 pointing at the
+// tag object of v1 would deploy an old release under a new name (git only warns about this, in
+// git describe), so it fails with ErrTagName in every mode.
 func peelTag(r *git.Repository, name string) (resolved, error) {
 	refName := plumbing.NewTagReferenceName(name)
 	ref, err := r.Reference(refName, true)
@@ -76,6 +79,10 @@ func peelTag(r *git.Repository, name string) (resolved, error) {
 		}
 		if err != nil {
 			return resolved{}, fmt.Errorf("reading tag %q: %w", name, err)
+		}
+		if h == ref.Hash() && t.Name != name {
+			return resolved{}, fmt.Errorf("%w: %s points at the annotated tag object named %q, a replay of that tag under another name; tag the release anew under its own name (git tag -s %s)",
+				ErrTagName, refName, shortName(t.Name), name)
 		}
 		if t.TargetType != plumbing.CommitObject && t.TargetType != plumbing.TagObject {
 			return resolved{}, fmt.Errorf("%w: tag %q points at a %s, not a commit", ErrRefNotFound, name, t.TargetType)
@@ -128,4 +135,12 @@ func (p *plan) highestTag(r *git.Repository) (string, error) {
 		return matches[i].name < matches[j].name
 	})
 	return matches[0].name, nil
+}
+
+// shortName bounds a name read from a repository for an error message.
+func shortName(s string) string {
+	if len(s) > 100 {
+		return s[:100] + "…"
+	}
+	return s
 }

@@ -93,3 +93,31 @@ func TestVerifierChecksTheAnnotatedTag(t *testing.T) {
 		t.Fatalf("tag v1.0.0: verified %v (%v), tag result %+v, target %s, want %s", rep.Verified(), rep.Err(), rep.Tag, rep.Target, tagged)
 	}
 }
+
+// TestTagReachedUnderAnotherNameIsRefused: refs/tags/v2.0.0 pointing at the signed tag object of
+// v1.0.0 (an old release replayed under a new, higher name) fails the Fetch with ErrTagName, for
+// Tag and SemVer refs alike, although git verify-tag accepts the replayed tag: git checks the
+// signature, not the name the tag is reached through. The real tags still resolve.
+func TestTagReachedUnderAnotherNameIsRefused(t *testing.T) {
+	t.Parallel()
+	o, allowed := signingOrigin(t)
+	o.commitN(1)
+	o.git("tag", "-s", "-m", "release 1", "v1.0.0")
+	o.commitN(1)
+	o.git("update-ref", "refs/tags/v2.0.0", o.git("rev-parse", "refs/tags/v1.0.0"))
+	signers := filepath.Join(t.TempDir(), "allowed_signers")
+	if err := os.WriteFile(signers, []byte(allowed+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o.git("-c", "gpg.ssh.allowedSignersFile="+signers, "verify-tag", "v2.0.0") // git's verdict: accepted
+
+	for _, ref := range []source.Ref{{Tag: "v2.0.0"}, {SemVer: ">=1.0.0"}} {
+		_, err := source.Fetch(context.Background(), source.Options{URL: o.url(), Ref: ref, Dir: t.TempDir()})
+		if !errors.Is(err, source.ErrTagName) || !strings.Contains(err.Error(), `"v1.0.0"`) {
+			t.Errorf("%+v: err = %v, want ErrTagName naming v1.0.0", ref, err)
+		}
+	}
+	if a := fetch(t, source.Options{URL: o.url(), Ref: source.Ref{Tag: "v1.0.0"}, Dir: t.TempDir()}); a.Tag != "v1.0.0" {
+		t.Fatalf("the real tag: %+v", a)
+	}
+}

@@ -47,11 +47,22 @@ type TrustPolicySpec struct {
 	Keyless *KeylessTrust `json:"keyless,omitempty"`
 
 	// Approvals are two-person rules: commits touching the given paths need signatures from
-	// several distinct trusted signers.
+	// several distinct principals (people), not merely several keys.
 	// +optional
 	// +listType=map
 	// +listMapKey=name
 	Approvals []ApprovalRule `json:"approvals,omitempty"`
+
+	// Principals group trusted keys by the person (or robot) holding them, for approvals: the
+	// signatures of one principal's keys count as one approver. A key listed nowhere belongs to
+	// the principal its own identity names (the allowed_signers principal, the OpenPGP user id's
+	// e-mail address, the keyless certificate's subject), and keys whose identities share an
+	// e-mail address are one principal too. Grouping only ever merges: no entry here can make
+	// one key count as two approvers.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Principals []Principal `json:"principals,omitempty"`
 
 	// Rollback controls whether a new target may fail to descend from the last verified target.
 	// +optional
@@ -149,6 +160,17 @@ type TransparencyLogOptions struct {
 	InsecureSkipVerificationUnsafe bool `json:"insecureSkipVerificationUnsafe,omitempty"`
 }
 
+// Principal names the keys one person (or robot) holds.
+type Principal struct {
+	// Name of the principal, e.g. alice@example.com; it names the approver in results. A name
+	// that is an e-mail address also ties to keys whose identity is that address.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// Fingerprints of the principal's OpenPGP (hex) and SSH (SHA256:...) keys.
+	// +kubebuilder:validation:MinItems=1
+	Fingerprints []string `json:"fingerprints"`
+}
+
 // ApprovalRule is a two-person rule.
 type ApprovalRule struct {
 	// Name identifies the rule in results and messages.
@@ -157,11 +179,13 @@ type ApprovalRule struct {
 	// Paths are globs (gitignore-like: "clusters/prod/**") of files whose change needs approval.
 	// +kubebuilder:validation:MinItems=1
 	Paths []string `json:"paths"`
-	// MinSigners is how many distinct trusted signers a matching commit needs: its own signer
-	// plus signers of approval tags pointing at it.
+	// MinSigners is how many distinct principals a matching commit needs: its own signer plus
+	// the signers of approval tags pointing at it, two keys of one principal counting once.
 	// +kubebuilder:validation:Minimum=2
 	MinSigners int `json:"minSigners"`
-	// TagPattern is a glob over the names of annotated tags that carry approvals.
+	// TagPattern is a glob over the names of annotated tags that carry approvals. The name is
+	// the one the tag object itself carries (and signs), and the tag must be reached through a
+	// ref of that name: a signed tag served under another name approves nothing.
 	// +kubebuilder:default="approve/*"
 	// +optional
 	TagPattern string `json:"tagPattern,omitempty"`
