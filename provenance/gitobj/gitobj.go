@@ -232,27 +232,27 @@ var armorStarts = [][]byte{
 	[]byte("-----BEGIN SIGNED MESSAGE-----"),
 }
 
-// trailingSignature returns the offset of the first line that begins an armored signature, as git
-// does for tags, or -1.
+// trailingSignature returns the offset of the last line that begins an armored signature, or -1.
+// That is git's rule for tags (parse_signed_buffer): everything before the last armor line is the
+// signed payload, so a message that quotes an armored block is signed like any other text, and a
+// second armor appended after a good one becomes the signature (over a payload it was not made
+// for).
 func trailingSignature(b []byte) int {
-	best := -1
-	for _, a := range armorStarts {
-		for from := 0; ; {
-			i := bytes.Index(b[from:], a)
-			if i < 0 {
+	last := -1
+	for line := 0; line < len(b); {
+		for _, a := range armorStarts {
+			if bytes.HasPrefix(b[line:], a) {
+				last = line
 				break
 			}
-			i += from
-			if i == 0 || b[i-1] == '\n' {
-				if best < 0 || i < best {
-					best = i
-				}
-				break
-			}
-			from = i + 1
 		}
+		nl := bytes.IndexByte(b[line:], '\n')
+		if nl < 0 {
+			break
+		}
+		line += nl + 1
 	}
-	return best
+	return last
 }
 
 func objectName(v []byte, what string) (string, error) {

@@ -120,6 +120,12 @@ func TestParseTag(t *testing.T) {
 	if tg, err := ParseTag([]byte(inline)); err != nil || tg.Signature != nil {
 		t.Fatalf("inline armor taken as signature: %v", err)
 	}
+	// As git does, the last armor line starts the signature: an armored block quoted in the
+	// message is part of the signed payload.
+	quoting := head + "-----BEGIN SSH SIGNATURE-----\nquoted\n-----END SSH SIGNATURE-----\n"
+	if tg, err := ParseTag([]byte(quoting + sig)); err != nil || string(tg.Payload) != quoting || string(tg.Signature) != sig {
+		t.Fatalf("quoted armor: %v %q / %q", err, tg.Payload, tg.Signature)
+	}
 	if _, err := ParseTag([]byte("object 1111111111111111111111111111111111111111\ntype commit\ntag a\ntag b\n\nm")); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("duplicate tag header accepted: %v", err)
 	}
