@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/go-git/go-git/v5"
@@ -22,13 +24,56 @@ type Repository struct {
 	tagNames map[string]string   // tag object hash -> short tag name (refs/tags/ stripped)
 }
 
-// OpenRepository opens the repository at dir (or the one containing it).
+// OpenRepository opens the repository at dir or the nearest directory above it that is one, as
+// git finds it: a work tree (with a .git directory, or a .git file as in linked worktrees and
+// submodules), or a bare repository (a directory holding HEAD, objects/ and refs/, as
+// `git init --bare` and `git clone --bare` make, and CI systems and mirrors use).
 func OpenRepository(dir string) (*Repository, error) {
-	r, err := git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{DetectDotGit: true})
+	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("opening git repository %s: %w", dir, err)
 	}
-	return NewRepository(r), nil
+	for p := abs; ; {
+		var r *git.Repository
+		switch {
+		case exists(filepath.Join(p, git.GitDirName)) || isGitDir(p):
+			// go-git opens a directory without .git as a bare repository; its own .git detection
+			// (DetectDotGit) never finds a bare one. EnableDotGitCommonDir reads a linked
+			// worktree's objects and refs from the main repository.
+			r, err = git.PlainOpenWithOptions(p, &git.PlainOpenOptions{EnableDotGitCommonDir: true})
+		default:
+			parent := filepath.Dir(p)
+			if parent == p {
+				return nil, fmt.Errorf("opening git repository %s: neither it nor any parent directory is a git repository (a work tree with .git, or a bare repository)", dir)
+			}
+			p = parent
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("opening git repository %s: %w", p, err)
+		}
+		return NewRepository(r), nil
+	}
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// isGitDir reports whether dir is a git directory itself (a bare repository, or a work tree's
+// .git): git's own test is a HEAD file and objects/ and refs/ directories.
+func isGitDir(dir string) bool {
+	head, err := os.Stat(filepath.Join(dir, "HEAD"))
+	if err != nil || !head.Mode().IsRegular() {
+		return false
+	}
+	for _, sub := range []string{"objects", "refs"} {
+		if fi, err := os.Stat(filepath.Join(dir, sub)); err != nil || !fi.IsDir() {
+			return false
+		}
+	}
+	return true
 }
 
 // NewRepository wraps an open go-git repository.

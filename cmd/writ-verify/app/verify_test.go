@@ -111,3 +111,23 @@ func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	code = Main(args, strings.NewReader(""), &out, &errOut)
 	return code, out.String(), errOut.String()
 }
+
+// TestVerifyCommandBareRepository: `writ verify --repo x.git`, and `writ verify` run inside a
+// bare repository (the default --repo .), as CI systems and mirrors have them.
+func TestVerifyCommandBareRepository(t *testing.T) {
+	alice := fixtures.SSHKey(t, "Alice", "alice@example.com", "ed25519")
+	r := fixtures.NewRepo(t)
+	r.Commit(alice, "first", map[string]string{"a.yaml": "a: 1\n"})
+	r.Commit(alice, "second", map[string]string{"a.yaml": "a: 2\n"})
+	bare := filepath.Join(t.TempDir(), "x.git")
+	r.Git("clone", "-q", "--bare", r.Dir, bare)
+	policy := writePolicy(t, v1alpha1.TrustPolicySpec{SSH: &v1alpha1.SSHTrust{AllowedSigners: alice.AllowedSigner("")}})
+
+	if code, out, errOut := run(t, "--policy", policy, "--repo", bare); code != cli.ExitOK || !strings.Contains(out, "2 commit(s) in scope") {
+		t.Fatalf("--repo x.git: exit %d\n%s%s", code, out, errOut)
+	}
+	t.Chdir(bare)
+	if code, out, errOut := run(t, "--policy", policy); code != cli.ExitOK || !strings.Contains(out, "2 commit(s) in scope") {
+		t.Fatalf("inside x.git: exit %d\n%s%s", code, out, errOut)
+	}
+}
