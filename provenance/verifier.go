@@ -63,6 +63,7 @@ type Verifier struct {
 	revocations   []revocation
 	principals    principals
 	workers       int
+	warnings      []string
 
 	cache sync.Map // object hash -> Result (verified only)
 }
@@ -148,6 +149,7 @@ func Compile(spec v1alpha1.TrustPolicySpec, opts ...Option) (*Verifier, error) {
 	if len(errs) > 0 {
 		return nil, errs.err()
 	}
+	v.collectWarnings()
 	for _, o := range opts {
 		o(v)
 	}
@@ -193,7 +195,8 @@ func (v *Verifier) checkRevoked(s signature.Signer) error {
 	for _, r := range v.revocations {
 		hit := false
 		if r.fingerprint != "" {
-			hit = normalizeFingerprint(s.Fingerprint) == r.fingerprint
+			// A revoked subkey's fingerprint revokes that subkey, not its primary's other subkeys.
+			hit = normalizeFingerprint(s.Fingerprint) == r.fingerprint || (s.SubkeyFingerprint != "" && s.SubkeyFingerprint == r.fingerprint)
 		} else if r.identity != nil && s.Method == signature.Keyless {
 			hit = r.identity.match(s.Issuer, s.Identity)
 		}
