@@ -1,6 +1,7 @@
 package provenance
 
 import (
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -89,4 +90,30 @@ func (r *Report) Failures() []Result {
 		}
 	}
 	return out
+}
+
+// Problem is a failure of the report as a whole rather than of one object (a rollback), as it
+// appears in JSON.
+type Problem struct {
+	ReasonCode string `json:"reasonCode"`
+	Reason     string `json:"reason"`
+}
+
+// MarshalJSON writes the report with its overall verdict first, and the rollback failure, which
+// belongs to no single commit: every commit of an older target may verify while the report does
+// not.
+func (r *Report) MarshalJSON() ([]byte, error) {
+	type plain Report // no methods: marshals field by field
+	out := struct {
+		Verdict Verdict `json:"verdict"`
+		*plain
+		Rollback *Problem `json:"rollback,omitempty"`
+	}{Verdict: Verified, plain: (*plain)(r)}
+	if !r.Verified() {
+		out.Verdict = Rejected
+	}
+	if r.Rollback != nil {
+		out.Rollback = &Problem{ReasonCode: ReasonCode(r.Rollback), Reason: r.Rollback.Error()}
+	}
+	return json.Marshal(out)
 }

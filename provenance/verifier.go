@@ -407,9 +407,14 @@ func tagRefName(repo *Repository, target, tagHash string) string {
 // tag object of v1); Writ does, since the signature covers the name, and a release tag served
 // under a newer name is a replay of an old release.
 func (v *Verifier) verifyTag(repo *Repository, name, refName, tagHash string) (Result, string, error) {
-	raw, _, err := repo.raw(tagHash)
+	raw, typ, err := repo.raw(tagHash)
 	if err != nil {
 		return Result{}, "", err
+	}
+	if typ == plumbing.CommitObject {
+		res := Result{Commit: tagHash, Type: "tag", Subject: name}
+		return rejected(res, fmt.Errorf("%w: %q is a lightweight tag (a ref straight to commit %s), which carries no signature; Tag mode needs a signed annotated tag: replace it with git tag -s -f %s %s, then git push --force origin refs/tags/%s",
+			ErrUnsigned, name, short(tagHash), name, short(tagHash), name)), tagHash, nil
 	}
 	t, err := gitobj.ParseTag(raw)
 	if err != nil {

@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	"writ.dev/writ/cmd/internal/cli"
@@ -130,4 +132,75 @@ func TestVerifyCommandBareRepository(t *testing.T) {
 	if code, out, errOut := run(t, "--policy", policy); code != cli.ExitOK || !strings.Contains(out, "2 commit(s) in scope") {
 		t.Fatalf("inside x.git: exit %d\n%s%s", code, out, errOut)
 	}
+}
+
+// TestVerifyCommandReports: what `writ verify` says about a rollback (in JSON too), a
+// lightweight tag in Tag mode, an empty range, policy warnings, and its own help.
+func TestVerifyCommandReports(t *testing.T) {
+	alice := fixtures.SSHKey(t, "Alice", "alice@example.com", "ed25519")
+	r := fixtures.NewRepo(t)
+	first := r.Commit(alice, "first", map[string]string{"a.yaml": "a: 1\n"})
+	second := r.Commit(alice, "second", map[string]string{"a.yaml": "a: 2\n"})
+	r.Git("tag", "v1.0.0", second) // lightweight
+	trust := &v1alpha1.SSHTrust{AllowedSigners: alice.AllowedSigner("")}
+	rangePolicy := writePolicy(t, v1alpha1.TrustPolicySpec{Mode: v1alpha1.ModeRange, SSH: trust})
+
+	t.Run("rollback in JSON", func(t *testing.T) {
+		code, out, errOut := run(t, "--policy", rangePolicy, "--repo", r.Dir, "--to", first, "--last-verified", second, "-o", "json")
+		var rep struct {
+			Verdict  string
+			Rollback *struct{ ReasonCode, Reason string }
+			Commits  []struct{ Verdict string }
+		}
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("not JSON: %v\n%s", err, out)
+		}
+		if code != cli.ExitFail || rep.Verdict != "rejected" || rep.Rollback == nil || rep.Rollback.ReasonCode != "Rollback" || !strings.Contains(rep.Rollback.Reason, second[:12]) {
+			t.Fatalf("exit %d, report %+v\n%s%s", code, rep, out, errOut)
+		}
+		code, out, _ = run(t, "--policy", rangePolicy, "--repo", r.Dir, "--to", first, "--last-verified", second)
+		if code != cli.ExitFail || !strings.Contains(out, "ROLLBACK (Rollback)") {
+			t.Fatalf("table: exit %d\n%s", code, out)
+		}
+	})
+
+	t.Run("lightweight tag in Tag mode", func(t *testing.T) {
+		tagPolicy := writePolicy(t, v1alpha1.TrustPolicySpec{Mode: v1alpha1.ModeTag, SSH: trust})
+		code, out, errOut := run(t, "--policy", tagPolicy, "--repo", r.Dir, "--to", "v1.0.0")
+		if code != cli.ExitFail || !strings.Contains(errOut, `"v1.0.0" is a lightweight tag`) || !strings.Contains(errOut, "git tag -s") || !strings.Contains(out, "REJECTED (Unsigned)") {
+			t.Fatalf("exit %d\n%s%s", code, out, errOut)
+		}
+	})
+
+	t.Run("empty range", func(t *testing.T) {
+		code, out, errOut := run(t, "--policy", rangePolicy, "--repo", r.Dir, "--from", second, "--to", second)
+		if code != cli.ExitOK || !strings.Contains(errOut, "nothing to verify: "+second[:12]+" is the base itself") || !strings.Contains(out, "0 commit(s) in scope") {
+			t.Fatalf("target = base: exit %d\n%s%s", code, out, errOut)
+		}
+		code, _, errOut = run(t, "--policy", rangePolicy, "--repo", r.Dir, "--from", second, "--to", first)
+		if code != cli.ExitUsage || !strings.Contains(errOut, "is an ancestor of --from") {
+			t.Fatalf("target older than --from: exit %d\n%s", code, errOut)
+		}
+		allow := writePolicy(t, v1alpha1.TrustPolicySpec{Mode: v1alpha1.ModeRange, SSH: trust, Rollback: v1alpha1.RollbackOptions{Allow: true}})
+		code, _, errOut = run(t, "--policy", allow, "--repo", r.Dir, "--last-verified", second, "--to", first)
+		if code != cli.ExitOK || !strings.Contains(errOut, "was verified with it") {
+			t.Fatalf("allowed rollback to an ancestor: exit %d\n%s", code, errOut)
+		}
+	})
+
+	t.Run("policy warnings", func(t *testing.T) {
+		warn := writePolicy(t, v1alpha1.TrustPolicySpec{Mode: v1alpha1.ModeRange, SSH: trust, Revocations: []v1alpha1.Revocation{
+			{Fingerprint: "SHA256:doesnotexist", From: metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))}}})
+		code, _, errOut := run(t, "--policy", warn, "--repo", r.Dir)
+		if code != cli.ExitOK || !strings.Contains(errOut, "warning: "+warn+": spec.revocations[0].fingerprint: SHA256:doesnotexist matches no key") {
+			t.Fatalf("exit %d\n%s", code, errOut)
+		}
+	})
+
+	t.Run("help", func(t *testing.T) {
+		code, out, _ := run(t, "--help")
+		if code != cli.ExitOK || !strings.Contains(out, "help for writ verify") || !strings.Contains(out, "[--last-verified REV]") {
+			t.Fatalf("exit %d\n%s", code, out)
+		}
+	})
 }

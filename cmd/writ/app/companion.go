@@ -18,7 +18,7 @@ import (
 // all, which runs once per Secret in scripts) would otherwise pay.
 func newVerifyCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "verify --policy FILE [--repo DIR] [--from REV] [--to REV] [-o table|json]",
+		Use:   "verify --policy FILE [--repo DIR] [--from REV] [--to REV] [--last-verified REV] [-o table|json]",
 		Short: "Verify the signatures of Git commits against a TrustPolicy",
 		Long: `Verify checks every commit in scope against a TrustPolicy. It runs writ-verify, which is
 installed beside writ (make build, or go install writ.dev/writ/cmd/...); 'writ verify --help'
