@@ -333,6 +333,9 @@ func webhookAccount(t *testing.T, ns string) {
 		{"list", "writ.dev", "guardpolicies", "", "", "", true},
 		{"watch", "writ.dev", "breakglassrequests", "", "", "", true},
 		{"get", "", "namespaces", "", "", "shop", true},
+		{"watch", "apps", "replicasets", "", "", "", true}, // the owners of exempt writes
+		{"list", "bitnami.com", "sealedsecrets", "", "", "", true},
+		{"update", "apps", "deployments", "", "shop", "web", false},
 		{"create", "writ.dev", "auditevents", "", ns, "", true},
 		{"create", "writ.dev", "auditevents", "", "shop", "", false},
 		{"get", "", "secrets", "", ns, "writ-webhook-tls", false},

@@ -1,10 +1,20 @@
 package policies_test
 
 import (
+	"encoding/json"
 	"io/fs"
+	"reflect"
 	"strings"
 	"testing"
 
+	ssv1alpha1 "github.com/bitnami/sealed-secrets/pkg/apis/sealedsecrets/v1alpha1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"writ.dev/writ/policies"
@@ -76,13 +86,95 @@ func checkGuard(t *testing.T, file string, p *webhook.Policy) {
 	if d := webhook.Decide(pod, s); d.Allowed {
 		t.Errorf("%s: a kubelet may edit a pod's spec", file)
 	}
-	// Writ's sealing component writes the Secrets it unseals, and nothing else.
-	sealer := "system:serviceaccount:writ-system:writ-controller"
-	secret := &webhook.Request{Operation: "CREATE", Resource: "secrets", Namespace: "shop", Name: "db", User: sealer}
-	if d := webhook.Decide(secret, s); !d.Allowed {
-		t.Errorf("%s: writ-controller cannot write an unsealed Secret: %s", file, d.Message)
+	// A person in group system:nodes is not a node, nor is a node outside it.
+	for _, u := range []*webhook.Request{
+		{Operation: "UPDATE", Resource: "pods", Subresource: "status", Namespace: "shop", Name: "web-1", User: "mallory", Groups: []string{"system:nodes"}},
+		{Operation: "UPDATE", Resource: "pods", Subresource: "status", Namespace: "shop", Name: "web-1", User: "system:node:n1"},
+	} {
+		if d := webhook.Decide(u, s); d.Allowed {
+			t.Errorf("%s: %s (groups %v) may write pod status as a node", file, u.User, u.Groups)
+		}
 	}
-	if d := webhook.Decide(&webhook.Request{Operation: "UPDATE", Resource: "configmaps", Namespace: "shop", Name: "cfg", User: sealer}, s); d.Allowed {
-		t.Errorf("%s: writ-controller may edit a ConfigMap", file)
+	checkNarrowExemptions(t, file, s)
+}
+
+// checkNarrowExemptions: each system controller's exemption allows what Kubernetes does and
+// nothing more, with owners served from a fake cache.
+func checkNarrowExemptions(t *testing.T, file string, s *webhook.Snapshot) {
+	t.Helper()
+	tracked := map[string]string{webhook.WritManagedLabel: "true"}
+	ctrl := true
+	ownerRef := func(apiVersion, kind, name string, uid types.UID) []metav1.OwnerReference {
+		return []metav1.OwnerReference{{APIVersion: apiVersion, Kind: kind, Name: name, UID: uid, Controller: &ctrl}}
+	}
+	tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "nginx:1"}}}}
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web", UID: "dep-uid", Labels: tracked}, Spec: appsv1.DeploymentSpec{Template: tmpl}}
+	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-1", UID: "rs-uid", OwnerReferences: ownerRef("apps/v1", "Deployment", "web", "dep-uid")},
+		Spec: appsv1.ReplicaSetSpec{Template: tmpl}}
+	ss := &ssv1alpha1.SealedSecret{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "db", UID: "ss-uid", Labels: tracked}}
+	cache := map[string]client.Object{"shop/web": dep, "shop/web-1": rs, "shop/db": ss}
+	s.Get = func(ns, name string, obj client.Object) error {
+		src, ok := cache[ns+"/"+name]
+		if !ok || reflect.TypeOf(src) != reflect.TypeOf(obj) {
+			return apierrors.NewNotFound(schema.GroupResource{}, name)
+		}
+		reflect.ValueOf(obj).Elem().Set(reflect.ValueOf(src).Elem())
+		return nil
+	}
+	raw := func(o any) []byte {
+		b, err := json.Marshal(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	sa := func(name string) string { return "system:serviceaccount:kube-system:" + name }
+	pod := func(image string, volumes ...corev1.Volume) *corev1.Pod {
+		spec := *tmpl.Spec.DeepCopy()
+		spec.Containers[0].Image = image
+		spec.Volumes = volumes
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-1-x", OwnerReferences: ownerRef("apps/v1", "ReplicaSet", "web-1", "rs-uid")}, Spec: spec}
+	}
+	secretVolume := corev1.Volume{Name: "db", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "db"}}}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "cfg", Finalizers: []string{"x"}}, Data: map[string]string{"k": "v"}}
+	cmEdited := cm.DeepCopy()
+	cmEdited.Data["k"] = "evil"
+	cmFreed := cm.DeepCopy()
+	cmFreed.Finalizers = nil
+	depEvil := dep.DeepCopy()
+	depEvil.Spec.Template.Spec.Containers[0].Image = "evil"
+	depOrphan := dep.DeepCopy()
+	depOrphan.OwnerReferences = nil
+	dep.OwnerReferences = ownerRef("v1", "ConfigMap", "gone", "x")
+	secret := func(typ corev1.SecretType, owners []metav1.OwnerReference) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "db", OwnerReferences: owners}, Type: typ}
+	}
+	sealer := "system:serviceaccount:writ-system:writ-controller"
+	for _, c := range []struct {
+		name    string
+		allowed bool
+		r       *webhook.Request
+	}{
+		{"GC removes a finalizer", true, &webhook.Request{Operation: "UPDATE", Resource: "configmaps", Name: "cfg", User: sa("generic-garbage-collector"), OldObject: raw(cm), Object: raw(cmFreed)}},
+		{"GC removes an ownerReference", true, &webhook.Request{Operation: "UPDATE", Group: "apps", Resource: "deployments", Name: "web", User: sa("generic-garbage-collector"), OldObject: raw(dep), Object: raw(depOrphan)}},
+		{"GC deletes", true, &webhook.Request{Operation: "DELETE", Resource: "configmaps", Name: "cfg", User: sa("generic-garbage-collector"), OldObject: raw(cm)}},
+		{"GC edits a ConfigMap's data", false, &webhook.Request{Operation: "UPDATE", Resource: "configmaps", Name: "cfg", User: sa("generic-garbage-collector"), OldObject: raw(cm), Object: raw(cmEdited)}},
+		{"GC replaces a Deployment's image", false, &webhook.Request{Operation: "UPDATE", Group: "apps", Resource: "deployments", Name: "web", User: sa("generic-garbage-collector"), OldObject: raw(dep), Object: raw(depEvil)}},
+		{"root-ca-cert-publisher updates kube-root-ca.crt", true, &webhook.Request{Operation: "UPDATE", Resource: "configmaps", Name: "kube-root-ca.crt", User: sa("root-ca-cert-publisher")}},
+		{"root-ca-cert-publisher rewrites another ConfigMap", false, &webhook.Request{Operation: "UPDATE", Resource: "configmaps", Name: "cfg", User: sa("root-ca-cert-publisher")}},
+		{"RS controller creates a pod from its template", true, &webhook.Request{Operation: "CREATE", Resource: "pods", User: sa("replicaset-controller"), Object: raw(pod("nginx:1"))}},
+		{"RS controller creates a pod mounting a Secret", false, &webhook.Request{Operation: "CREATE", Resource: "pods", User: sa("replicaset-controller"), Object: raw(pod("nginx:1", secretVolume))}},
+		{"RS controller creates a pod of another image", false, &webhook.Request{Operation: "CREATE", Resource: "pods", User: sa("replicaset-controller"), Object: raw(pod("evil"))}},
+		{"RS controller creates an unowned pod", false, &webhook.Request{Operation: "CREATE", Resource: "pods", User: sa("replicaset-controller"), Object: raw(&corev1.Pod{Spec: tmpl.Spec})}},
+		{"writ-controller writes its SealedSecret's Secret", true, &webhook.Request{Operation: "CREATE", Resource: "secrets", Name: "db", User: sealer, Object: raw(secret("", ownerRef("bitnami.com/v1alpha1", "SealedSecret", "db", "ss-uid")))}},
+		{"writ-controller writes an unowned Secret", false, &webhook.Request{Operation: "CREATE", Resource: "secrets", Name: "db", User: sealer, Object: raw(secret("", nil))}},
+		{"writ-controller writes a Secret of another type", false, &webhook.Request{Operation: "CREATE", Resource: "secrets", Name: "db", User: sealer, Object: raw(secret(corev1.SecretTypeServiceAccountToken, ownerRef("bitnami.com/v1alpha1", "SealedSecret", "db", "ss-uid")))}},
+		{"writ-controller edits a ConfigMap", false, &webhook.Request{Operation: "UPDATE", Resource: "configmaps", Name: "cfg", User: sealer, OldObject: raw(cm), Object: raw(cmEdited)}},
+	} {
+		c.r.Namespace = "shop"
+		if d := webhook.Decide(c.r, s); d.Allowed != c.allowed {
+			t.Errorf("%s: %s: allowed %v, want %v: %s", file, c.name, d.Allowed, c.allowed, d.Message)
+		}
 	}
 }

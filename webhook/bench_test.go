@@ -87,7 +87,7 @@ func benchPolicies() []*guardv1.GuardPolicy {
 	exemptions := []guardv1.Exemption{
 		{Name: "hpa-scale", Subject: guardv1.Subject{Kind: guardv1.ServiceAccountSubject, Namespace: "kube-system", Name: "horizontal-pod-autoscaler"},
 			Resources: []guardv1.ResourceRule{{APIGroups: []string{"apps"}, Resources: []string{"deployments", "statefulsets"}}}, Operations: []string{"UPDATE"}, Subresources: []string{"scale"}},
-		{Name: "pod-status", Subject: guardv1.Subject{Kind: guardv1.GroupSubject, Name: "system:nodes"},
+		{Name: "pod-status", Subject: guardv1.Subject{Kind: guardv1.NodeSubject, Name: "*"},
 			Resources: []guardv1.ResourceRule{{APIGroups: []string{""}, Resources: []string{"pods"}}}, Operations: []string{"UPDATE"}, Subresources: []string{"status"}},
 	}
 	bg := guardv1.BreakGlassPolicy{RequesterGroups: []string{"oncall"}, ApproverGroups: []string{"sre-leads"}}

@@ -62,6 +62,11 @@ func guarded(t *testing.T) *events {
 			t.Fatal(err)
 		}
 	}
+	for _, o := range webhook.OwnerObjects() {
+		if _, err := mgr.GetCache().GetInformer(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ev := &events{}
 	rec := audit.NewBuffered(func(_ context.Context, e audit.Event) error {
 		ev.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
 )
@@ -21,6 +22,9 @@ type Snapshot struct {
 	// Exempt namespaces are never guarded (kube-system, kube-public, kube-node-lease, Writ's
 	// own): the apiserver's webhook configuration skips them too.
 	ExemptNamespaces map[string]bool
+	// Get reads an object of one of OwnerObjects' kinds from the guard's cache into obj, for
+	// exemptions with ownedBy; nil: the guard reads none, and such exemptions allow nothing.
+	Get func(namespace, name string, obj client.Object) error
 }
 
 // Grant is an approved break-glass request.
@@ -53,33 +57,45 @@ type Decision struct {
 	BreakGlass string
 }
 
-// plugin decides one aspect for one policy that protects the request.
+// plugin decides one aspect for one policy that protects the request. Its answer is a verdict
+// and what decided (the exemption's name, the grant's id); abstaining it may say why, and a
+// lookup error makes the guard deny.
 type plugin struct {
 	name   string
-	decide func(p *Policy, r *Request, s *Snapshot) (Verdict, string)
+	decide func(p *Policy, r *Request, s *Snapshot) (Verdict, string, error)
 }
 
 // perPolicy is the chain applied under each policy protecting a request; the first plugin that
 // does not abstain decides for that policy, and a request no plugin allows is denied (or warned).
 var perPolicy = []plugin{
-	{"agent", func(p *Policy, r *Request, _ *Snapshot) (Verdict, string) {
+	{"agent", func(p *Policy, r *Request, _ *Snapshot) (Verdict, string, error) {
 		for _, a := range p.Agents {
 			if matches(a, r) {
-				return Allow, "agent"
+				return Allow, "agent", nil
 			}
 		}
-		return Abstain, ""
+		return Abstain, "", nil
 	}},
-	{"exemption", func(p *Policy, r *Request, _ *Snapshot) (Verdict, string) {
+	{"exemption", func(p *Policy, r *Request, s *Snapshot) (Verdict, string, error) {
+		why := ""
 		for _, e := range p.exemptions {
-			if matches(e.Subject, r) && ruleMatches(e.Resources, r.Group, r.Resource) &&
-				containsExact(e.Operations, r.Operation) && subresourceAllowed(e.Subresources, r.Subresource) {
-				return Allow, "exemption:" + e.Name
+			if !e.covers(r) {
+				continue
+			}
+			not, err := e.narrowed(p, r, s)
+			if err != nil {
+				return Deny, "", err
+			}
+			if not == "" {
+				return Allow, e.Name, nil
+			}
+			if why == "" {
+				why = fmt.Sprintf("exemption %q does not cover this: %s", e.Name, not)
 			}
 		}
-		return Abstain, ""
+		return Abstain, why, nil
 	}},
-	{"breakglass", func(p *Policy, r *Request, s *Snapshot) (Verdict, string) {
+	{"breakglass", func(p *Policy, r *Request, s *Snapshot) (Verdict, string, error) {
 		for _, g := range s.Grants {
 			if g.Requester != r.User || !inScope(g.Scope, r) {
 				continue
@@ -87,9 +103,9 @@ var perPolicy = []plugin{
 			if !s.Now.Before(g.Expires) {
 				continue // expired: no longer a grant, but a newer one may be
 			}
-			return Allow, "breakglass:" + g.ID
+			return Allow, g.ID, nil
 		}
-		return Abstain, ""
+		return Abstain, "", nil
 	}},
 }
 
@@ -127,7 +143,7 @@ func (p *Policy) protects(r *Request, s *Snapshot) (bool, error) {
 	if direct || err != nil {
 		return direct, err
 	}
-	return p.tracked && (r.Old.Tracked() || r.New.Tracked()), nil
+	return p.tracked && (p.tracks(r.Old) || p.tracks(r.New)), nil
 }
 
 // protectsDirectly reports protection by namespace or resource rule, not by a tracking marker.
@@ -235,28 +251,37 @@ func (s *Snapshot) ordered(r *Request, buf []*Policy) []*Policy {
 }
 
 func decideUnder(p *Policy, r *Request, s *Snapshot) Decision {
+	note := ""
 	for _, pl := range perPolicy {
-		v, why := pl.decide(p, r, s)
-		if v == Allow {
-			d := Decision{Allowed: true, Policy: p.Name, Plugin: pl.name, Reason: "Allowed"}
-			if id, ok := strings.CutPrefix(why, "breakglass:"); ok {
-				d.BreakGlass, d.Reason = id, "BreakGlass"
-			}
-			if strings.HasPrefix(why, "exemption:") {
-				d.Reason = "Exempt"
-			}
-			return d
+		v, why, err := pl.decide(p, r, s)
+		if err != nil {
+			return Decision{Policy: p.Name, Plugin: pl.name, Reason: "LookupFailed",
+				Message: fmt.Sprintf("writ cannot decide on %s (%v); the guard fails closed: retry, or ask an administrator", r.Ref(), err)}
+		}
+		switch {
+		case v == Allow && pl.name == "breakglass":
+			return Decision{Allowed: true, Policy: p.Name, Plugin: pl.name, Reason: "BreakGlass", BreakGlass: why}
+		case v == Allow && pl.name == "exemption":
+			return Decision{Allowed: true, Policy: p.Name, Plugin: pl.name, Reason: "Exempt"}
+		case v == Allow:
+			return Decision{Allowed: true, Policy: p.Name, Plugin: pl.name, Reason: "Allowed"}
+		case note == "":
+			note = why
 		}
 	}
-	return Decision{Policy: p.Name, Plugin: "guard", Reason: "NotAgent", Message: denialMessage(p, r, s)}
+	return Decision{Policy: p.Name, Plugin: "guard", Reason: "NotAgent", Message: denialMessage(p, r, s, note)}
 }
 
 // denialMessage tells a person who they are, what was denied, which policy, where the source of
 // truth lives and how to get emergency access.
-func denialMessage(p *Policy, r *Request, s *Snapshot) string {
+func denialMessage(p *Policy, r *Request, s *Snapshot, note string) string {
 	var b strings.Builder
 	b.Grow(512) // the message with a source and break-glass instructions, in one allocation
-	fmt.Fprintf(&b, "writ: %s of %s by %q denied by GuardPolicy %q: only the GitOps agent may change it.", strings.ToLower(r.Operation), r.Ref(), r.User, p.Name)
+	fmt.Fprintf(&b, "writ: %s of %s by %q denied by GuardPolicy %q: only the GitOps agent may change it", strings.ToLower(r.Operation), r.Ref(), r.User, p.Name)
+	if note != "" {
+		fmt.Fprintf(&b, " (%s)", note)
+	}
+	b.WriteByte('.')
 	src := p.SourceOfTruth
 	for _, m := range []*ObjectMeta{r.Old, r.New} {
 		if m != nil && m.Annotations[WritSourceAnnotation] != "" {

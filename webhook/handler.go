@@ -19,8 +19,8 @@ import (
 
 // Guard is the admission handler.
 type Guard struct {
-	// Reader reads GuardPolicies, BreakGlassRequests and Namespaces, normally from the
-	// manager's cache.
+	// Reader reads GuardPolicies, BreakGlassRequests and Namespaces, and the owners exemptions
+	// name (OwnerObjects), normally from the manager's cache.
 	Reader client.Reader
 	// Recorder receives every denial, warning and break-glass event; it never blocks.
 	Recorder audit.Recorder
@@ -197,6 +197,7 @@ func toRequest(req admission.Request) (*Request, error) {
 	if req.Operation == admissionv1.Connect {
 		return r, nil // the object is the connect options, not the pod
 	}
+	r.Object, r.OldObject = req.Object.Raw, req.OldObject.Raw
 	var err error
 	allLabels := r.Group == "" && r.Resource == "namespaces"
 	if r.New, err = meta(req.Object.Raw, allLabels); err != nil {
@@ -243,7 +244,14 @@ func (rr *requestReads) snapshot(now time.Time) (*Snapshot, error) {
 	rr.snap = *base // the shared part is never modified: only this request's fields are set
 	rr.snap.Now = now
 	rr.snap.NamespaceLabels = rr.namespaceLabels
+	rr.snap.Get = rr.get
 	return &rr.snap, nil
+}
+
+// get reads an owner from the cache, within the review's deadline. The object is the cache's
+// own (no deep copy) and is only read.
+func (rr *requestReads) get(namespace, name string, obj client.Object) error {
+	return rr.g.Reader.Get(&rr.deadline, client.ObjectKey{Namespace: namespace, Name: name}, obj, client.UnsafeDisableDeepCopy)
 }
 
 func (rr *requestReads) namespaceLabels(name string) (map[string]string, error) {

@@ -55,7 +55,7 @@ func meta(raw []byte, allLabels bool) (*ObjectMeta, error) {
 
 // The labels and annotations the guard decides on, of objects other than Namespaces.
 var (
-	keptLabels      = keySet(trackingLabels...)
+	keptLabels      = keySet(append([]string{ArgoCDInstanceLabel}, trackingLabels...)...)
 	keptAnnotations = keySet(append([]string{WritSourceAnnotation}, trackingAnnotations...)...)
 )
 

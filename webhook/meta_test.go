@@ -53,13 +53,13 @@ func TestMetaKeepsWhatTheGuardReads(t *testing.T) {
 	}
 	wantLabels := map[string]string{WritManagedLabel: "true", "app.kubernetes.io/instance": "shop"}
 	wantAnn := map[string]string{WritSourceAnnotation: "https://git/x", "argocd.argoproj.io/tracking-id": ""}
-	if !maps.Equal(m.Labels, wantLabels) || !maps.Equal(m.Annotations, wantAnn) || m.name != "web" || !m.Tracked() {
+	if !maps.Equal(m.Labels, wantLabels) || !maps.Equal(m.Annotations, wantAnn) || m.name != "web" || !(&Policy{}).tracks(m) {
 		t.Errorf("kept labels %v annotations %v name %q", m.Labels, m.Annotations, m.name)
 	}
 	if m, err = meta([]byte(in), true); err != nil || len(m.Labels) != 3 || m.Labels["app"] != "web" || len(m.Annotations) != 2 {
 		t.Errorf("a namespace's labels %v annotations %v (%v): want every label", m.Labels, m.Annotations, err)
 	}
-	if m, err = meta([]byte(`{"metadata":{"labels":{"app":"web"}}}`), false); err != nil || m.Labels != nil || m.Tracked() {
+	if m, err = meta([]byte(`{"metadata":{"labels":{"app":"web"}}}`), false); err != nil || m.Labels != nil || (&Policy{argoCDLabels: true}).tracks(m) {
 		t.Errorf("no kept key: labels %v (%v)", m.Labels, err)
 	}
 }

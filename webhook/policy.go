@@ -20,27 +20,37 @@ const (
 
 var trackingLabels = []string{
 	WritManagedLabel,
-	"app.kubernetes.io/instance", // Argo CD's default label tracking
 	"kustomize.toolkit.fluxcd.io/name",
 	"kustomize.toolkit.fluxcd.io/namespace",
 	"helm.toolkit.fluxcd.io/name",
 	"helm.toolkit.fluxcd.io/namespace",
 }
 
+// ArgoCDInstanceLabel is Argo CD's legacy label tracking, a marker only under a policy with
+// argoCDLabelTracking: every Helm chart sets it too.
+const ArgoCDInstanceLabel = "app.kubernetes.io/instance"
+
 var trackingAnnotations = []string{"argocd.argoproj.io/tracking-id"}
 
-// Tracked reports whether metadata carries a GitOps tracking marker.
-func (m *ObjectMeta) Tracked() bool {
+// tracks reports whether metadata carries a tracking marker the policy counts.
+func (p *Policy) tracks(m *ObjectMeta) bool {
 	if m == nil {
 		return false
 	}
+	return p.tracksMeta(m.Labels, m.Annotations)
+}
+
+func (p *Policy) tracksMeta(labels, annotations map[string]string) bool {
 	for _, l := range trackingLabels {
-		if _, ok := m.Labels[l]; ok {
+		if _, ok := labels[l]; ok {
 			return true
 		}
 	}
+	if _, ok := labels[ArgoCDInstanceLabel]; ok && p.argoCDLabels {
+		return true
+	}
 	for _, a := range trackingAnnotations {
-		if _, ok := m.Annotations[a]; ok {
+		if _, ok := annotations[a]; ok {
 			return true
 		}
 	}
@@ -56,8 +66,9 @@ type Policy struct {
 	resources     []guardv1.ResourceRule
 	cluster       []guardv1.ResourceRule
 	tracked       bool
+	argoCDLabels  bool
 	Agents        []guardv1.Subject
-	exemptions    []guardv1.Exemption
+	exemptions    []*exemption
 	SourceOfTruth string
 	breakGlass    guardv1.BreakGlassPolicy
 	MaxBreakGlass time.Duration
@@ -68,7 +79,7 @@ func Compile(gp *guardv1.GuardPolicy) (*Policy, error) {
 	s := gp.Spec
 	p := &Policy{Name: gp.Name, Mode: s.Mode, nsNames: map[string]bool{}, resources: s.Protect.Resources,
 		cluster: s.Protect.ClusterResources, tracked: s.Protect.TrackedObjects == nil || *s.Protect.TrackedObjects,
-		Agents: s.Agents, exemptions: s.Exemptions, SourceOfTruth: s.SourceOfTruth, breakGlass: s.BreakGlass, MaxBreakGlass: time.Hour}
+		argoCDLabels: s.Protect.ArgoCDLabelTracking, Agents: s.Agents, SourceOfTruth: s.SourceOfTruth, breakGlass: s.BreakGlass, MaxBreakGlass: time.Hour}
 	if p.Mode == "" {
 		p.Mode = guardv1.Enforce
 	}
@@ -91,19 +102,11 @@ func Compile(gp *guardv1.GuardPolicy) (*Policy, error) {
 		}
 	}
 	for i, e := range s.Exemptions {
-		if err := validSubject(e.Subject); err != nil {
-			return nil, fmt.Errorf("guard policy %s: spec.exemptions[%d].subject: %v", gp.Name, i, err)
+		x, err := compileExemption(e)
+		if err != nil {
+			return nil, fmt.Errorf("guard policy %s: spec.exemptions[%d] (%s): %v", gp.Name, i, e.Name, err)
 		}
-		for _, r := range e.Resources {
-			for _, x := range append(append([]string{}, r.APIGroups...), r.Resources...) {
-				if x == "*" {
-					return nil, fmt.Errorf("guard policy %s: spec.exemptions[%d] (%s): name the resources; an exemption never takes a wildcard", gp.Name, i, e.Name)
-				}
-			}
-		}
-		if len(e.Operations) == 0 || len(e.Resources) == 0 {
-			return nil, fmt.Errorf("guard policy %s: spec.exemptions[%d] (%s): list its operations and resources", gp.Name, i, e.Name)
-		}
+		p.exemptions = append(p.exemptions, x)
 	}
 	if d := s.BreakGlass.MaxDuration; d != nil {
 		if d.Duration <= 0 || d.Duration > 24*time.Hour {
@@ -116,16 +119,25 @@ func Compile(gp *guardv1.GuardPolicy) (*Policy, error) {
 
 func validSubject(s guardv1.Subject) error {
 	switch s.Kind {
-	case guardv1.UserSubject, guardv1.GroupSubject:
+	case guardv1.UserSubject:
 		if s.Namespace != "" {
-			return fmt.Errorf("a %s has no namespace", s.Kind)
+			return fmt.Errorf("a user has no namespace")
+		}
+	case guardv1.NodeSubject:
+		if s.Namespace != "" {
+			return fmt.Errorf("a node has no namespace")
+		}
+		if s.Name == "*" {
+			return nil // every kubelet: system:node:<name> in group system:nodes
 		}
 	case guardv1.ServiceAccountSubject:
 		if s.Namespace == "" {
 			return fmt.Errorf("service account %q needs its namespace", s.Name)
 		}
+	case "Group":
+		return fmt.Errorf("kind Group: a group is not an identity (anyone allowed to impersonate can claim any group); name the User or ServiceAccount, or use kind Node for kubelets")
 	default:
-		return fmt.Errorf("kind %q: use User, Group or ServiceAccount", s.Kind)
+		return fmt.Errorf("kind %q: use User, ServiceAccount or Node", s.Kind)
 	}
 	if s.Name == "" || s.Name != trimmed(s.Name) || s.Name == "*" {
 		return fmt.Errorf("name %q must be exact (no spaces around it, no wildcard)", s.Name)
@@ -148,8 +160,9 @@ func matches(s guardv1.Subject, r *Request) bool {
 	switch s.Kind {
 	case guardv1.UserSubject:
 		return r.User == s.Name
-	case guardv1.GroupSubject:
-		return r.InGroup(s.Name)
+	case guardv1.NodeSubject:
+		node, ok := r.Node()
+		return ok && (s.Name == "*" || s.Name == node)
 	case guardv1.ServiceAccountSubject:
 		ns, name, ok := r.ServiceAccount()
 		return ok && ns == s.Namespace && name == s.Name

@@ -24,6 +24,9 @@ type Request struct {
 	// Old and New are the object's metadata before and after (nil where absent: New on DELETE,
 	// Old on CREATE).
 	Old, New *ObjectMeta
+	// OldObject and Object are the objects as the apiserver sent them (JSON), decoded only by
+	// exemptions that compare them (Changes, OwnedBy).
+	OldObject, Object []byte
 }
 
 // ObjectMeta is what the guard reads of an object: the labels and annotations it decides on.
@@ -50,6 +53,16 @@ func (r *Request) ServiceAccount() (namespace, name string, ok bool) {
 	return namespace, name, true
 }
 
+// Node returns the node's name if the user is a kubelet: named system:node:<name> and in the
+// group system:nodes, both, as the NodeRestriction admission plugin identifies nodes.
+func (r *Request) Node() (name string, ok bool) {
+	name, ok = strings.CutPrefix(r.User, "system:node:")
+	if !ok || name == "" || !r.InGroup("system:nodes") {
+		return "", false
+	}
+	return name, true
+}
+
 // InGroup reports whether the user is in group g (exactly).
 func (r *Request) InGroup(g string) bool {
 	for _, x := range r.Groups {
@@ -67,7 +80,8 @@ func (r *Request) Ref() string {
 		gr += "." + r.Group
 	}
 	name := r.Name
-	if r.Namespace != "" {
+	// The apiserver sends a Namespace's own requests with the namespace set to its name.
+	if r.Namespace != "" && !(r.Group == "" && r.Resource == "namespaces") {
 		name = r.Namespace + "/" + name
 	}
 	if name == "" {

@@ -212,8 +212,7 @@ func guardWebhook(hook harness.WebhookServing) *admissionv1.ValidatingWebhookCon
 			NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
 				Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: excludedNamespaces,
 			}}},
-			MatchConditions: []admissionv1.MatchCondition{{Name: "not-the-apiserver", Expression: "request.userInfo.username != 'system:apiserver'"},
-				{Name: "not-a-node", Expression: "!('system:nodes' in request.userInfo.groups)"}},
+			MatchConditions:         webhook.MatchConditions(),
 			FailurePolicy:           &fail,
 			SideEffects:             &none,
 			TimeoutSeconds:          &timeout,

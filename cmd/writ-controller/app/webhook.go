@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -34,6 +35,18 @@ func (webhookComponent) Setup(ctx context.Context, mgr ctrl.Manager, o Options) 
 	// whenever a GuardPolicy or BreakGlassRequest changes.
 	if err := guard.InvalidateOn(ctx, mgr.GetCache()); err != nil {
 		return err
+	}
+	// Exemptions with ownedBy read the objects' owners from the cache: watch them from the
+	// start. A kind whose CRD is not installed (SealedSecret without sealing) is skipped; an
+	// exemption needing it then allows nothing.
+	for _, o := range webhook.OwnerObjects() {
+		if _, err := mgr.GetCache().GetInformer(ctx, o); err != nil {
+			if meta.IsNoMatchError(err) {
+				log.Info("not caching owners of this kind: its API is not installed", "kind", fmt.Sprintf("%T", o))
+				continue
+			}
+			return fmt.Errorf("watching %T for the guard: %w", o, err)
+		}
 	}
 	mgr.GetWebhookServer().Register(GuardPath, &admission.Webhook{Handler: guard})
 	// Serve only once the certificate is loaded and the server listens.

@@ -15,21 +15,25 @@ const (
 	Warn GuardMode = "Warn"
 )
 
-// SubjectKind is the kind of an identity.
-// +kubebuilder:validation:Enum=User;Group;ServiceAccount
+// SubjectKind is the kind of an identity. There is no Group kind: a group is something a user
+// is in, not who they are (anyone who may impersonate can add any group to any name).
+// +kubebuilder:validation:Enum=User;ServiceAccount;Node
 type SubjectKind string
 
 const (
 	UserSubject           SubjectKind = "User"
-	GroupSubject          SubjectKind = "Group"
 	ServiceAccountSubject SubjectKind = "ServiceAccount"
+	// NodeSubject is every kubelet: a user named system:node:<node name> who is also in the
+	// group system:nodes, the identity the NodeRestriction admission plugin restricts to its own
+	// node's objects. Its name is "*" (any node) or one node's name.
+	NodeSubject SubjectKind = "Node"
 )
 
 // Subject is an identity as the API server authenticates it. Names match exactly: no prefixes,
 // no wildcards, no trimming.
 type Subject struct {
 	Kind SubjectKind `json:"kind"`
-	// Name is the user name, group name or service account name.
+	// Name is the user name, service account name, or node name ("*" for every node).
 	// +kubebuilder:validation:MinLength=1
 	Name string `json:"name"`
 	// Namespace of a service account.
@@ -68,14 +72,21 @@ type Protection struct {
 	// +optional
 	ClusterResources []ResourceRule `json:"clusterResources,omitempty"`
 	// TrackedObjects protects objects that carry a GitOps tracking marker (Writ's label, Argo
-	// CD's tracking id or instance label, Flux's labels) wherever they live. Default true.
+	// CD's tracking-id annotation, Flux's labels) wherever they live. Default true.
 	// +optional
 	TrackedObjects *bool `json:"trackedObjects,omitempty"`
+	// ArgoCDLabelTracking also counts Argo CD's legacy label tracking (the label
+	// app.kubernetes.io/instance) as a tracking marker. Off by default: every Helm chart sets
+	// that label, and Argo CD 3 tracks by annotation. Turn it on only if your Argo CD uses
+	// application.resourceTrackingMethod: label.
+	// +optional
+	ArgoCDLabelTracking bool `json:"argoCDLabelTracking,omitempty"`
 }
 
 // Exemption lets a named identity make named writes Kubernetes itself needs (the HPA writing
 // scale, node status updates…). It never matches more than it names: no wildcards in subjects,
-// and operations and resources must be listed.
+// and operations and resources must be listed. Names, Changes and OwnedBy narrow it to what the
+// controller actually writes; the guard enforces them by reading the objects (before and after).
 type Exemption struct {
 	// Name explains the exemption in audit records.
 	// +kubebuilder:validation:MinLength=1
@@ -90,8 +101,54 @@ type Exemption struct {
 	// the main resource only.
 	// +optional
 	Subresources []string `json:"subresources,omitempty"`
+	// Names limits the exemption to objects of these names (e.g. kube-root-ca.crt).
+	// +optional
+	Names []string `json:"names,omitempty"`
+	// Changes limits an UPDATE to these metadata fields: the object before and after must be
+	// equal in everything else (spec, data, status, labels, annotations…). Without it an
+	// exempt UPDATE may change anything the resources and subresources name.
+	// +optional
+	Changes []MetadataField `json:"changes,omitempty"`
+	// OwnedBy limits the exemption to objects whose controller (the ownerReference with
+	// controller: true) is an object of this kind in the same namespace, found in the guard's
+	// cache with the referenced UID, that is itself Git-declared (carries a tracking marker) or
+	// owned as OwnedBy.OwnedBy says. The object must also match what its owner declares: a Pod
+	// its owner's pod template (containers, volumes, service account, host namespaces and
+	// security contexts), a ReplicaSet its Deployment's pod template, a Secret its SealedSecret
+	// (same name, the templated type). CREATE and UPDATE check the object after, DELETE before.
+	// +optional
+	OwnedBy *OwnerRule `json:"ownedBy,omitempty"`
 }
 
+// MetadataField names a metadata field an exempt UPDATE may change.
+// +kubebuilder:validation:Enum=ownerReferences;finalizers
+type MetadataField string
+
+const (
+	OwnerReferencesField MetadataField = "ownerReferences"
+	FinalizersField      MetadataField = "finalizers"
+)
+
+// OwnerRule names the kind of an object's controller. The guard knows how to read and compare
+// apps/v1 Deployment, ReplicaSet and StatefulSet, batch/v1 Job, v1 Service and
+// bitnami.com/v1alpha1 SealedSecret; any other kind is rejected when the policy is compiled.
+type OwnerRule struct {
+	OwnerKind `json:",inline"`
+	// OwnedBy requires the owner to be controlled in turn by an object of this kind (a
+	// ReplicaSet by a Deployment); the last owner of the chain must be Git-declared.
+	// +optional
+	OwnedBy *OwnerKind `json:"ownedBy,omitempty"`
+}
+
+// OwnerKind is an owner's apiVersion and kind, as its ownerReference names them.
+type OwnerKind struct {
+	// APIVersion of the owner (e.g. apps/v1).
+	// +kubebuilder:validation:MinLength=1
+	APIVersion string `json:"apiVersion"`
+	// Kind of the owner (e.g. ReplicaSet).
+	// +kubebuilder:validation:MinLength=1
+	Kind string `json:"kind"`
+}
 // BreakGlassPolicy configures emergency access.
 type BreakGlassPolicy struct {
 	// RequesterGroups may create BreakGlassRequests.
