@@ -150,4 +150,3 @@ func firstDifference(a, b map[string]any) string {
 	}
 	return "nothing"
 }
-

@@ -242,4 +242,3 @@ func TestSystemControllerTokensAreNarrow(t *testing.T) {
 		sealer.Create(ctx, unsealed("tls-key", "example.com/other", controller(tlsKey, "SealedSecret"))), "type")
 	guardDenied(t, "writ-controller's token rewrites a protected Secret", sealer.Patch(ctx, secret, mergePatch(`{"stringData":{"password":"x"}}`)), "writ-sealing-secrets")
 }
-

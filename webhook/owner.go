@@ -27,12 +27,12 @@ func (k ownerKind) String() string { return k.apiVersion + " " + k.kind }
 // them into from its cache (writ-controller caches and may read exactly these:
 // OwnerObjects).
 var ownerKinds = map[ownerKind]func() client.Object{
-	{"apps/v1", "Deployment"}:                    func() client.Object { return &appsv1.Deployment{} },
-	{"apps/v1", "ReplicaSet"}:                    func() client.Object { return &appsv1.ReplicaSet{} },
-	{"apps/v1", "StatefulSet"}:                   func() client.Object { return &appsv1.StatefulSet{} },
-	{"batch/v1", "Job"}:                          func() client.Object { return &batchv1.Job{} },
-	{"v1", "Service"}:                            func() client.Object { return &corev1.Service{} },
-	{"bitnami.com/v1alpha1", "SealedSecret"}:     func() client.Object { return &ssv1alpha1.SealedSecret{} },
+	{"apps/v1", "Deployment"}:                func() client.Object { return &appsv1.Deployment{} },
+	{"apps/v1", "ReplicaSet"}:                func() client.Object { return &appsv1.ReplicaSet{} },
+	{"apps/v1", "StatefulSet"}:               func() client.Object { return &appsv1.StatefulSet{} },
+	{"batch/v1", "Job"}:                      func() client.Object { return &batchv1.Job{} },
+	{"v1", "Service"}:                        func() client.Object { return &corev1.Service{} },
+	{"bitnami.com/v1alpha1", "SealedSecret"}: func() client.Object { return &ssv1alpha1.SealedSecret{} },
 }
 
 // OwnerObjects are the kinds the guard reads from its cache to enforce ownedBy; the manager
@@ -57,14 +57,14 @@ type matcher struct {
 }
 
 var children = map[child]*matcher{
-	{"", "pods", ownerKind{"apps/v1", "ReplicaSet"}}:                            podMatcher,
-	{"", "pods", ownerKind{"apps/v1", "StatefulSet"}}:                           podMatcher,
-	{"", "pods", ownerKind{"batch/v1", "Job"}}:                                  podMatcher,
-	{"apps", "replicasets", ownerKind{"apps/v1", "Deployment"}}:                 replicaSetMatcher,
-	{"", "secrets", ownerKind{"bitnami.com/v1alpha1", "SealedSecret"}}:          sealedSecretMatcher,
-	{"discovery.k8s.io", "endpointslices", ownerKind{"v1", "Service"}}:          nil,
-	{"", "persistentvolumeclaims", ownerKind{"apps/v1", "StatefulSet"}}:         nil,
-	{"apps", "controllerrevisions", ownerKind{"apps/v1", "StatefulSet"}}:        nil,
+	{"", "pods", ownerKind{"apps/v1", "ReplicaSet"}}:                     podMatcher,
+	{"", "pods", ownerKind{"apps/v1", "StatefulSet"}}:                    podMatcher,
+	{"", "pods", ownerKind{"batch/v1", "Job"}}:                           podMatcher,
+	{"apps", "replicasets", ownerKind{"apps/v1", "Deployment"}}:          replicaSetMatcher,
+	{"", "secrets", ownerKind{"bitnami.com/v1alpha1", "SealedSecret"}}:   sealedSecretMatcher,
+	{"discovery.k8s.io", "endpointslices", ownerKind{"v1", "Service"}}:   nil,
+	{"", "persistentvolumeclaims", ownerKind{"apps/v1", "StatefulSet"}}:  nil,
+	{"apps", "controllerrevisions", ownerKind{"apps/v1", "StatefulSet"}}: nil,
 }
 
 // ownerOwners are the owners an owner may in turn have (ownedBy.ownedBy).

@@ -149,6 +149,7 @@ type OwnerKind struct {
 	// +kubebuilder:validation:MinLength=1
 	Kind string `json:"kind"`
 }
+
 // BreakGlassPolicy configures emergency access.
 type BreakGlassPolicy struct {
 	// RequesterGroups may create BreakGlassRequests.
