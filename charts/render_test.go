@@ -356,7 +356,7 @@ func checkDefaults(t *testing.T, r rendering) {
 		t.Errorf("fallback agents %q", agents)
 	}
 	exempt, _, _ := unstructured.NestedString(cm.Object, "data", "exempt")
-	if want := "system:serviceaccount:cert-manager:cert-manager-cainjector validatingwebhookconfigurations.admissionregistration.k8s.io\n" +
+	if want := webhook.CABundleExemption("system:serviceaccount:cert-manager:cert-manager-cainjector") + "\n" +
 		webhook.SealingExemption(ns); !strings.HasSuffix(exempt, "\n"+want) {
 		t.Errorf("fallback exemptions do not end with cert-manager's cainjector and the sealing component:\n%s", exempt)
 	}
@@ -448,7 +448,7 @@ func checkSelfManaged(t *testing.T, r rendering) {
 	}
 	// The fallback policy lets writ-controller set the caBundle.
 	exempt, _, _ := unstructured.NestedString(r.must(t, "ConfigMap", "writ-guard-agents").Object, "data", "exempt")
-	if want := "system:serviceaccount:" + r.namespace + ":writ-controller validatingwebhookconfigurations.admissionregistration.k8s.io\n" +
+	if want := webhook.CABundleExemption("system:serviceaccount:"+r.namespace+":writ-controller") + "\n" +
 		webhook.SealingExemption(r.namespace); !strings.HasSuffix(exempt, "\n"+want) {
 		t.Errorf("fallback exemptions do not end with %q:\n%s", want, exempt)
 	}

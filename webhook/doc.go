@@ -9,15 +9,17 @@
 // warning and break-glass use through the audit Recorder. Anything the guard cannot decide —
 // an unreadable object, a namespace it cannot look up — is denied: the guard fails closed.
 //
-// FallbackPolicy (vap.go) builds a ValidatingAdmissionPolicy the apiserver evaluates itself,
-// before any webhook, so the core of the guard holds while the webhook is down and where
-// webhooks are never called: in namespaces labelled writ.dev/protected=true only the agents
-// listed in the writ-guard-agents ConfigMap (plus the listed Kubernetes controllers and mirrored
-// break-glass grants) may create, update, delete or connect; only agents may relabel or delete
-// such a namespace or Writ's own, or change GuardPolicies, TrustPolicies, Writ's CRDs and the
-// writ-* webhook configurations; only Writ's controller and the agents may change Writ's keys; no
-// one else may get an agent's token. It is coarser than the webhook (no per-operation exemptions,
-// no clock for break-glass expiry) and cannot protect itself: the apiserver never evaluates
-// API-created policies for policies and bindings, so deleting its binding is the first, audited
-// step of any bypass. Without its ConfigMap it denies everything it matches.
+// FallbackPolicy (vap.go) builds ValidatingAdmissionPolicies the apiserver evaluates itself,
+// before any webhook, so the core of the guard holds while the webhook is down, where webhooks are
+// never called and in Writ's own namespace: in namespaces labelled writ.dev/protected=true and in
+// Writ's only the agents listed in the writ-guard-agents ConfigMap (plus the listed Kubernetes
+// controllers within their constraints, Writ's components for their own objects, and mirrored
+// break-glass grants) may create, update, delete or connect; only agents may change Writ's kinds,
+// CRDs and any webhook configuration; and in every namespace, kube-system included, nobody but
+// Kubernetes and the agents may get a token for, run a pod as, or bind RBAC to Writ's or the
+// exempt controllers' service accounts. It is coarser than the webhook (no owner chains, no clock
+// for break-glass expiry) and cannot protect itself: the apiserver never evaluates API-created
+// policies for policies and bindings, which the static policy of StaticProtection (static.go),
+// loaded from the control plane's files, does. Without its ConfigMap it denies everything it
+// matches outside the system namespaces.
 package webhook

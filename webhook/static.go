@@ -2,20 +2,21 @@ package webhook
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // The static protection: the apiserver never evaluates API-created policies (writ-guard among
-// them) for ValidatingAdmissionPolicies and their bindings, so with writ-guard alone an admin can
-// delete its binding and then change everything else. A policy loaded from files on the control
-// plane (the ValidatingAdmissionPolicy plugin's staticManifestsDir, feature
+// them) for admission policies and their bindings, so with writ-guard alone an admin can delete
+// its binding and then change everything else, or add a MutatingAdmissionPolicy that rewrites
+// what the agent applies. A policy loaded from files on the control plane (the
+// ValidatingAdmissionPolicy plugin's staticManifestsDir, feature
 // ManifestBasedAdmissionControlConfig: beta and on by default in Kubernetes 1.37) is evaluated for
 // them, and nothing in the API can remove it. It takes no parameters (static policies cannot), so
-// its maintainers are written into it.
+// its agents and maintainers are written into it.
 
 // StaticProtectionName names the static policy and its binding. The apiserver requires names of
 // static objects to end in .static.k8s.io and refuses API objects with that suffix.
@@ -23,25 +24,39 @@ const StaticProtectionName = "writ-guard-protection.static.k8s.io"
 
 // StaticOptions configure StaticProtection.
 type StaticOptions struct {
-	// Maintainers are the exact user names allowed to change or delete writ-guard's policy and
-	// binding (for example the identity that upgrades Writ). Empty means nobody: the policy and
-	// binding then change only when the control plane's static manifest does.
+	// Namespace is Writ's namespace; empty means writ-system.
+	Namespace string
+	// Agents are the GitOps agents' exact user names, as in FallbackOptions; empty means Writ's
+	// reconciler in Namespace.
+	Agents []string
+	// Maintainers are further exact user names allowed to change admission policies and
+	// bindings (for example the identity that upgrades Writ). Empty means only the agents: the
+	// rest then changes only when the control plane's static manifest does.
 	Maintainers []string
 }
 
-// StaticProtection returns the static ValidatingAdmissionPolicy and binding that protect the
-// fallback policy (FallbackPolicyName) and its binding: an UPDATE that changes their spec, or a
-// DELETE (one by one or by collection), is denied unless a maintainer makes it. Updates of
-// metadata alone (labels, annotations: what a Helm upgrade rewrites) stay allowed; creating them
-// stays allowed so that a first install works. Write both into one file of the directory the
-// apiserver's admission configuration names.
+// StaticProtection returns the static ValidatingAdmissionPolicy and binding that make admission
+// policies agent-only: creating, changing or deleting (one by one or by collection) any
+// ValidatingAdmissionPolicy, MutatingAdmissionPolicy or binding of either is denied unless an
+// agent or a maintainer makes it. Updates of metadata alone (labels, annotations: what a Helm
+// upgrade rewrites) stay allowed, and so does creating the fallback's own policies and bindings
+// (FallbackPolicyName, CredentialsPolicyName) so that a first install works. Write both into one
+// file of the directory the apiserver's admission configuration names.
 func StaticProtection(o StaticOptions) (*admissionregistrationv1.ValidatingAdmissionPolicy, *admissionregistrationv1.ValidatingAdmissionPolicyBinding, error) {
-	quoted := make([]string, 0, len(o.Maintainers))
-	for _, m := range o.Maintainers {
-		if m == "" || m == "*" || strings.TrimSpace(m) != m || strings.ContainsAny(m, "\n\t") {
-			return nil, nil, fmt.Errorf("static protection: maintainer %q: give an exact user name, without spaces", m)
+	if o.Namespace == "" {
+		o.Namespace = "writ-system"
+	}
+	if errs := validation.IsDNS1123Label(o.Namespace); len(errs) > 0 {
+		return nil, nil, fmt.Errorf("static protection: namespace %q: %s", o.Namespace, strings.Join(errs, "; "))
+	}
+	agents := o.Agents
+	if len(agents) == 0 {
+		agents = []string{sa(o.Namespace, ReconcilerServiceAccount)}
+	}
+	for _, m := range append(append([]string{}, agents...), o.Maintainers...) {
+		if m == "" || m == "*" || strings.TrimSpace(m) != m || strings.ContainsAny(m, "\n\t ") {
+			return nil, nil, fmt.Errorf("static protection: agent or maintainer %q: give an exact user name, without spaces", m)
 		}
-		quoted = append(quoted, strconv.Quote(m))
 	}
 	fail, forbidden := admissionregistrationv1.Fail, metav1.StatusReasonForbidden
 	equivalent := admissionregistrationv1.Equivalent
@@ -57,23 +72,28 @@ func StaticProtection(o StaticOptions) (*admissionregistrationv1.ValidatingAdmis
 				// object without its name in the request, so the name is checked below.
 				ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
 					RuleWithOperations: admissionregistrationv1.RuleWithOperations{
-						Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update, admissionregistrationv1.Delete},
+						Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update, admissionregistrationv1.Delete},
 						Rule: admissionregistrationv1.Rule{APIGroups: []string{"admissionregistration.k8s.io"}, APIVersions: []string{"*"},
-							Resources: []string{"validatingadmissionpolicies", "validatingadmissionpolicybindings"}, Scope: &cluster},
+							Resources: []string{"validatingadmissionpolicies", "validatingadmissionpolicybindings", "mutatingadmissionpolicies", "mutatingadmissionpolicybindings"},
+							Scope:     &cluster},
 					},
 				}},
 			},
+			MatchConditions: []admissionregistrationv1.MatchCondition{notTheAPIServer()},
 			Variables: []admissionregistrationv1.Variable{
-				{Name: "guarded", Expression: "(request.?name.orValue('') != '' ? request.name : oldObject != null ? oldObject.metadata.?name.orValue('') : '') == '" + FallbackPolicyName + "'"},
-				{Name: "maintainer", Expression: "request.userInfo.username in [" + strings.Join(quoted, ", ") + "]"},
-				{Name: "metadataOnly", Expression: "request.operation == 'UPDATE' && object.spec == oldObject.spec"},
+				{Name: "name", Expression: "request.?name.orValue('') != '' ? request.name : oldObject != null ? oldObject.metadata.?name.orValue('') : object.metadata.?name.orValue('')"},
+				{Name: "agent", Expression: "request.userInfo.username in " + celList(agents)},
+				{Name: "maintainer", Expression: "request.userInfo.username in " + celList(o.Maintainers)},
+				{Name: "metadataOnly", Expression: "request.operation == 'UPDATE' && " + sameExcept("object", "oldObject", "metadata", "status")},
+				{Name: "firstInstall", Expression: "request.operation == 'CREATE' && request.resource.resource in ['validatingadmissionpolicies', 'validatingadmissionpolicybindings']" +
+					" && variables.name in " + celList([]string{FallbackPolicyName, CredentialsPolicyName})},
 			},
 			Validations: []admissionregistrationv1.Validation{{
-				Expression: "!variables.guarded || variables.maintainer || variables.metadataOnly",
+				Expression: "variables.agent || variables.maintainer || variables.metadataOnly || variables.firstInstall",
 				Reason:     &forbidden,
-				MessageExpression: "'" + FallbackPolicyName + " is protected by the static admission policy " + StaticProtectionName +
-					" on the control plane: ' + request.userInfo.username + ' may not ' + request.operation.lowerAscii() + ' its ' +" +
-					" request.resource.resource + '; only a maintainer listed in that policy may (or change the static manifest on the control plane)'",
+				MessageExpression: "'writ: admission policies are protected by the static admission policy " + StaticProtectionName +
+					" on the control plane: ' + request.userInfo.username + ' may not ' + request.operation.lowerAscii() + ' ' +" +
+					" request.resource.resource + ' ' + variables.name + '; only the GitOps agent (through Git) or a maintainer listed in that policy may (or change the static manifest on the control plane)'",
 			}},
 		},
 	}

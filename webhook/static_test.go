@@ -84,7 +84,7 @@ func deniedStatically(t *testing.T, what string, err error) {
 		t.Errorf("%s: not denied by the static protection: %v", what, err)
 		return
 	}
-	if !strings.Contains(err.Error(), "only a maintainer listed in that policy may") {
+	if !strings.Contains(err.Error(), "or a maintainer listed in that policy may") {
 		t.Errorf("%s: the denial does not say who may: %v", what, err)
 	}
 }
@@ -129,11 +129,27 @@ func TestStaticOptionsAreValidated(t *testing.T) {
 			t.Errorf("maintainer %q accepted", m)
 		}
 	}
-	p, _, err := webhook.StaticProtection(webhook.StaticOptions{Maintainers: []string{`o"brien`, "system:serviceaccount:writ-system:writ-upgrader"}})
+	for _, a := range []string{"", "*", "flux "} {
+		if _, _, err := webhook.StaticProtection(webhook.StaticOptions{Agents: []string{a}}); err == nil {
+			t.Errorf("agent %q accepted", a)
+		}
+	}
+	if _, _, err := webhook.StaticProtection(webhook.StaticOptions{Namespace: "Writ System"}); err == nil {
+		t.Error("namespace \"Writ System\" accepted")
+	}
+	p, _, err := webhook.StaticProtection(webhook.StaticOptions{Namespace: "gitops", Maintainers: []string{`o"brien`, "system:serviceaccount:writ-system:writ-upgrader"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := p.Spec.Variables[1].Expression; got != `request.userInfo.username in ["o\"brien", "system:serviceaccount:writ-system:writ-upgrader"]` {
+	vars := map[string]string{}
+	for _, v := range p.Spec.Variables {
+		vars[v.Name] = v.Expression
+	}
+	if got := vars["maintainer"]; got != `request.userInfo.username in ["o\"brien", "system:serviceaccount:writ-system:writ-upgrader"]` {
 		t.Errorf("maintainers expression %s", got)
+	}
+	// The agents default to Writ's reconciler in the namespace given.
+	if got := vars["agent"]; got != `request.userInfo.username in ["system:serviceaccount:gitops:writ-reconciler"]` {
+		t.Errorf("agents expression %s", got)
 	}
 }

@@ -2,23 +2,31 @@ package webhook
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// The fallback policy: a ValidatingAdmissionPolicy the apiserver evaluates itself, so that the
-// core of the guard holds while the webhook is down, and for the webhook's own configuration,
-// which webhooks are never called for. The chart ships the same objects
-// (charts/writ/templates/guard-validatingadmissionpolicy.yaml); a test keeps the two equal.
+// The fallback: ValidatingAdmissionPolicies the apiserver evaluates itself, so that the core of
+// the guard holds while the webhook is down, for the webhook's own configuration (which webhooks
+// are never called for) and in Writ's own namespace (which the webhook skips). The chart ships the
+// same objects (charts/writ/templates/guard-validatingadmissionpolicy.yaml); a test keeps the two
+// equal.
 const (
-	// FallbackPolicyName names the ValidatingAdmissionPolicy and its binding.
+	// FallbackPolicyName names the main ValidatingAdmissionPolicy and its binding: protected
+	// namespaces, Writ's namespace, Writ's configuration and webhook configurations.
 	FallbackPolicyName = "writ-guard"
+	// CredentialsPolicyName names the policy and binding that guard the ways to act as Writ or as
+	// Kubernetes' own controllers (tokens, pods and workloads running as their service accounts,
+	// RBAC naming them, AuditEvents) in every namespace, kube-system included.
+	CredentialsPolicyName = "writ-guard-credentials"
 	// FallbackParamsName names the ConfigMap, in Writ's namespace, that lists the agents and
-	// exemptions: the policy's parameters.
+	// exemptions: the policies' parameters.
 	FallbackParamsName = "writ-guard-agents"
 	// ProtectedNamespaceLabel, set to "true", marks a namespace the fallback policy protects.
 	ProtectedNamespaceLabel = "writ.dev/protected"
@@ -27,7 +35,13 @@ const (
 	ControllerServiceAccount = "writ-controller"
 	// ReconcilerServiceAccount is Writ's own GitOps agent, in Writ's namespace.
 	ReconcilerServiceAccount = "writ-reconciler"
+	// WebhookServiceAccount is the guard webhook's service account, in Writ's namespace.
+	WebhookServiceAccount = "writ-webhook"
 )
+
+// WritServiceAccounts are the service accounts of Writ's components, in Writ's namespace: only
+// they may create AuditEvents, and nobody but Kubernetes may get their tokens.
+var WritServiceAccounts = []string{ReconcilerServiceAccount, ControllerServiceAccount, WebhookServiceAccount}
 
 // Keys of the parameter ConfigMap. Each holds one entry per line; blank lines and lines starting
 // with # are ignored.
@@ -35,56 +49,87 @@ const (
 	// FallbackAgentsKey lists the agents' user names, exactly (a service account is
 	// system:serviceaccount:<namespace>:<name>).
 	FallbackAgentsKey = "agents"
-	// FallbackExemptKey lists exemptions: "<identity> <resource>...", where identity is a user
-	// name or group:<group> and each resource is <resource>[.<group>][/<subresource>], for example
-	// "system:serviceaccount:kube-system:horizontal-pod-autoscaler deployments.apps/scale".
+	// FallbackExemptKey lists exemptions, "<identity> <target>...". The identity is a user name
+	// or group:<group> (group:system:nodes matches only users named system:node:<name>). A target
+	// is <resource>[.<group>][/<subresource>][:<name>][@<constraint>]: the name limits it to one
+	// object, and the constraint to what the controller changes:
+	//
+	//	@gc            a DELETE, or an UPDATE changing only metadata.ownerReferences and finalizers
+	//	@delete        a DELETE only
+	//	@owner=<Kind>  the object's controller ownerReference is of Kind (before a DELETE, after a
+	//	               CREATE, both for an UPDATE, which may then change in spec only replicas and
+	//	               minReadySeconds)
+	//	@namesake=<Kind> the object has an ownerReference of Kind with the object's own name
+	//	@cabundle      an UPDATE of a webhook configuration changing only its webhooks' caBundle
+	//
+	// For example "system:serviceaccount:kube-system:root-ca-cert-publisher configmaps:kube-root-ca.crt".
 	FallbackExemptKey = "exempt"
-	// FallbackBreakGlassKey lists approved break-glass grants, "<user> <namespace>", for Writ's
-	// controller to maintain: the only key it may change.
+	// FallbackBreakGlassKey lists approved break-glass grants, one line per grant and namespace,
+	// written by Writ's controller (the only key it may change; see package grants): "<user>
+	// <namespace> [resources=<group>/<resource>,...] [names=<name>,...] [until=<time>]
+	// [request=<name>]". Without resources= or names= a grant covers every resource or name. The
+	// policy has no clock: until= is for people, and the controller removes the line then.
 	FallbackBreakGlassKey = "breakGlass"
 )
 
-// DefaultFallbackExempt is what Kubernetes itself must keep doing in protected namespaces: the
-// exemptions of the shipped GuardPolicies (policies/), plus what the kubelet and scheduler need
-// to run a pod and the namespace controller needs to finish deleting a namespace. Controllers are
-// the kube-controller-manager's per-controller service accounts
-// (--use-service-account-credentials, kubeadm's default); a control plane that runs them all as
-// system:kube-controller-manager needs that user listed instead.
+// DefaultFallbackExempt is what Kubernetes itself must keep doing in protected namespaces and in
+// Writ's: the exemptions of the shipped GuardPolicies (policies/), narrowed to what each controller
+// changes, plus what the kubelet and scheduler need to run a pod and the namespace controller
+// needs to finish deleting a namespace. Controllers are the kube-controller-manager's
+// per-controller service accounts (--use-service-account-credentials, kubeadm's default); a
+// control plane that runs them all as system:kube-controller-manager needs that user listed
+// instead.
 var DefaultFallbackExempt = []string{
 	"group:system:nodes pods pods/status serviceaccounts/token events events.events.k8s.io",
 	"system:kube-scheduler pods/binding bindings pods/status events events.events.k8s.io",
 	ksa("horizontal-pod-autoscaler") + " deployments.apps/scale statefulsets.apps/scale replicasets.apps/scale",
-	ksa("deployment-controller") + " replicasets.apps deployments.apps/status events events.events.k8s.io",
-	ksa("replicaset-controller") + " pods replicasets.apps/status events events.events.k8s.io",
-	ksa("statefulset-controller") + " pods persistentvolumeclaims controllerrevisions.apps statefulsets.apps/status events events.events.k8s.io",
-	ksa("daemon-set-controller") + " pods controllerrevisions.apps daemonsets.apps/status events events.events.k8s.io",
-	ksa("job-controller") + " pods jobs.batch jobs.batch/status events events.events.k8s.io",
-	ksa("cronjob-controller") + " jobs.batch cronjobs.batch/status events events.events.k8s.io",
-	ksa("ttl-after-finished-controller") + " jobs.batch",
-	ksa("generic-garbage-collector") + " replicasets.apps deployments.apps controllerrevisions.apps jobs.batch pods configmaps secrets services endpointslices.discovery.k8s.io",
+	ksa("deployment-controller") + " replicasets.apps@owner=Deployment deployments.apps/status events events.events.k8s.io",
+	ksa("replicaset-controller") + " pods@owner=ReplicaSet replicasets.apps/status events events.events.k8s.io",
+	ksa("statefulset-controller") + " pods@owner=StatefulSet persistentvolumeclaims controllerrevisions.apps@owner=StatefulSet statefulsets.apps/status events events.events.k8s.io",
+	ksa("daemon-set-controller") + " pods@owner=DaemonSet controllerrevisions.apps@owner=DaemonSet daemonsets.apps/status events events.events.k8s.io",
+	ksa("job-controller") + " pods@owner=Job jobs.batch@gc jobs.batch/status events events.events.k8s.io",
+	ksa("cronjob-controller") + " jobs.batch@owner=CronJob cronjobs.batch/status events events.events.k8s.io",
+	ksa("ttl-after-finished-controller") + " jobs.batch@delete",
+	ksa("generic-garbage-collector") + " replicasets.apps@gc deployments.apps@gc controllerrevisions.apps@gc jobs.batch@gc pods@gc configmaps@gc secrets@gc services@gc endpointslices.discovery.k8s.io@gc",
 	ksa("endpointslice-controller") + " endpointslices.discovery.k8s.io",
 	ksa("endpointslicemirroring-controller") + " endpointslices.discovery.k8s.io",
 	ksa("endpoint-controller") + " endpoints",
-	ksa("root-ca-cert-publisher") + " configmaps",
-	ksa("service-account-controller") + " serviceaccounts",
+	ksa("root-ca-cert-publisher") + " configmaps:kube-root-ca.crt",
+	ksa("service-account-controller") + " serviceaccounts:default",
 	ksa("namespace-controller") + " namespaces/finalize namespaces/status",
 	ksa("resourcequota-controller") + " resourcequotas/status",
 	ksa("disruption-controller") + " poddisruptionbudgets.policy/status",
-	ksa("pvc-protection-controller") + " persistentvolumeclaims",
+	ksa("pvc-protection-controller") + " persistentvolumeclaims@gc",
 	ksa("persistent-volume-binder") + " persistentvolumeclaims persistentvolumeclaims/status",
-	ksa("pod-garbage-collector") + " pods pods/status",
-	ksa("node-controller") + " pods pods/status",
-	ksa("taint-eviction-controller") + " pods",
+	ksa("pod-garbage-collector") + " pods@delete pods/status",
+	ksa("node-controller") + " pods@delete pods/status",
+	ksa("taint-eviction-controller") + " pods@delete pods/status",
 }
 
 func ksa(name string) string { return "system:serviceaccount:kube-system:" + name }
 
-// SealingExemption is the exemption line for Writ's sealing component (writ-controller in
-// namespace): the Secrets it unseals into protected namespaces, SealedSecret status and events.
-// The chart adds it when sealing is enabled.
-func SealingExemption(namespace string) string {
-	return "system:serviceaccount:" + namespace + ":" + ControllerServiceAccount + " secrets sealedsecrets.bitnami.com/status events events.events.k8s.io"
+// WorkloadControllers are the kube-controller-manager's controllers that create pods and
+// pod-template workloads from the templates of others: the only ones, besides the agents, who
+// may make a pod or workload that runs as a guarded service account.
+var WorkloadControllers = []string{
+	ksa("deployment-controller"), ksa("replicaset-controller"), ksa("statefulset-controller"),
+	ksa("daemon-set-controller"), ksa("job-controller"), ksa("cronjob-controller"),
 }
+
+// SealingExemption is the exemption line for Writ's sealing component (writ-controller in
+// namespace): the Secrets it unseals (owned by the SealedSecret of their name) into protected
+// namespaces, SealedSecret status and events. The chart adds it when sealing is enabled.
+func SealingExemption(namespace string) string {
+	return sa(namespace, ControllerServiceAccount) + " secrets@namesake=SealedSecret sealedsecrets.bitnami.com/status events events.events.k8s.io"
+}
+
+// CABundleExemption is the exemption line for whoever keeps the webhook configurations' caBundle
+// (cert-manager's cainjector, or writ-controller with self-managed certificates): that field alone.
+func CABundleExemption(user string) string {
+	return user + " validatingwebhookconfigurations.admissionregistration.k8s.io@cabundle mutatingwebhookconfigurations.admissionregistration.k8s.io@cabundle"
+}
+
+func sa(namespace, name string) string { return "system:serviceaccount:" + namespace + ":" + name }
 
 // FallbackOptions configure FallbackPolicy.
 type FallbackOptions struct {
@@ -97,20 +142,41 @@ type FallbackOptions struct {
 	Exempt []string
 }
 
-// FallbackPolicy returns the fallback ValidatingAdmissionPolicy, its binding and the ConfigMap it
-// reads (see the package documentation for what it protects). The binding denies while the
-// ConfigMap is missing: create the ConfigMap first.
-func FallbackPolicy(o FallbackOptions) (*admissionregistrationv1.ValidatingAdmissionPolicy, *admissionregistrationv1.ValidatingAdmissionPolicyBinding, *corev1.ConfigMap, error) {
+// Fallback is what FallbackPolicy builds, in the order to apply it: the parameters first (the
+// main binding denies everything it matches while they are missing), then the policies, then
+// their bindings.
+type Fallback struct {
+	Params   *corev1.ConfigMap
+	Policies []*admissionregistrationv1.ValidatingAdmissionPolicy
+	Bindings []*admissionregistrationv1.ValidatingAdmissionPolicyBinding
+}
+
+// Objects returns every object, in the order to apply them.
+func (f *Fallback) Objects() []client.Object {
+	objs := []client.Object{f.Params}
+	for _, p := range f.Policies {
+		objs = append(objs, p)
+	}
+	for _, b := range f.Bindings {
+		objs = append(objs, b)
+	}
+	return objs
+}
+
+// FallbackPolicy returns the fallback policies (FallbackPolicyName and CredentialsPolicyName),
+// their bindings and the ConfigMap they read (see the package documentation for what they
+// protect).
+func FallbackPolicy(o FallbackOptions) (*Fallback, error) {
 	if errs := validation.IsDNS1123Label(o.Namespace); len(errs) > 0 {
-		return nil, nil, nil, fmt.Errorf("fallback policy: namespace %q: %s", o.Namespace, strings.Join(errs, "; "))
+		return nil, fmt.Errorf("fallback policy: namespace %q: %s", o.Namespace, strings.Join(errs, "; "))
 	}
 	agents := o.Agents
 	if len(agents) == 0 {
-		agents = []string{"system:serviceaccount:" + o.Namespace + ":" + ReconcilerServiceAccount}
+		agents = []string{sa(o.Namespace, ReconcilerServiceAccount)}
 	}
 	for _, a := range agents {
 		if a == "" || a == "*" || strings.ContainsAny(a, " \t\n") || strings.HasPrefix(a, "#") {
-			return nil, nil, nil, fmt.Errorf("fallback policy: agent %q: give an exact user name, without spaces", a)
+			return nil, fmt.Errorf("fallback policy: agent %q: give an exact user name, without spaces", a)
 		}
 	}
 	exempt := o.Exempt
@@ -118,8 +184,8 @@ func FallbackPolicy(o FallbackOptions) (*admissionregistrationv1.ValidatingAdmis
 		exempt = DefaultFallbackExempt
 	}
 	for _, e := range exempt {
-		if err := validExemption(e); err != nil {
-			return nil, nil, nil, fmt.Errorf("fallback policy: exemption %q: %v", e, err)
+		if err := ValidExemption(e); err != nil {
+			return nil, fmt.Errorf("fallback policy: exemption %q: %v", e, err)
 		}
 	}
 	cm := &corev1.ConfigMap{
@@ -130,10 +196,28 @@ func FallbackPolicy(o FallbackOptions) (*admissionregistrationv1.ValidatingAdmis
 			FallbackExemptKey: strings.Join(exempt, "\n"),
 		},
 	}
-	return fallbackPolicy(), fallbackBinding(o.Namespace), cm, nil
+	deny, allow := admissionregistrationv1.DenyAction, admissionregistrationv1.AllowAction
+	return &Fallback{
+		Params:   cm,
+		Policies: []*admissionregistrationv1.ValidatingAdmissionPolicy{fallbackPolicy(), credentialsPolicy()},
+		Bindings: []*admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+			// Fail closed: without its ConfigMap the main policy denies everything it matches.
+			binding(FallbackPolicyName, o.Namespace, deny),
+			// The credentials policy sees kube-system: without its ConfigMap it allows, so that a
+			// missing ConfigMap never stops kubelets getting their pods' tokens. (The main policy
+			// then denies everything else, and only the agents may delete the ConfigMap.)
+			binding(CredentialsPolicyName, o.Namespace, allow),
+		},
+	}, nil
 }
 
-func validExemption(e string) error {
+var (
+	targetRe     = regexp.MustCompile(`^[a-z0-9.-]+(/[a-z0-9]+)?(:[a-zA-Z0-9._-]+)?(@.+)?$`)
+	constraintRe = regexp.MustCompile(`^(gc|delete|cabundle|owner=[A-Za-z0-9]+|namesake=[A-Za-z0-9]+)$`)
+)
+
+// ValidExemption says whether e is an exemption line in FallbackExemptKey's format.
+func ValidExemption(e string) error {
 	f := strings.Fields(e)
 	if strings.ContainsAny(e, "\t\n") || len(f) < 2 || strings.HasPrefix(f[0], "#") {
 		return fmt.Errorf(`write "<user or group:<name>> <resource>...", separated by single spaces`)
@@ -143,159 +227,29 @@ func validExemption(e string) error {
 			return fmt.Errorf("name the identity and resources: an exemption never takes a wildcard")
 		}
 	}
+	for _, t := range f[1:] {
+		if !targetRe.MatchString(t) {
+			return fmt.Errorf("target %q: write <resource>[.<group>][/<subresource>][:<name>][@<constraint>]", t)
+		}
+		if _, c, ok := strings.Cut(t, "@"); ok && !constraintRe.MatchString(c) {
+			return fmt.Errorf("target %q: constraint %q is none of gc, delete, cabundle, owner=<Kind>, namesake=<Kind>", t, c)
+		}
+	}
 	return nil
 }
 
 func partOfWrit() map[string]string { return map[string]string{"app.kubernetes.io/part-of": "writ"} }
 
-func fallbackBinding(namespace string) *admissionregistrationv1.ValidatingAdmissionPolicyBinding {
-	deny := admissionregistrationv1.DenyAction
+func binding(policy, namespace string, notFound admissionregistrationv1.ParameterNotFoundActionType) *admissionregistrationv1.ValidatingAdmissionPolicyBinding {
 	return &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingAdmissionPolicyBinding"},
-		ObjectMeta: metav1.ObjectMeta{Name: FallbackPolicyName, Labels: partOfWrit()},
+		ObjectMeta: metav1.ObjectMeta{Name: policy, Labels: partOfWrit()},
 		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
-			PolicyName:        FallbackPolicyName,
-			ParamRef:          &admissionregistrationv1.ParamRef{Name: FallbackParamsName, Namespace: namespace, ParameterNotFoundAction: &deny},
+			PolicyName:        policy,
+			ParamRef:          &admissionregistrationv1.ParamRef{Name: FallbackParamsName, Namespace: namespace, ParameterNotFoundAction: &notFound},
 			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny, admissionregistrationv1.Audit},
 		},
 	}
-}
-
-func fallbackPolicy() *admissionregistrationv1.ValidatingAdmissionPolicy {
-	fail := admissionregistrationv1.Fail
-	equivalent := admissionregistrationv1.Equivalent
-	namespaced, cluster := admissionregistrationv1.NamespacedScope, admissionregistrationv1.ClusterScope
-	cud := []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update, admissionregistrationv1.Delete}
-	rule := func(scope *admissionregistrationv1.ScopeType, ops []admissionregistrationv1.OperationType, group string, resources []string, names ...string) admissionregistrationv1.NamedRuleWithOperations {
-		return admissionregistrationv1.NamedRuleWithOperations{ResourceNames: names, RuleWithOperations: admissionregistrationv1.RuleWithOperations{
-			Operations: append([]admissionregistrationv1.OperationType(nil), ops...),
-			Rule:       admissionregistrationv1.Rule{APIGroups: []string{group}, APIVersions: []string{"*"}, Resources: resources, Scope: scope},
-		}}
-	}
-	return &admissionregistrationv1.ValidatingAdmissionPolicy{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingAdmissionPolicy"},
-		ObjectMeta: metav1.ObjectMeta{Name: FallbackPolicyName, Labels: partOfWrit()},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-			ParamKind:     &admissionregistrationv1.ParamKind{APIVersion: "v1", Kind: "ConfigMap"},
-			FailurePolicy: &fail,
-			MatchConstraints: &admissionregistrationv1.MatchResources{
-				// The system namespaces are never guarded, so a broken policy or a missing
-				// ConfigMap cannot stop the control plane.
-				NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
-					Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpNotIn,
-					Values: []string{"kube-system", "kube-public", "kube-node-lease"},
-				}}},
-				MatchPolicy: &equivalent,
-				ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{
-					rule(&namespaced, append(cud, admissionregistrationv1.Connect), "*", []string{"*/*"}),
-					rule(&cluster, cud, "", []string{"namespaces", "namespaces/*"}),
-					rule(&cluster, cud, "writ.dev", []string{"guardpolicies", "guardpolicies/*", "trustpolicies", "trustpolicies/*", "breakglassrequests", "breakglassrequests/*"}),
-					rule(&cluster, cud, "admissionregistration.k8s.io", []string{"validatingwebhookconfigurations", "mutatingwebhookconfigurations"}),
-					// Not limited by resourceNames: a delete by collection carries no names.
-					rule(&cluster, cud, "apiextensions.k8s.io", []string{"customresourcedefinitions"}),
-				},
-			},
-			MatchConditions: []admissionregistrationv1.MatchCondition{{Name: "not-the-apiserver", Expression: "request.userInfo.username != 'system:apiserver'"}},
-			Variables:       fallbackVariables,
-			Validations:     fallbackValidations,
-		},
-	}
-}
-
-// The variables, in order; each may use those before it. Namespace-dependent ones are evaluated
-// only by validations (matchConditions see no namespaceObject).
-var fallbackVariables = []admissionregistrationv1.Variable{
-	{Name: "user", Expression: "request.userInfo.username"},
-	{Name: "groups", Expression: "request.userInfo.?groups.orValue([])"},
-	{Name: "ns", Expression: "request.?namespace.orValue('')"},
-	// A delete by collection reaches admission once per object, without its name in the request.
-	{Name: "name", Expression: "request.?name.orValue('') != '' ? request.name : oldObject != null ? oldObject.metadata.?name.orValue('') : ''"},
-	{Name: "group", Expression: "request.resource.?group.orValue('')"},
-	{Name: "resource", Expression: "request.resource.resource"},
-	{Name: "subresource", Expression: "request.?subResource.orValue('')"},
-	{Name: "ref", Expression: "variables.resource + (variables.group == '' ? '' : '.' + variables.group) + (variables.subresource == '' ? '' : '/' + variables.subresource)"},
-	{Name: "writNamespace", Expression: "params.metadata.namespace"},
-	{Name: "agents", Expression: lines(FallbackAgentsKey)},
-	{Name: "exempt", Expression: lines(FallbackExemptKey) + ".map(l, l.split(' ').filter(t, t != ''))"},
-	{Name: "grants", Expression: lines(FallbackBreakGlassKey) + ".map(l, l.split(' ').filter(t, t != ''))"},
-	{Name: "isAgent", Expression: "variables.user in variables.agents"},
-	{Name: "isController", Expression: "variables.user == 'system:serviceaccount:' + variables.writNamespace + ':" + ControllerServiceAccount + "'"},
-	{Name: "isExempt", Expression: "variables.exempt.exists(e, (e[0].startsWith('group:') ? e[0].substring(6) in variables.groups : e[0] == variables.user) && e.exists(t, t != e[0] && t == variables.ref))"},
-	{Name: "inProtectedNamespace", Expression: "namespaceObject != null && namespaceObject.metadata.?labels[?'" + ProtectedNamespaceLabel + "'].orValue('') == 'true'"},
-	{Name: "hasGrant", Expression: "variables.grants.exists(g, g.size() == 2 && g[0] == variables.user && g[1] == variables.ns)"},
-	{Name: "isNamespace", Expression: "variables.group == '' && variables.resource == 'namespaces'"},
-	{Name: "labelled", Expression: "[object, oldObject].exists(o, o != null && o.metadata.?labels[?'" + ProtectedNamespaceLabel + "'].orValue('') == 'true')"},
-	{Name: "isWritConfig", Expression: "(variables.group == 'writ.dev' && variables.resource in ['guardpolicies', 'trustpolicies'])" +
-		" || (variables.group == 'apiextensions.k8s.io' && variables.resource == 'customresourcedefinitions' && variables.name.endsWith('.writ.dev'))" +
-		" || (variables.group == 'admissionregistration.k8s.io' && variables.resource in ['validatingwebhookconfigurations', 'mutatingwebhookconfigurations'] && variables.name.startsWith('writ-'))"},
-	{Name: "isWritKey", Expression: "variables.ns == variables.writNamespace && variables.group == '' && (" +
-		"(variables.resource == 'secrets' && (variables.name == 'writ-audit-signing-key' || [object, oldObject].exists(o, o != null && o.metadata.?labels[?'sealedsecrets.bitnami.com/sealed-secrets-key'].hasValue())))" +
-		" || (variables.resource == 'configmaps' && variables.name == 'writ-audit-public-key'))"},
-	{Name: "isParams", Expression: "variables.ns == variables.writNamespace && variables.group == '' && variables.resource == 'configmaps' && variables.name == params.metadata.name"},
-	{Name: "onlyGrantsChanged", Expression: "request.operation == 'UPDATE'" +
-		" && object.?data.orValue({}).all(k, k == '" + FallbackBreakGlassKey + "' || (k in oldObject.?data.orValue({}) && oldObject.data[k] == object.data[k]))" +
-		" && oldObject.?data.orValue({}).all(k, k == '" + FallbackBreakGlassKey + "' || k in object.?data.orValue({}))"},
-	{Name: "isAgentCredential", Expression: "variables.group == '' && (" +
-		"(variables.resource == 'serviceaccounts' && variables.subresource == 'token' && ('system:serviceaccount:' + variables.ns + ':' + variables.name) in variables.agents)" +
-		" || (variables.resource == 'secrets' && [object, oldObject].exists(o, o != null && o.?type.orValue('') == 'kubernetes.io/service-account-token'" +
-		" && ('system:serviceaccount:' + variables.ns + ':' + o.metadata.?annotations[?'kubernetes.io/service-account.name'].orValue('')) in variables.agents)))"},
-	{Name: "isBreakGlassRequest", Expression: "variables.group == 'writ.dev' && variables.resource == 'breakglassrequests'"},
-	{Name: "who", Expression: `request.operation.lowerAscii() + ' of ' + variables.ref + ' ' + (variables.ns == '' || variables.isNamespace ? '' : variables.ns + '/')` +
-		` + (variables.name != '' ? variables.name : request.operation == 'CREATE' ? '(new object)' : '(collection)') + ' by "' + variables.user + '"'`},
-}
-
-// lines is the expression for a parameter key's entries.
-func lines(key string) string {
-	return "params.?data.?" + key + ".orValue('').split('\\n').map(l, l.trim()).filter(l, l != '' && !l.startsWith('#'))"
-}
-
-// The validations: each must hold. Messages say who was denied and that changes go through Git.
-var fallbackValidations = []admissionregistrationv1.Validation{
-	{
-		Expression: "!variables.inProtectedNamespace || variables.isAgent || variables.isExempt || variables.hasGrant" +
-			" || (request.operation == 'DELETE' && has(namespaceObject.metadata.deletionTimestamp))",
-		MessageExpression: `'writ: ' + variables.who + ' denied: namespace ' + variables.ns + ' is protected (` + ProtectedNamespaceLabel + `=true) and only the GitOps agent may change it; change it in Git'`,
-		Reason:            forbidden(),
-	},
-	{
-		Expression:        "!variables.isNamespace || variables.isAgent || variables.isExempt || !(variables.labelled || (request.operation == 'DELETE' && variables.name == variables.writNamespace))",
-		MessageExpression: `'writ: ' + variables.who + ' denied: the namespace is protected (` + ProtectedNamespaceLabel + `=true) or holds Writ, and only the GitOps agent may change or delete it; change it in Git'`,
-		Reason:            forbidden(),
-	},
-	{
-		Expression:        "!variables.isWritConfig || variables.isAgent || (variables.isExempt && variables.group == 'admissionregistration.k8s.io')",
-		MessageExpression: `'writ: ' + variables.who + ' denied: Writ configures itself from Git, so only the GitOps agent may change its policies, CRDs and webhook; change it in Git'`,
-		Reason:            forbidden(),
-	},
-	{
-		Expression:        "!variables.isWritKey || variables.isAgent || variables.isController",
-		MessageExpression: `'writ: ' + variables.who + ' denied: only Writ\'s controller (' + variables.writNamespace + '/` + ControllerServiceAccount + `) or the GitOps agent may change Writ\'s keys; change them in Git'`,
-		Reason:            forbidden(),
-	},
-	{
-		Expression:        "!variables.isParams || variables.isAgent || (variables.isController && variables.onlyGrantsChanged)",
-		MessageExpression: `'writ: ' + variables.who + ' denied: the guard\'s agents and exemptions change only through the GitOps agent (Writ\'s controller may change ` + FallbackBreakGlassKey + ` alone); change them in Git'`,
-		Reason:            forbidden(),
-	},
-	{
-		Expression:        "!variables.isAgentCredential || variables.isAgent || variables.isExempt",
-		MessageExpression: `'writ: ' + variables.who + ' denied: a token for a GitOps agent would let anyone act as the agent; only the agent and the kubelet may get one'`,
-		Reason:            forbidden(),
-	},
-	{
-		Expression: "!(variables.isBreakGlassRequest && request.operation == 'CREATE')" +
-			" || (object.spec.requester == variables.user && object.spec.?approvedBy.orValue('') == '' && !has(object.spec.approvedAt))",
-		MessageExpression: `'writ: ' + variables.who + ' denied: create a break-glass request unapproved and for yourself (spec.requester "' + variables.user + '"); another person approves it'`,
-		Reason:            forbidden(),
-	},
-	{
-		Expression: "!(variables.isBreakGlassRequest && request.operation == 'UPDATE') || object.spec == oldObject.spec" +
-			" || (oldObject.spec.?approvedBy.orValue('') == '' && object.spec.?approvedBy.orValue('') == variables.user && variables.user != oldObject.spec.requester" +
-			" && has(object.spec.approvedAt) && object.spec.requester == oldObject.spec.requester && object.spec.justification == oldObject.spec.justification" +
-			" && object.spec.?ticket.orValue('') == oldObject.spec.?ticket.orValue('') && object.spec.scope == oldObject.spec.scope && object.spec.duration == oldObject.spec.duration)",
-		MessageExpression: `'writ: ' + variables.who + ' denied: an approved break-glass request never changes, and a pending one changes only when another person approves it by setting spec.approvedBy to themselves and spec.approvedAt; create a new request instead'`,
-		Reason:            forbidden(),
-	},
 }
 
 func forbidden() *metav1.StatusReason {

@@ -20,7 +20,7 @@ import (
 
 func denied(t *testing.T, what string, err error, wants ...string) {
 	t.Helper()
-	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "ValidatingAdmissionPolicy 'writ-guard'") {
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "ValidatingAdmissionPolicy 'writ-guard") {
 		t.Errorf("%s: not denied by the fallback policy: %v", what, err)
 		return
 	}
@@ -106,4 +106,11 @@ func connectTo(ctx context.Context, cs kubernetes.Interface, sub string) error {
 		req = req.Param("ports", "80")
 	}
 	return req.Do(ctx).Error()
+}
+
+// sealedSecretOwner is the ownerReference of a SealedSecret named name, as the sealing
+// controller sets it on the Secret it unseals.
+func sealedSecretOwner(name string) metav1.OwnerReference {
+	yes := true
+	return metav1.OwnerReference{APIVersion: "bitnami.com/v1alpha1", Kind: "SealedSecret", Name: name, UID: "0b5c1d2e-0000-4000-8000-000000000001", Controller: &yes}
 }
