@@ -144,10 +144,12 @@ func runComponents(t *testing.T, r rendering) {
 	start(t, r, "writ-reconciler", nil)
 	gs := &reconcilev1.GitSource{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "chart-components"},
 		Spec: reconcilev1.GitSourceSpec{URL: "file:///nonexistent/repo.git", TrustPolicy: "none"}}
-	if err := env.Client.Create(ctx, gs); err != nil {
+	// GitSources are Writ's configuration: with the fallback policy bound, only the agent's.
+	agent := agentClient(t, r)
+	if err := agent.Create(ctx, gs); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), gs) })
+	t.Cleanup(func() { _ = agent.Delete(context.Background(), gs) })
 	waitFor(t, "writ-reconciler to report on a GitSource", func() error {
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(gs), gs); err != nil {
 			return err

@@ -26,6 +26,17 @@ var live = map[string]func(t *testing.T, r rendering){
 		if err := setCABundle(injector, []byte("injected")); err != nil {
 			t.Errorf("cainjector may not set writ-guard's caBundle: %v", err)
 		}
+		// That field alone.
+		var vwc admissionregistrationv1.ValidatingWebhookConfiguration
+		if err := injector.Get(context.Background(), client.ObjectKey{Name: "writ-guard"}, &vwc); err != nil {
+			t.Fatal(err)
+		}
+		ignore := admissionregistrationv1.Ignore
+		vwc.Webhooks[0].FailurePolicy = &ignore
+		if err := injector.Update(context.Background(), &vwc); err == nil || !strings.Contains(err.Error(), "writ: ") {
+			t.Errorf("cainjector made writ-guard fail open: %v", err)
+		}
+		breakGlassThroughTheFallback(t, r)
 	},
 	// Self-managed TLS: writ-controller, with the chart's RBAC and nothing more, makes the
 	// certificates and sets the caBundle past the fallback policy; then every component runs as

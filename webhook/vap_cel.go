@@ -77,8 +77,8 @@ func sameExcept(after, before string, ignore ...string) string {
 		" && " + before + ".all(k, k in " + keys + " || k in " + after + ")"
 }
 
-// unchangedMetadata is the list of metadata keys every write changes.
-var bookkeeping = []string{"resourceVersion", "managedFields"}
+// bookkeeping are the metadata keys the apiserver itself changes on a write.
+var bookkeeping = []string{"resourceVersion", "managedFields", "generation"}
 
 func withBookkeeping(keys ...string) []string {
 	return append(append([]string{}, bookkeeping...), keys...)

@@ -16,10 +16,13 @@ const (
 	ComponentReconciler = "reconciler"
 	ComponentAudit      = "audit"
 	ComponentSealing    = "sealing"
+	// ComponentGrants mirrors approved break-glass requests into the fallback policy's
+	// parameters (package webhook/grants); it runs as writ-controller.
+	ComponentGrants = "grants"
 )
 
 // Components lists every component the manager can run.
-var Components = []string{ComponentWebhook, ComponentReconciler, ComponentAudit, ComponentSealing}
+var Components = []string{ComponentWebhook, ComponentReconciler, ComponentAudit, ComponentSealing, ComponentGrants}
 
 // Options configure the manager.
 type Options struct {
