@@ -6,8 +6,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"writ.dev/writ/webhook/grants"
 	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
+	"writ.dev/writ/webhook/grants"
 )
 
 func request(name, requester, approver string, approvedAt time.Time, d time.Duration, scope guardv1.BreakGlassScope) guardv1.BreakGlassRequest {
