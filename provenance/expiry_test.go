@@ -49,6 +49,11 @@ func TestOpenPGPExpiryAgreesWithGit(t *testing.T) {
 	afterShortened := commitAt(eve, day(2020, 6, 1), "signed after the shortened expiry")
 	eveNow := g.SetExpiry(t, eve.Fingerprint, "60d", day(2020, 1, 1).Add(time.Hour))
 
+	// A signature its signer gave an expiry of one day (gpg --default-sig-expire), long passed.
+	r.SetClock(day(2020, 8, 2))
+	sigExpired := r.Commit(g.SignerWith(t, kim, "--faked-system-time", "20200802T000000!", "--default-sig-expire", "1d"),
+		"signature that expired a day later", map[string]string{"a.yaml": "expiring\n"})
+
 	tests := []struct {
 		name   string
 		key    string // the armored key as the policy (and git's keyring) holds it
@@ -63,6 +68,10 @@ func TestOpenPGPExpiryAgreesWithGit(t *testing.T) {
 		{"signed while valid by a key expired now (the key before its extension)", kimBefore, beforeExtension, nil, false,
 			"git rejects every signature of a key that has expired by now (EXPKEYSIG); Writ judges expiry at signing time"},
 		{"signed after the expiry of the key before its extension", kimBefore, underExtension, ErrExpired, false, ""},
+		{"a signature whose own expiry has passed", kimNow, sigExpired, ErrExpired, false, ""},
+	}
+	if err := verify(t, compile(t, openpgpHead(kimNow)), r.Dir, Request{Target: sigExpired}).Err(); err == nil || !strings.Contains(err.Error(), "expired on 2020-08-03") {
+		t.Fatalf("expired signature: %v, want its own expiry (2020-08-03) named", err)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -58,6 +58,9 @@ func TestVerifyRealGPGSignatures(t *testing.T) {
 		{"signed after the key expired", payload, eveLate, signature.ErrExpired},
 		{"not armor", payload, []byte("-----BEGIN PGP SIGNATURE-----\n\n!!!\n"), signature.ErrMalformed},
 		{"a public key instead of a signature", payload, []byte(ed.PublicKey), signature.ErrMalformed},
+		{"text before the armor", payload, append([]byte("note\n"), g.Sign(t, ed.Fingerprint, payload)...), signature.ErrMalformed},
+		{"text after the armor", payload, append(g.Sign(t, ed.Fingerprint, payload), "note\n"...), signature.ErrMalformed},
+		{"two armors", payload, append(g.Sign(t, ed.Fingerprint, payload), g.Sign(t, ed.Fingerprint, payload)...), signature.ErrMalformed},
 	}
 	for _, tt := range tests {
 		if _, err := v.Verify(tt.payload, tt.sig); !errors.Is(err, tt.want) {
