@@ -64,7 +64,7 @@ func TestOpenPGPPolicyDecisions(t *testing.T) {
 		{"SHA-1 signature", v, sha1Commit, ErrUnsupported, "SHA-1", true},
 		{"SHA-256 signature by RSA 2048", v, sha256Commit, nil, "", true},
 		{"signed by a subkey", v, subCommit, nil, "", true},
-		{"signed by the revoked subkey", vr, subCommit, ErrRevoked, "subkey lost", true},
+		{"signed by the revoked subkey", vr, subCommit, ErrRevoked, "subkey " + subFpr + " of " + sam.Fingerprint + " was revoked from 2020-01-01T00:00:00Z (subkey lost) and signed at", true},
 		{"signed by the primary key of a revoked subkey", vr, primaryCommit, nil, "", true},
 	}
 	for _, tt := range tests {

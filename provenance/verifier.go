@@ -206,11 +206,14 @@ func (v *Verifier) checkRevoked(s signature.Signer) error {
 				why = " (" + r.reason + ")"
 			}
 			who := s.Fingerprint
+			if s.SubkeyFingerprint == r.fingerprint {
+				who = "subkey " + s.SubkeyFingerprint + " of " + s.Fingerprint
+			}
 			if s.Method == signature.Keyless {
 				who = s.Identity + " from " + s.Issuer
 			}
-			return fmt.Errorf("%w: %s was revoked from %s%s and signed at %s", ErrRevoked, who,
-				r.from.UTC().Format(time.RFC3339), why, s.SigningTime.UTC().Format(time.RFC3339))
+			return fmt.Errorf("%w: %s was revoked from %s%s and signed at %s (%s time)", ErrRevoked, who,
+				r.from.UTC().Format(time.RFC3339), why, s.SigningTime.UTC().Format(time.RFC3339), s.TimeSource)
 		}
 	}
 	return nil
