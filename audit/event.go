@@ -22,10 +22,13 @@ const (
 	DriftHealed         Kind = "DriftHealed"
 	CommitVerified      Kind = "CommitVerified"
 	CommitRejected      Kind = "CommitRejected"
-	SyncApplied         Kind = "SyncApplied"
-	SealingKeyCreated   Kind = "SealingKeyCreated"
-	SealingKeyRotated   Kind = "SealingKeyRotated"
-	PolicyChanged       Kind = "PolicyChanged"
+	// CommitRevoked: a commit already served no longer verifies under its TrustPolicy (a key
+	// was removed or revoked); the syncs using it stop applying and healing.
+	CommitRevoked     Kind = "CommitRevoked"
+	SyncApplied       Kind = "SyncApplied"
+	SealingKeyCreated Kind = "SealingKeyCreated"
+	SealingKeyRotated Kind = "SealingKeyRotated"
+	PolicyChanged     Kind = "PolicyChanged"
 )
 
 // Criterion is a SOC 2 trust services criterion a record is evidence for.
@@ -50,6 +53,7 @@ var kindCriteria = map[Kind][]Criterion{
 	DriftHealed:         {CC7_2, CC8_1},
 	CommitVerified:      {CC8_1},
 	CommitRejected:      {CC8_1, CC7_2},
+	CommitRevoked:       {CC8_1, CC7_2},
 	SyncApplied:         {CC8_1},
 	SealingKeyCreated:   {CC6_1},
 	SealingKeyRotated:   {CC6_1},

@@ -12,6 +12,7 @@ type Metrics struct {
 	objects        *prometheus.CounterVec
 	drift          *prometheus.CounterVec
 	verifyFailures *prometheus.CounterVec
+	revoked        *prometheus.GaugeVec
 }
 
 // NewMetrics creates and registers the reconciler's metrics.
@@ -26,8 +27,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Objects found drifted from Git, by the sync's drift mode (Heal, Warn)."}, []string{"mode"}),
 		verifyFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "writ_verify_failures_total",
 			Help: "Fetched commits refused by the trust policy, by reason code."}, []string{"reason"}),
+		revoked: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "writ_source_revoked",
+			Help: "1 while a GitSource's served commit no longer verifies under its TrustPolicy (its syncs are frozen), else 0."},
+			[]string{"namespace", "name"}),
 	}
-	reg.MustRegister(m.syncDuration, m.objects, m.drift, m.verifyFailures)
+	reg.MustRegister(m.syncDuration, m.objects, m.drift, m.verifyFailures, m.revoked)
 	return m
 }
 
@@ -55,5 +59,22 @@ func (m *Metrics) drifted(mode string, n int) {
 func (m *Metrics) verifyFailed(reason string) {
 	if m != nil {
 		m.verifyFailures.WithLabelValues(reason).Inc()
+	}
+}
+
+func (m *Metrics) sourceRevoked(ns, name string, revoked bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if revoked {
+		v = 1
+	}
+	m.revoked.WithLabelValues(ns, name).Set(v)
+}
+
+func (m *Metrics) forgetSource(ns, name string) {
+	if m != nil {
+		m.revoked.DeleteLabelValues(ns, name)
 	}
 }

@@ -144,6 +144,10 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 		return res, nil
 	}
 	commit := gs.Status.LastVerifiedCommit
+	if frozen(&gs) {
+		r.freeze(&s, &gs)
+		return res, nil
+	}
 	if commit == "" {
 		set(&s.Status.Conditions, s.Generation, SourceVerified, false, "NoVerifiedCommit", "the source has no verified commit yet: "+conditionMessage(gs.Status.Conditions, SourceVerified))
 		set(&s.Status.Conditions, s.Generation, Ready, false, "NoVerifiedCommit", "waiting for a verified commit")
@@ -256,6 +260,23 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 	}
 	set(&s.Status.Conditions, s.Generation, Ready, true, "Applied", fmt.Sprintf("applied %s: %d objects", commit, len(result.Inventory)))
 	return res, nil
+}
+
+// freeze stops a sync whose source's served commit was revoked: nothing is rendered, applied,
+// pruned or healed (a drift event lands here too) until the source serves a commit that
+// verifies. It sets Stalled and Ready False with reason SourceRevoked, and SourceVerified False
+// with reason Revoked; the freeze is written to the sync's history once.
+func (r *SyncReconciler) freeze(s *reconcilev1.Sync, gs *reconcilev1.GitSource) {
+	rv := gs.Status.Revoked
+	msg := fmt.Sprintf("frozen: the source's commit %s was revoked (%s): %s; nothing is applied and drift is not healed until GitSource %s serves a commit that verifies",
+		rv.Commit, rv.Reason, rv.Message, gs.Name)
+	if c := apimeta.FindStatusCondition(s.Status.Conditions, Stalled); c == nil || c.Reason != "SourceRevoked" {
+		r.history(s, rv.Commit, "Frozen", msg)
+	}
+	set(&s.Status.Conditions, s.Generation, Stalled, true, "SourceRevoked", msg)
+	set(&s.Status.Conditions, s.Generation, Ready, false, "SourceRevoked", msg)
+	set(&s.Status.Conditions, s.Generation, SourceVerified, false, "Revoked", rv.Message)
+	set(&s.Status.Conditions, s.Generation, Reconciling, false, "Frozen", "")
 }
 
 // render materialises commit once per sync and renders the sync's path.

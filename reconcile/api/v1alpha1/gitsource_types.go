@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // GitRef says which revision of a repository to deploy: exactly one of its fields.
@@ -69,12 +70,28 @@ type Signer struct {
 	Issuer string `json:"issuer,omitempty"`
 }
 
+// Revocation says that a served commit no longer verifies, and why.
+type Revocation struct {
+	// Commit is the served commit that no longer verifies.
+	Commit string `json:"commit"`
+	// Reason is the verifier's reason code (Revoked, UnknownKey, NotEnoughApprovals, ...).
+	Reason string `json:"reason"`
+	// Message says what failed, in words.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// TrustPolicyGeneration is the generation of the TrustPolicy the commit failed under.
+	TrustPolicyGeneration int64 `json:"trustPolicyGeneration"`
+	// Time is when Writ found the commit revoked.
+	Time metav1.Time `json:"time"`
+}
+
 // GitSourceStatus reports the last fetch and verification.
 type GitSourceStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// Conditions: Ready (a verified commit is available), SourceVerified (the latest fetched
-	// commit verified), Stalled (the configuration cannot work without a change).
+	// commit verified; False with reason Revoked when the served commit no longer does),
+	// Stalled (the configuration cannot work without a change).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -85,6 +102,27 @@ type GitSourceStatus struct {
 	// LastVerifiedCommit is the newest commit that verified: what syncs deploy.
 	// +optional
 	LastVerifiedCommit string `json:"lastVerifiedCommit,omitempty"`
+	// LastVerifiedBase is the commit the range that admitted LastVerifiedCommit started after
+	// (Range mode; empty for the whole history or range.base), so that the same range can be
+	// verified again when the TrustPolicy changes.
+	// +optional
+	LastVerifiedBase string `json:"lastVerifiedBase,omitempty"`
+	// LastVerifiedTag is the signed tag object that admitted LastVerifiedCommit (Tag mode).
+	// +optional
+	LastVerifiedTag string `json:"lastVerifiedTag,omitempty"`
+	// TrustPolicyUID and TrustPolicyGeneration identify the TrustPolicy, as it was, that
+	// LastVerifiedCommit was last judged under. When the policy changes, the commit is verified
+	// again: the verdict is kept only for one commit under one generation of one policy.
+	// +optional
+	TrustPolicyUID types.UID `json:"trustPolicyUID,omitempty"`
+	// +optional
+	TrustPolicyGeneration int64 `json:"trustPolicyGeneration,omitempty"`
+	// Revoked is set while LastVerifiedCommit no longer verifies under the TrustPolicy (a key
+	// was removed or revoked, an approval withdrawn): the syncs using this source are frozen,
+	// applying and healing nothing, until a commit that verifies is served (or the policy
+	// accepts this one again).
+	// +optional
+	Revoked *Revocation `json:"revoked,omitempty"`
 	// Signers of LastVerifiedCommit (and its approvers).
 	// +optional
 	Signers []Signer `json:"signers,omitempty"`
@@ -99,6 +137,7 @@ type GitSourceStatus struct {
 // +kubebuilder:resource:shortName=gs
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.spec.url`
 // +kubebuilder:printcolumn:name="Verified",type=string,JSONPath=`.status.lastVerifiedCommit`
+// +kubebuilder:printcolumn:name="Revoked",type=string,JSONPath=`.status.revoked.commit`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type GitSource struct {

@@ -72,7 +72,7 @@ type InventoryEntry struct {
 type HistoryEntry struct {
 	Commit string      `json:"commit"`
 	Time   metav1.Time `json:"time"`
-	// Result: Applied, Failed or Rejected.
+	// Result: Applied, Failed, Rejected or Frozen (the source's commit was revoked).
 	Result string `json:"result"`
 	// +optional
 	Message string `json:"message,omitempty"`
@@ -82,7 +82,8 @@ type HistoryEntry struct {
 type SyncStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// Conditions: Ready, Reconciling, Stalled, SourceVerified, Drifted.
+	// Conditions: Ready, Reconciling, Stalled (with reason SourceRevoked while the source's
+	// commit is revoked: nothing is applied or healed), SourceVerified, Drifted.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
