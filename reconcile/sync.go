@@ -172,7 +172,7 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 	engine.Memo = r.memo
 	prev := fromInventory(s.Status.Inventory)
 	prune := s.Spec.Prune == nil || *s.Spec.Prune
-	stamp := apply.Stamp{SyncNamespace: s.Namespace, SyncName: s.Name, Commit: commit, Source: gs.Spec.URL + "//" + s.Spec.Path}
+	stamp := apply.Stamp{SyncNamespace: s.Namespace, SyncName: s.Name, Commit: commit, Source: sourceOf(gs.Spec.URL, s.Spec.Path)}
 	mode := s.Spec.Drift
 	if mode == "" {
 		mode = reconcilev1.DriftHeal
@@ -410,4 +410,13 @@ func toInventory(in []apply.Entry) []reconcilev1.InventoryEntry {
 		out[i] = reconcilev1.InventoryEntry(e)
 	}
 	return out
+}
+
+// sourceOf is what the writ.dev/source annotation (and so the guard's denial) says: the
+// repository and the path in it, e.g. "https://git.example.com/shop (path deploy)".
+func sourceOf(url, path string) string {
+	if path = strings.Trim(path, "/"); path == "" || path == "." {
+		return url
+	}
+	return url + " (path " + path + ")"
 }

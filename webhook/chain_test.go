@@ -25,7 +25,7 @@ func testPolicy(t *testing.T, mode guardv1.GuardMode) *Policy {
 		Exemptions: []guardv1.Exemption{{Name: "hpa", Subject: guardv1.Subject{Kind: guardv1.ServiceAccountSubject, Namespace: "kube-system", Name: "horizontal-pod-autoscaler"},
 			Resources: []guardv1.ResourceRule{{APIGroups: []string{"apps"}, Resources: []string{"deployments"}}}, Operations: []string{"UPDATE"}, Subresources: []string{"scale"}}},
 		BreakGlass:    guardv1.BreakGlassPolicy{RequesterGroups: []string{"oncall"}, ApproverGroups: []string{"leads"}},
-		SourceOfTruth: "https://git.example.com/infra//clusters/prod",
+		SourceOfTruth: "https://git.example.com/infra (path clusters/prod)",
 	}}
 	p, err := Compile(gp)
 	if err != nil {
@@ -118,9 +118,9 @@ func TestDenialMessageIsActionable(t *testing.T) {
 	p := testPolicy(t, guardv1.Enforce)
 	s := snapshot(p)
 	r := deploy("UPDATE", "prod", "db", "oncall-bob", "oncall")
-	r.Old.Annotations = map[string]string{WritSourceAnnotation: "https://git.example.com/infra//clusters/prod/db.yaml"}
+	r.Old.Annotations = map[string]string{WritSourceAnnotation: "https://git.example.com/infra (path clusters/prod/db.yaml)"}
 	d := Decide(r, s)
-	for _, want := range []string{`"oncall-bob"`, "update of deployments.apps prod/db", `GuardPolicy "prod"`, "clusters/prod/db.yaml", `break-glass request "bg-old" expired`, "member of oncall", "member of leads"} {
+	for _, want := range []string{`"oncall-bob"`, "update of deployments.apps prod/db", `GuardPolicy "prod"`, "Change it in Git: https://git.example.com/infra (path clusters/prod/db.yaml).", `break-glass request "bg-old" expired`, "member of oncall", "member of leads"} {
 		if !strings.Contains(d.Message, want) {
 			t.Errorf("message lacks %q:\n%s", want, d.Message)
 		}
@@ -142,7 +142,18 @@ func TestWarnMode(t *testing.T) {
 	}
 }
 
+// anExemption is a valid pods exemption for the replicaset controller, changed by f.
+func anExemption(f func(*guardv1.Exemption)) guardv1.Exemption {
+	e := guardv1.Exemption{Name: "x", Subject: guardv1.Subject{Kind: guardv1.ServiceAccountSubject, Namespace: "kube-system", Name: "replicaset-controller"},
+		Resources: []guardv1.ResourceRule{{APIGroups: []string{""}, Resources: []string{"pods"}}}, Operations: []string{"CREATE", "UPDATE"}}
+	f(&e)
+	return e
+}
+
 func TestCompileRejects(t *testing.T) {
+	if _, err := Compile(&guardv1.GuardPolicy{Spec: guardv1.GuardPolicySpec{Exemptions: []guardv1.Exemption{anExemption(func(*guardv1.Exemption) {})}}}); err != nil {
+		t.Fatalf("the valid exemption: %v", err)
+	}
 	for name, spec := range map[string]guardv1.GuardPolicySpec{
 		"wildcard exemption": {Exemptions: []guardv1.Exemption{{Name: "x", Subject: guardv1.Subject{Kind: guardv1.UserSubject, Name: "u"},
 			Resources: []guardv1.ResourceRule{{APIGroups: []string{"*"}, Resources: []string{"pods"}}}, Operations: []string{"UPDATE"}}}},
@@ -150,6 +161,23 @@ func TestCompileRejects(t *testing.T) {
 		"SA without namespace": {Agents: []guardv1.Subject{{Kind: guardv1.ServiceAccountSubject, Name: "x"}}},
 		"bad mode":             {Mode: "Audit"},
 		"huge break-glass":     {BreakGlass: guardv1.BreakGlassPolicy{MaxDuration: &metav1.Duration{Duration: 48 * time.Hour}}},
+		"group agent":          {Agents: []guardv1.Subject{{Kind: "Group", Name: "system:masters"}}},
+		"wildcard user":        {Agents: []guardv1.Subject{{Kind: guardv1.UserSubject, Name: "*"}}},
+		"wildcard name":        {Exemptions: []guardv1.Exemption{anExemption(func(e *guardv1.Exemption) { e.Names = []string{"*"} })}},
+		"unknown change":       {Exemptions: []guardv1.Exemption{anExemption(func(e *guardv1.Exemption) { e.Changes = []guardv1.MetadataField{"labels"} })}},
+		"changes on create": {Exemptions: []guardv1.Exemption{anExemption(func(e *guardv1.Exemption) {
+			e.Changes, e.Operations = []guardv1.MetadataField{guardv1.FinalizersField}, []string{"CREATE", "UPDATE"}
+		})}},
+		"unknown owner": {Exemptions: []guardv1.Exemption{anExemption(func(e *guardv1.Exemption) {
+			e.OwnedBy = &guardv1.OwnerRule{OwnerKind: guardv1.OwnerKind{APIVersion: "apps/v1", Kind: "DaemonSet"}}
+		})}},
+		"owner that owns no such resource": {Exemptions: []guardv1.Exemption{anExemption(func(e *guardv1.Exemption) {
+			e.OwnedBy = &guardv1.OwnerRule{OwnerKind: guardv1.OwnerKind{APIVersion: "v1", Kind: "Service"}}
+		})}},
+		"owner's owner of the wrong kind": {Exemptions: []guardv1.Exemption{anExemption(func(e *guardv1.Exemption) {
+			e.OwnedBy = &guardv1.OwnerRule{OwnerKind: guardv1.OwnerKind{APIVersion: "apps/v1", Kind: "ReplicaSet"}, OwnedBy: &guardv1.OwnerKind{APIVersion: "batch/v1", Kind: "Job"}}
+		})}},
+		"unknown operation": {Exemptions: []guardv1.Exemption{anExemption(func(e *guardv1.Exemption) { e.Operations = []string{"PATCH"} })}},
 	} {
 		if _, err := Compile(&guardv1.GuardPolicy{ObjectMeta: metav1.ObjectMeta{Name: "x"}, Spec: spec}); err == nil {
 			t.Errorf("%s: compiled", name)
@@ -182,6 +210,54 @@ func TestNamespaceObjectWithResourceLimitedPolicy(t *testing.T) {
 		}
 		if d := Decide(r, s); d.Allowed {
 			t.Errorf("%s of a protected namespace (namespace == name) allowed: %+v", op, d)
+		}
+	}
+}
+
+// Argo CD's legacy instance label, which every Helm chart sets, is a tracking marker only under
+// a policy that opts in; its tracking-id annotation always is.
+func TestArgoCDLabelTrackingIsOptIn(t *testing.T) {
+	helm := func() *Request {
+		r := deploy("UPDATE", "dev", "web", "alice")
+		r.Old.Labels = map[string]string{ArgoCDInstanceLabel: "my-release"}
+		return r
+	}
+	p := testPolicy(t, guardv1.Enforce)
+	if d := Decide(helm(), snapshot(p)); !d.Allowed || d.Reason != "Unprotected" {
+		t.Errorf("a Helm release's object outside protected namespaces: %+v", d)
+	}
+	annotated := deploy("UPDATE", "dev", "web", "alice")
+	annotated.Old.Annotations = map[string]string{"argocd.argoproj.io/tracking-id": "shop:apps/Deployment:dev/web"}
+	if d := Decide(annotated, snapshot(p)); d.Allowed {
+		t.Error("an object Argo CD tracks by annotation is not protected")
+	}
+	p.argoCDLabels = true
+	if d := Decide(helm(), snapshot(p)); d.Allowed {
+		t.Error("with argoCDLabelTracking, the instance label does not protect")
+	}
+}
+
+// A namespace is named once, and a node only by its exact identity.
+func TestRefAndNodeIdentity(t *testing.T) {
+	ns := &Request{Operation: "DELETE", Resource: "namespaces", Namespace: "shop", Name: "shop"}
+	if got := ns.Ref(); got != "namespaces shop" {
+		t.Errorf("namespace ref %q", got)
+	}
+	if got := (&Request{Resource: "configmaps", Namespace: "shop", Name: "cfg"}).Ref(); got != "configmaps shop/cfg" {
+		t.Errorf("configmap ref %q", got)
+	}
+	for _, c := range []struct {
+		user   string
+		groups []string
+		node   bool
+	}{
+		{"system:node:n1", []string{"system:nodes", "system:authenticated"}, true},
+		{"system:node:n1", nil, false},
+		{"mallory", []string{"system:nodes"}, false},
+		{"system:node:", []string{"system:nodes"}, false},
+	} {
+		if _, ok := (&Request{User: c.user, Groups: c.groups}).Node(); ok != c.node {
+			t.Errorf("%s %v: node %v, want %v", c.user, c.groups, ok, c.node)
 		}
 	}
 }
