@@ -3,6 +3,7 @@ package reconcile_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -285,5 +286,118 @@ func testRevocation(t *testing.T, name string, change func(*provenancev1.TrustPo
 	}
 	if n := len(rec.events(audit.CommitRevoked)); n != 1 {
 		t.Errorf("%d CommitRevoked records for one revocation, want 1", n)
+	}
+}
+
+// TestRevocationInTagModeReachesTheServedTagWhileTheRemoteIsDown: in Tag mode the served
+// commit is judged again through the very tag object that admitted it, read from the cache, so a
+// revocation of the tagger's key lands even when the remote cannot be fetched. A tag ref that
+// reaches a tag object of another name (an old release replayed as v9.9.9) is refused.
+func TestRevocationInTagModeReachesTheServedTagWhileTheRemoteIsDown(t *testing.T) {
+	harness.Require(t, env)
+	ctx := context.Background()
+	rec := start(t)
+	alice := fixtures.SSHKey(t, "Alice", "alice@example.com", "ed25519")
+	bob := fixtures.SSHKey(t, "Bob", "bob@example.com", "ed25519")
+	const gitops, target = "gitops-rv-tag", "rv-tag"
+	repo := fixtures.NewRepo(t)
+	commit := repo.Commit(alice, "release", map[string]string{
+		"apps/ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: " + target + "}\n",
+		"apps/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg, namespace: " + target + "}\ndata: {mode: safe}\n",
+	})
+	repo.Tag(bob, "v1.0.0", commit, "release 1.0.0")
+	tagObject := repo.Git("rev-parse", "refs/tags/v1.0.0")
+	repo.Git("update-ref", "refs/tags/v9.9.9", tagObject)
+	if err := env.EnsureNamespace(ctx, gitops); err != nil {
+		t.Fatal(err)
+	}
+	slow := &metav1.Duration{Duration: time.Hour}
+	no := false
+	tp := &provenancev1.TrustPolicy{ObjectMeta: metav1.ObjectMeta{Name: "rv-tag"}, Spec: provenancev1.TrustPolicySpec{
+		Mode: provenancev1.ModeTag, Tag: &provenancev1.TagOptions{Pattern: "v*"},
+		SSH: &provenancev1.SSHTrust{AllowedSigners: alice.AllowedSigner("") + "\n" + bob.AllowedSigner("")}}}
+	for _, o := range []client.Object{tp,
+		&reconcilev1.GitSource{ObjectMeta: metav1.ObjectMeta{Namespace: gitops, Name: "release"}, Spec: reconcilev1.GitSourceSpec{
+			URL: "file://" + repo.Dir, Ref: &reconcilev1.GitRef{Tag: "v1.0.0"}, TrustPolicy: tp.Name, Interval: slow}},
+		&reconcilev1.GitSource{ObjectMeta: metav1.ObjectMeta{Namespace: gitops, Name: "replayed"}, Spec: reconcilev1.GitSourceSpec{
+			URL: "file://" + repo.Dir, Ref: &reconcilev1.GitRef{Tag: "v9.9.9"}, TrustPolicy: tp.Name, Interval: slow}},
+		&reconcilev1.Sync{ObjectMeta: metav1.ObjectMeta{Namespace: gitops, Name: "release"}, Spec: reconcilev1.SyncSpec{
+			SourceRef: reconcilev1.LocalObjectReference{Name: "release"}, Path: "apps", Interval: slow, Wait: &no}},
+	} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	source := func(name string) reconcilev1.GitSource {
+		var gs reconcilev1.GitSource
+		_ = env.Client.Get(ctx, client.ObjectKey{Namespace: gitops, Name: name}, &gs)
+		return gs
+	}
+	sync := func() reconcilev1.Sync {
+		var s reconcilev1.Sync
+		_ = env.Client.Get(ctx, client.ObjectKey{Namespace: gitops, Name: "release"}, &s)
+		return s
+	}
+
+	// The replayed tag is refused; the real one is served, its tag object recorded.
+	eventually(t, "the replayed tag refused", func() (bool, string) {
+		gs := source("replayed")
+		c := apimeta.FindStatusCondition(gs.Status.Conditions, reconcile.SourceVerified)
+		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == "TagNameMismatch" && strings.Contains(c.Message, `"v1.0.0"`),
+			conditions(gs.Status.Conditions)
+	})
+	if gs := source("replayed"); gs.Status.LastVerifiedCommit != "" {
+		t.Fatalf("the replayed tag was served: %s", gs.Status.LastVerifiedCommit)
+	}
+	eventually(t, "the replayed tag's CommitRejected record", func() (bool, string) {
+		for _, e := range rec.events(audit.CommitRejected) {
+			if strings.Contains(e.Reason, "v9.9.9") {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%+v", rec.events(audit.CommitRejected))
+	})
+	eventually(t, "the release applied", func() (bool, string) {
+		s := sync()
+		return s.Status.LastAppliedCommit == commit, conditions(s.Status.Conditions)
+	})
+	if gs := source("release"); gs.Status.LastVerifiedTag != tagObject {
+		t.Fatalf("lastVerifiedTag %q, want the tag object %s", gs.Status.LastVerifiedTag, tagObject)
+	}
+
+	// The remote goes away, then the tagger's key is revoked.
+	if err := os.Rename(repo.Dir, repo.Dir+".gone"); err != nil {
+		t.Fatal(err)
+	}
+	var cur provenancev1.TrustPolicy
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: tp.Name}, &cur); err != nil {
+		t.Fatal(err)
+	}
+	cur.Spec.Revocations = []provenancev1.Revocation{{Fingerprint: bob.Fingerprint, From: metav1.NewTime(time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC))}}
+	if err := env.Client.Update(ctx, &cur); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the served tag revoked from the cache", func() (bool, string) {
+		gs := source("release")
+		rv := gs.Status.Revoked
+		c := apimeta.FindStatusCondition(gs.Status.Conditions, reconcile.SourceVerified)
+		return rv != nil && rv.Commit == commit && rv.Reason == "Revoked" && rv.TrustPolicyGeneration == cur.Generation &&
+			c != nil && c.Reason == "Revoked", fmt.Sprintf("revoked %+v; %s", rv, conditions(gs.Status.Conditions))
+	})
+	eventually(t, "the sync frozen", func() (bool, string) {
+		c := apimeta.FindStatusCondition(sync().Status.Conditions, reconcile.Stalled)
+		return c != nil && c.Status == metav1.ConditionTrue && c.Reason == "SourceRevoked", conditions(sync().Status.Conditions)
+	})
+	eventually(t, "the CommitRevoked record", func() (bool, string) {
+		evs := rec.events(audit.CommitRevoked)
+		return len(evs) == 1 && evs[0].Commit == commit, fmt.Sprintf("%+v", evs)
+	})
+}
+
+// TestCommitRevokedEvidencesChangeManagementAndMonitoring: the new record kind maps to the SOC 2
+// criteria of the other refusals.
+func TestCommitRevokedEvidencesChangeManagementAndMonitoring(t *testing.T) {
+	if got := audit.CommitRevoked.Criteria(); !audit.CommitRevoked.Known() || !slices.Equal(got, []audit.Criterion{audit.CC8_1, audit.CC7_2}) {
+		t.Fatalf("CommitRevoked criteria %v (known %v), want CC8.1 and CC7.2", got, audit.CommitRevoked.Known())
 	}
 }
