@@ -346,7 +346,9 @@ func frozen(gs *reconcilev1.GitSource) bool {
 }
 
 // servable reports whether the source serves a commit syncs may apply.
-func servable(gs *reconcilev1.GitSource) bool { return gs.Status.LastVerifiedCommit != "" && !frozen(gs) }
+func servable(gs *reconcilev1.GitSource) bool {
+	return gs.Status.LastVerifiedCommit != "" && !frozen(gs)
+}
 
 func orNone(s string) string {
 	if s == "" {

@@ -212,7 +212,7 @@ func testRevocation(t *testing.T, name string, change func(*provenancev1.TrustPo
 	eventually(t, "the CommitRevoked record", func() (bool, string) {
 		evs := rec.events(audit.CommitRevoked)
 		return len(evs) == 1 && evs[0].Commit == first && evs[0].Policy == tp.Name && evs[0].Object.Kind == "GitSource" &&
-			evs[0].Object.Name == "apps" && slices.ContainsFunc(evs[0].Signers, func(s string) bool { return strings.Contains(s, alice.Fingerprint) }),
+				evs[0].Object.Name == "apps" && slices.ContainsFunc(evs[0].Signers, func(s string) bool { return strings.Contains(s, alice.Fingerprint) }),
 			fmt.Sprintf("%+v", evs)
 	})
 	eventually(t, "writ_source_revoked", func() (bool, string) { return revokedGauge() == 1, fmt.Sprint(revokedGauge()) })

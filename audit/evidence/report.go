@@ -94,7 +94,7 @@ func (r *report) add(e audit.Event) {
 		r.changes = append(r.changes, change{Time: e.Time, Repository: e.Repository, Commit: e.Commit,
 			Signers: strings.Join(e.Signers, ", "), Approvers: strings.Join(e.Approvers, ", "),
 			Created: e.Objects["created"], Configured: e.Objects["configured"], Pruned: e.Objects["pruned"], Seq: int(e.Seq)})
-	case audit.CommitRejected:
+	case audit.CommitRejected, audit.CommitRevoked:
 		if len(r.rejected) < maxRows {
 			r.rejected = append(r.rejected, e)
 		}

@@ -30,7 +30,7 @@ hash link, checkpoint signature and file digest offline.</p>
 {{range .Changes}}<tr><td>{{ts .Time}}</td><td>{{.Repository}}</td><td><code>{{short .Commit}}</code></td><td>{{.Signers}}</td><td>{{.Approvers}}</td><td class="num">{{.Created}}</td><td class="num">{{.Configured}}</td><td class="num">{{.Pruned}}</td></tr>
 {{else}}<tr><td colspan="8" class="muted">No changes were applied in this period.</td></tr>{{end}}
 </table>{{if .More}}<p class="muted">{{.More}} further changes: see events.csv.</p>{{end}}
-{{if .Rejected}}<h3>Rejected commits</h3><table><tr><th>Time</th><th>Commit</th><th>Reason</th></tr>
+{{if .Rejected}}<h3>Rejected and revoked commits</h3><table><tr><th>Time</th><th>Commit</th><th>Reason</th></tr>
 {{range .Rejected}}<tr><td>{{ts .Time}}</td><td><code>{{short .Commit}}</code></td><td class="bad">{{.Reason}}</td></tr>{{end}}</table>{{end}}
 </section>
 
