@@ -62,7 +62,7 @@ func TestVerifyRunsCompanion(t *testing.T) {
 		t.Fatalf("a usage error: exit %d, stderr %q (want exit 2 and one message)", code, errOut)
 	}
 	code, out, _ = run(t, "verify", "--help")
-	if code != ExitOK || !strings.Contains(out, "--last-verified") {
+	if code != ExitOK || !strings.Contains(out, "[--last-verified REV]") || !strings.Contains(out, "help for writ verify") {
 		t.Fatalf("verify --help: exit %d, %q", code, out)
 	}
 }
