@@ -22,7 +22,8 @@ var (
 
 	// ErrRollback: the target does not descend from the last verified target.
 	ErrRollback = errors.New("rollback")
-	// ErrNotEnoughApprovals: a commit touching protected paths lacks distinct trusted signers.
+	// ErrNotEnoughApprovals: a commit touching protected paths lacks approvals by enough distinct
+	// principals (people, not keys).
 	ErrNotEnoughApprovals = errors.New("not enough approvals")
 	// ErrTagPattern: in Tag mode, the tag's name does not match the policy's pattern.
 	ErrTagPattern = errors.New("tag not allowed by policy")

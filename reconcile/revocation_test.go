@@ -219,7 +219,7 @@ func testRevocation(t *testing.T, name string, change func(*provenancev1.TrustPo
 
 	// Frozen: an admin's edit stays, through the drift watch and a full reconciliation of the
 	// sync (its generation changes; observedGeneration shows it ran after the edit).
-	applied, healed := len(rec.events(audit.SyncApplied)), len(rec.events(audit.DriftHealed))
+	applied, healed, detected := len(rec.events(audit.SyncApplied)), len(rec.events(audit.DriftHealed)), len(rec.events(audit.DriftDetected))
 	edit("admin-edit")
 	var s reconcilev1.Sync
 	if err := env.Client.Get(ctx, syKey, &s); err != nil {
@@ -239,6 +239,20 @@ func testRevocation(t *testing.T, name string, change func(*provenancev1.TrustPo
 	}
 	if a, h := len(rec.events(audit.SyncApplied)), len(rec.events(audit.DriftHealed)); a != applied || h != healed {
 		t.Fatalf("a frozen sync applied (%d -> %d SyncApplied) or healed (%d -> %d DriftHealed)", applied, a, healed, h)
+	}
+	// ... but seen: recorded and reported.
+	eventually(t, "the frozen drift recorded", func() (bool, string) {
+		for _, e := range rec.events(audit.DriftDetected)[detected:] {
+			if e.Object.Namespace == target && e.Object.Name == "cfg" && e.Actor.User == "kubectl-edit" && e.Commit == first &&
+				len(e.Fields) > 0 && e.Fields[0] == ".data.mode" {
+				c := apimeta.FindStatusCondition(sync().Status.Conditions, reconcile.Drifted)
+				return c != nil && c.Status == metav1.ConditionTrue && strings.Contains(c.Message, "not healed while frozen"), conditions(sync().Status.Conditions)
+			}
+		}
+		return false, fmt.Sprintf("%+v", rec.events(audit.DriftDetected))
+	})
+	if m := mode(); m != "admin-edit" {
+		t.Fatalf("drift detection healed a frozen sync: mode is %q", m)
 	}
 	if st := sync().Status; st.LastAppliedCommit != first || len(st.History) == 0 || st.History[0].Result != "Frozen" {
 		t.Fatalf("history %+v, applied %s", st.History, st.LastAppliedCommit)

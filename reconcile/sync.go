@@ -146,6 +146,7 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 	commit := gs.Status.LastVerifiedCommit
 	if frozen(&gs) {
 		r.freeze(&s, &gs)
+		r.detectFrozen(ctx, &s, &gs)
 		return res, nil
 	}
 	if commit == "" {
@@ -262,9 +263,8 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 	return res, nil
 }
 
-// freeze stops a sync whose source's served commit was revoked: nothing is rendered, applied,
-// pruned or healed (a drift event lands here too) until the source serves a commit that
-// verifies. It sets Stalled and Ready False with reason SourceRevoked, and SourceVerified False
+// freeze stops a sync whose source's served commit was revoked: nothing is applied, pruned or
+// healed (a drift event lands here too) until the source serves a commit that verifies. It sets Stalled and Ready False with reason SourceRevoked, and SourceVerified False
 // with reason Revoked; the freeze is written to the sync's history once.
 func (r *SyncReconciler) freeze(s *reconcilev1.Sync, gs *reconcilev1.GitSource) {
 	rv := gs.Status.Revoked
@@ -277,6 +277,42 @@ func (r *SyncReconciler) freeze(s *reconcilev1.Sync, gs *reconcilev1.GitSource) 
 	set(&s.Status.Conditions, s.Generation, Ready, false, "SourceRevoked", msg)
 	set(&s.Status.Conditions, s.Generation, SourceVerified, false, "Revoked", rv.Message)
 	set(&s.Status.Conditions, s.Generation, Reconciling, false, "Frozen", "")
+}
+
+// detectFrozen still watches a frozen sync for drift, healing nothing: what differs from the
+// commit last applied is recorded (DriftDetected, once per edit) and reported (Drifted=True),
+// so a change made while Writ may not heal is not also a change nobody saw. It only reads and
+// dry-runs; failures are logged, the freeze holds either way.
+func (r *SyncReconciler) detectFrozen(ctx context.Context, s *reconcilev1.Sync, gs *reconcilev1.GitSource) {
+	commit := s.Status.LastAppliedCommit
+	if commit == "" || s.Spec.Drift == reconcilev1.DriftOff {
+		return
+	}
+	objs, err := r.render(ctx, s, gs, commit)
+	if err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "rendering the last applied commit of a frozen sync for drift detection")
+		return
+	}
+	c, err := r.clientFor(s)
+	if err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "impersonating for drift detection")
+		return
+	}
+	engine := apply.New(c)
+	engine.Memo = r.memo
+	drifts, err := engine.Drift(ctx, objs, apply.Stamp{SyncNamespace: s.Namespace, SyncName: s.Name, Commit: commit, Source: sourceOf(gs.Spec.URL, s.Spec.Path)})
+	if err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "checking a frozen sync for drift")
+		return
+	}
+	for _, d := range r.newDrifts(client.ObjectKeyFromObject(s), drifts) {
+		r.record(ctx, driftEvent(audit.DriftDetected, s, commit, d))
+	}
+	if len(drifts) > 0 {
+		set(&s.Status.Conditions, s.Generation, Drifted, true, "DriftDetected", "not healed while frozen: "+describe(drifts))
+	} else {
+		set(&s.Status.Conditions, s.Generation, Drifted, false, "InSync", "the cluster matches Git")
+	}
 }
 
 // render materialises commit once per sync and renders the sync's path.

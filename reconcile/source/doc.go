@@ -48,6 +48,7 @@
 // behind; until the server ends it, the cache stays locked and later Fetch calls on the same Dir
 // wait for it (within their own context).
 //
-// Errors wrap ErrInvalidOptions (fix the Options), ErrRefNotFound, ErrAuth, ErrHostKey or the
+// Errors wrap ErrInvalidOptions (fix the Options), ErrRefNotFound, ErrTagName (a tag ref reaching
+// an annotated tag of another name: a replay, refused in every mode), ErrAuth, ErrHostKey or the
 // context's error, so a reconciler can tell stalling from transient failures.
 package source
