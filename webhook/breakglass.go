@@ -5,15 +5,23 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
 )
 
-// approvalSkew is how far an approval's approvedAt may be from the admission time.
-const approvalSkew = 2 * time.Minute
+// An approval's approvedAt must lie within approvalSkew before the guard's clock and at most
+// approvalFuture after it: writ-breakglass (Stamp) sets it to the admission time, and a client
+// cannot extend a grant by dating its approval ahead.
+const (
+	approvalSkew   = 10 * time.Second
+	approvalFuture = time.Second
+)
 
 // validateBreakGlass admits BreakGlassRequests: a requester-group member creates one for
 // themselves within the policies' maximum duration; a different user in an approver group
@@ -54,6 +62,9 @@ func (g *Guard) validateBreakGlass(_ context.Context, req admission.Request, r *
 		if d := spec.Duration.Duration; d <= 0 || d > max {
 			return deny("BreakGlassDuration", "spec.duration %s must be positive and at most %s", d, max)
 		}
+		if err := validateScope(spec.Scope); err != nil {
+			return deny("BreakGlassScope", "spec.scope: %v", err)
+		}
 		return Decision{Allowed: true, Plugin: "breakglass", Reason: "BreakGlassRequested", BreakGlass: bgr.Name, Message: spec.Justification}
 	case "UPDATE":
 		if err := json.Unmarshal(req.OldObject.Raw, &old); err != nil {
@@ -89,8 +100,12 @@ func (g *Guard) validateBreakGlass(_ context.Context, req admission.Request, r *
 		if !approver {
 			return deny("BreakGlassApprover", "%q is in no break-glass approver group of any GuardPolicy", r.User)
 		}
-		if spec.ApprovedAt == nil || absDuration(spec.ApprovedAt.Sub(s.Now)) > approvalSkew {
-			return deny("BreakGlassApprovedAt", "spec.approvedAt must be the current time (within %s)", approvalSkew)
+		if spec.ApprovedAt == nil {
+			return deny("BreakGlassApprovedAt", "spec.approvedAt must be set: the writ-breakglass webhook sets it to the admission time, or set it to the current time")
+		}
+		if d := spec.ApprovedAt.Sub(s.Now); d > approvalFuture || d < -approvalSkew {
+			return deny("BreakGlassApprovedAt", "spec.approvedAt %s is not the admission time %s (it may be at most %s earlier, never later): a grant runs from its approval",
+				spec.ApprovedAt.UTC().Format(time.RFC3339), s.Now.UTC().Format(time.RFC3339), approvalSkew)
 		}
 		return Decision{Allowed: true, Plugin: "breakglass", Reason: "BreakGlassApproved", BreakGlass: bgr.Name}
 	}
@@ -106,9 +121,70 @@ func inAny(r *Request, groups []string) bool {
 	return false
 }
 
-func absDuration(d time.Duration) time.Duration {
-	if d < 0 {
-		return -d
+// neverInScope reports whether a resource is beyond any break-glass request: RBAC, admission
+// configuration and Writ's own kinds, with which a grant's holder could widen their own access or
+// switch the guard off.
+func neverInScope(group, resource string) bool {
+	switch {
+	case group == "rbac.authorization.k8s.io", group == "admissionregistration.k8s.io":
+		return true
+	case group == guardv1.GroupVersion.Group || strings.HasSuffix(group, "."+guardv1.GroupVersion.Group):
+		return true
 	}
-	return d
+	return false
+}
+
+// neverNamed reports whether a cluster-scoped object is beyond any break-glass request: the
+// definitions of Writ's own kinds (deleting one deletes every object of it).
+func neverNamed(group, resource, name string) bool {
+	return group == "apiextensions.k8s.io" && resource == "customresourcedefinitions" &&
+		(name == guardv1.GroupVersion.Group || strings.HasSuffix(name, "."+guardv1.GroupVersion.Group))
+}
+
+// validateScope checks a request's scope when it is created (and a stored grant before it is
+// honoured): namespaces by name, cluster-scoped objects only named, no wildcard names, and
+// nothing neverInScope.
+func validateScope(sc guardv1.BreakGlassScope) error {
+	if len(sc.Namespaces) == 0 && len(sc.ClusterResources) == 0 {
+		return fmt.Errorf("name the namespaces or the cluster-scoped objects it covers")
+	}
+	for _, ns := range sc.Namespaces {
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return fmt.Errorf("namespace %q: %s (cluster-scoped objects go in clusterResources, each named)", ns, strings.Join(errs, "; "))
+		}
+	}
+	for _, rr := range sc.Resources {
+		for _, g := range rr.APIGroups {
+			for _, res := range rr.Resources {
+				if neverInScope(g, res) {
+					return fmt.Errorf("resources: %s: RBAC, admission configuration and Writ's own kinds are never in a break-glass scope", groupResource(g, res))
+				}
+			}
+		}
+	}
+	for _, n := range sc.Names {
+		if n == "" || n == "*" || n != trimmed(n) {
+			return fmt.Errorf("names: %q is not an object's name", n)
+		}
+	}
+	for _, c := range sc.ClusterResources {
+		if c.Resource == "" || c.Resource == "*" || c.APIGroup == "*" {
+			return fmt.Errorf("clusterResources: name the API group and resource, without wildcards")
+		}
+		if neverInScope(c.APIGroup, c.Resource) {
+			return fmt.Errorf("clusterResources: %s: RBAC, admission configuration and Writ's own kinds are never in a break-glass scope", groupResource(c.APIGroup, c.Resource))
+		}
+		if len(c.Names) == 0 {
+			return fmt.Errorf("clusterResources: %s: name the objects; a cluster-scoped object is in scope only by name", groupResource(c.APIGroup, c.Resource))
+		}
+		for _, n := range c.Names {
+			if n == "" || n == "*" || n != trimmed(n) {
+				return fmt.Errorf("clusterResources: %s: %q is not an object's name", groupResource(c.APIGroup, c.Resource), n)
+			}
+			if neverNamed(c.APIGroup, c.Resource, n) {
+				return fmt.Errorf("clusterResources: the definition %s of Writ's own kind is never in a break-glass scope", n)
+			}
+		}
+	}
+	return nil
 }

@@ -80,7 +80,10 @@ func guarded(t *testing.T) *events {
 	if err := guard.InvalidateOn(ctx, mgr.GetCache()); err != nil {
 		t.Fatal(err)
 	}
-	stop, err := env.ServeWebhooks(func(s crwebhook.Server) { s.Register("/guard", &crwebhook.Admission{Handler: guard}) })
+	stop, err := env.ServeWebhooks(func(s crwebhook.Server) {
+		s.Register("/guard", &crwebhook.Admission{Handler: guard})
+		s.Register("/stamp", &crwebhook.Admission{Handler: &webhook.Stamp{}})
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

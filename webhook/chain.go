@@ -125,7 +125,21 @@ func subresourceAllowed(allowed []string, sub string) bool {
 	return containsExact(allowed, sub)
 }
 
+// inScope reports whether a grant's scope covers the request: a namespaced object in a listed
+// namespace (and resource and name, if listed), or a cluster-scoped object (a Namespace too)
+// listed by name; never RBAC, admission configuration or Writ's own kinds.
 func inScope(sc guardv1.BreakGlassScope, r *Request) bool {
+	if neverInScope(r.Group, r.Resource) {
+		return false
+	}
+	if r.Namespace == "" || (r.Group == "" && r.Resource == "namespaces") {
+		for _, c := range sc.ClusterResources {
+			if c.APIGroup == r.Group && c.Resource == r.Resource && containsExact(c.Names, r.Name) && !neverNamed(r.Group, r.Resource, r.Name) {
+				return true
+			}
+		}
+		return false
+	}
 	if !containsExact(sc.Namespaces, r.Namespace) {
 		return false
 	}

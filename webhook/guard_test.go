@@ -46,6 +46,25 @@ func TestMain(m *testing.M) {
 			AdmissionReviewVersions: []string{"v1"},
 		}},
 	}
+	// The approval stamp, as the chart's writ-breakglass registers it: failurePolicy Ignore, since
+	// the validating guard checks approvedAt against its own clock anyway.
+	stampPath := "stamp"
+	ignore := admissionv1.Ignore
+	mwc := &admissionv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "writ-breakglass-test"},
+		Webhooks: []admissionv1.MutatingWebhook{{
+			Name:         "breakglass.writ.dev",
+			ClientConfig: admissionv1.WebhookClientConfig{Service: &admissionv1.ServiceReference{Path: &stampPath}},
+			Rules: []admissionv1.RuleWithOperations{{
+				Operations: []admissionv1.OperationType{admissionv1.Update},
+				Rule:       admissionv1.Rule{APIGroups: []string{"writ.dev"}, APIVersions: []string{"*"}, Resources: []string{"breakglassrequests"}},
+			}},
+			FailurePolicy:           &ignore,
+			SideEffects:             &none,
+			TimeoutSeconds:          &timeout,
+			AdmissionReviewVersions: []string{"v1"},
+		}},
+	}
 	// The control plane loads the static protection of writ-guard from its manifests directory,
 	// as a production control plane configured per the README does.
 	static, staticBinding, err := webhook.StaticProtection(webhook.StaticOptions{Maintainers: []string{maintainer}})
@@ -53,5 +72,6 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	os.Exit(harness.Main(m, harness.Options{ValidatingWebhooks: []*admissionv1.ValidatingWebhookConfiguration{vwc},
+		MutatingWebhooks: []*admissionv1.MutatingWebhookConfiguration{mwc},
 		StaticAdmissionPolicies: []runtime.Object{static, staticBinding}}, &env))
 }

@@ -309,7 +309,10 @@ func (g *Guard) policiesAndGrants(ctx context.Context, now time.Time) (*Snapshot
 	for _, b := range bgrs.Items {
 		// Grants that expired over a day ago are dropped; Decide checks every grant's expiry
 		// against the request's time, so a cached snapshot never extends one.
-		if b.Spec.ApprovedBy != "" && b.Spec.ApprovedAt != nil && now.Before(b.Spec.ApprovedAt.Add(b.Spec.Duration.Duration+24*time.Hour)) {
+		// A scope that would be refused today (stored before the guard checked scopes) grants
+		// nothing.
+		if b.Spec.ApprovedBy != "" && b.Spec.ApprovedAt != nil && now.Before(b.Spec.ApprovedAt.Add(b.Spec.Duration.Duration+24*time.Hour)) &&
+			validateScope(b.Spec.Scope) == nil {
 			s.Grants = append(s.Grants, Grant{ID: b.Name, Requester: b.Spec.Requester, Scope: b.Spec.Scope, Expires: b.Spec.ApprovedAt.Add(b.Spec.Duration.Duration)})
 		}
 	}

@@ -35,6 +35,8 @@ type Options struct {
 	// ValidatingWebhooks are registered with the apiserver; their clientConfig is pointed at the
 	// local webhook server that ServeWebhooks starts.
 	ValidatingWebhooks []*admissionv1.ValidatingWebhookConfiguration
+	// MutatingWebhooks are registered the same way (writ-breakglass's approval stamp).
+	MutatingWebhooks []*admissionv1.MutatingWebhookConfiguration
 	// StaticAdmissionPolicies are written into a directory that the apiserver's admission
 	// configuration names as the ValidatingAdmissionPolicy plugin's staticManifestsDir, so the
 	// apiserver loads them at start and nothing in the API can remove them. Their names must
@@ -97,7 +99,7 @@ func Start(o Options) (*Env, error) {
 		Scheme:                   scheme,
 		ControlPlaneStartTimeout: 2 * time.Minute,
 		ControlPlaneStopTimeout:  time.Minute,
-		WebhookInstallOptions:    envtest.WebhookInstallOptions{ValidatingWebhooks: o.ValidatingWebhooks},
+		WebhookInstallOptions:    envtest.WebhookInstallOptions{ValidatingWebhooks: o.ValidatingWebhooks, MutatingWebhooks: o.MutatingWebhooks},
 	}
 	var staticDir string
 	if len(o.StaticAdmissionPolicies) > 0 {

@@ -14,8 +14,12 @@ import (
 	"writ.dev/writ/webhook"
 )
 
-// GuardPath is where the admission guard is served.
-const GuardPath = "/validate"
+// GuardPath is where the admission guard is served; StampPath is where writ-breakglass's
+// approval stamp is.
+const (
+	GuardPath = "/validate"
+	StampPath = "/stamp"
+)
 
 func init() { components[ComponentWebhook] = webhookComponent{} }
 
@@ -49,6 +53,7 @@ func (webhookComponent) Setup(ctx context.Context, mgr ctrl.Manager, o Options) 
 		}
 	}
 	mgr.GetWebhookServer().Register(GuardPath, &admission.Webhook{Handler: guard})
+	mgr.GetWebhookServer().Register(StampPath, &admission.Webhook{Handler: &webhook.Stamp{}})
 	// Serve only once the certificate is loaded and the server listens.
 	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
 		return fmt.Errorf("webhook readiness check: %w", err)
