@@ -72,6 +72,6 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	os.Exit(harness.Main(m, harness.Options{ValidatingWebhooks: []*admissionv1.ValidatingWebhookConfiguration{vwc},
-		MutatingWebhooks: []*admissionv1.MutatingWebhookConfiguration{mwc},
+		MutatingWebhooks:        []*admissionv1.MutatingWebhookConfiguration{mwc},
 		StaticAdmissionPolicies: []runtime.Object{static, staticBinding}}, &env))
 }
