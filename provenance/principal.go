@@ -13,6 +13,25 @@ import (
 // spec.principals fails closed (too few approvers), never open.
 type principals struct {
 	byFingerprint map[string]string // normalized fingerprint -> principal name
+	listed        []listedKey       // spec.principals' fingerprints, in order, for warnings
+}
+
+type listedKey struct {
+	field, fingerprint string
+}
+
+// principalWarnings names the spec.principals fingerprints that match no trusted primary key:
+// such an entry groups nothing (a typo, a key id, a subkey's fingerprint, a key removed since).
+// An SSH fingerprint may belong to a key a trusted CA certified, listed nowhere.
+func principalWarnings(listed []listedKey, primary map[string]bool, sshCA bool) []string {
+	var out []string
+	for _, k := range listed {
+		if primary[k.fingerprint] || (sshCA && strings.HasPrefix(k.fingerprint, "SHA256:")) {
+			continue
+		}
+		out = append(out, k.field+": "+k.fingerprint+" matches no trusted key's (primary) fingerprint, so it groups nothing; check it")
+	}
+	return out
 }
 
 // tokens returns what ties s to a principal.

@@ -133,3 +133,27 @@ func TestEmailOf(t *testing.T) {
 		}
 	}
 }
+
+// TestPrincipalsWarnOnFingerprintsThatMatchNoKey: an entry that names no trusted key groups
+// nothing, and the policy says so.
+func TestPrincipalsWarnOnFingerprintsThatMatchNoKey(t *testing.T) {
+	g := fixtures.NewGPG(t)
+	alice := fixtures.SSHKey(t, "Alice", "alice@example.com", "ed25519")
+	carol := g.Key(t, "Carol", "carol@example.com", "ed25519", "never")
+	v := compile(t, v1alpha1.TrustPolicySpec{
+		SSH:        &v1alpha1.SSHTrust{AllowedSigners: alice.AllowedSigner("")},
+		OpenPGP:    &v1alpha1.OpenPGPTrust{Keys: []string{carol.PublicKey}},
+		Principals: []v1alpha1.Principal{{Name: "alice", Fingerprints: []string{alice.Fingerprint, strings.ToLower(carol.Fingerprint), "SHA256:typo", carol.Fingerprint[24:]}}},
+	})
+	w := strings.Join(v.Warnings(), "\n")
+	for _, want := range []string{"spec.principals[0].fingerprints[2]: SHA256:typo", "spec.principals[0].fingerprints[3]"} {
+		if !strings.Contains(w, want) {
+			t.Errorf("no warning %q in %q", want, w)
+		}
+	}
+	for _, fine := range []string{"fingerprints[0]", "fingerprints[1]"} {
+		if strings.Contains(w, fine) {
+			t.Errorf("a warning about a trusted key's fingerprint (%s): %q", fine, w)
+		}
+	}
+}

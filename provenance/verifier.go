@@ -133,9 +133,10 @@ func Compile(spec v1alpha1.TrustPolicySpec, opts ...Option) (*Verifier, error) {
 		v.approvals = append(v.approvals, r)
 	}
 	v.principals.byFingerprint = map[string]string{}
-	for _, p := range spec.Principals {
-		for _, fp := range p.Fingerprints {
+	for i, p := range spec.Principals {
+		for j, fp := range p.Fingerprints {
 			v.principals.byFingerprint[normalizeFingerprint(fp)] = p.Name
+			v.principals.listed = append(v.principals.listed, listedKey{fmt.Sprintf("spec.principals[%d].fingerprints[%d]", i, j), normalizeFingerprint(fp)})
 		}
 	}
 	for _, r := range spec.Revocations {

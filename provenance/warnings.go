@@ -15,17 +15,20 @@ import (
 func (v *Verifier) Warnings() []string { return v.warnings }
 
 func (v *Verifier) collectWarnings() {
-	known := map[string]bool{}
+	known, primary := map[string]bool{}, map[string]bool{}
 	sshCA := false
 	if a, ok := v.formats[signature.OpenPGP].(openpgpAdapter); ok {
 		v.warnings = append(v.warnings, prefixAll("spec.openpgp.", a.v.Warnings())...)
+		for _, fp := range a.v.Fingerprints() {
+			primary[fp] = true
+		}
 		for _, fp := range append(a.v.Fingerprints(), a.v.SubkeyFingerprints()...) {
 			known[fp] = true
 		}
 	}
 	if s, ok := v.formats[signature.SSH].(*sshsig.Verifier); ok {
 		for _, fp := range s.Fingerprints() {
-			known[fp] = true
+			known[fp], primary[fp] = true, true
 		}
 		sshCA = s.HasCertificateAuthority()
 	}
@@ -43,6 +46,7 @@ func (v *Verifier) collectWarnings() {
 		}
 		v.warnings = append(v.warnings, fmt.Sprintf("spec.revocations[%d].fingerprint: %s matches no key or subkey in the policy, so it revokes nothing; check it (%s)", i, r.fingerprint, how))
 	}
+	v.warnings = append(v.warnings, principalWarnings(v.principals.listed, primary, sshCA)...)
 }
 
 func prefixAll(prefix string, ss []string) []string {
