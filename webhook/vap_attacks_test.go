@@ -265,6 +265,18 @@ func writNamespace(t *testing.T, f *fallbackEnv) {
 			t.Errorf("%s: %v", a.name, a.err)
 		}
 	}
+	// The service proxy (writ audit export, writ seal) is RBAC's to allow: no Service answers
+	// here, but the fallback lets the request through to the proxy.
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: fbWrit, Name: "fallback-proxy"},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "audit", Port: 8082}}, Selector: map[string]string{"app": "none"}}}
+	if err := f.agent.Create(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.agent.Delete(ctx, svc) }()
+	_, err := clientset(t, env.Config).CoreV1().Services(fbWrit).ProxyGet("http", svc.Name, "audit", "/v1/audit/export", nil).DoRaw(ctx)
+	if err == nil || apierrors.IsForbidden(err) {
+		t.Errorf("the admin's service proxy request into Writ's namespace: %v", err)
+	}
 	for _, o := range []client.Object{lease("fallback-ctrl"), tls} {
 		_ = f.agent.Delete(ctx, o)
 	}

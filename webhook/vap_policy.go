@@ -138,7 +138,7 @@ var fallbackValidations = []admissionregistrationv1.Validation{
 	},
 	{
 		Expression: "!variables.inWritNamespace || variables.isAgent || variables.isExempt || variables.componentWrite" +
-			" || variables.terminating",
+			" || variables.terminating || (request.operation == 'CONNECT' && variables.ref == 'services/proxy')",
 		MessageExpression: `'writ: ' + variables.who + ' denied: namespace ' + variables.ns + ' is Writ\'s own (its sources, syncs, RBAC, service accounts, keys and workloads), and only the GitOps agent may change it; change it in Git'`,
 		Reason:            forbidden(),
 	},

@@ -53,7 +53,11 @@ func (p person) kubectl() string { return "kubectl --as " + p.user + " --as-grou
 // startControlPlane starts kube-apiserver and etcd and writes an admin kubeconfig.
 func (d *demo) startControlPlane() error {
 	d.s.section("Start a local Kubernetes control plane (kube-apiserver + etcd built from source by make controlplane)")
-	env, err := harness.Start(harness.Options{Log: io.Discard})
+	static, err := staticProtection()
+	if err != nil {
+		return err
+	}
+	env, err := harness.Start(harness.Options{Log: io.Discard, StaticAdmissionPolicies: static})
 	if err != nil {
 		return err
 	}
@@ -90,6 +94,9 @@ func (d *demo) identities(ctx context.Context) error {
 			return err
 		}
 		d.kubeconfigs[sa] = path
+		if sa == reconcilerSA {
+			d.reconcilerConfig = cfg
+		}
 		d.s.evidence("service account %s/%s: token from the TokenRequest API in %s (not shown)", writNS, sa, path)
 	}
 	hpa, err := d.env.ServiceAccount(ctx, "kube-system", hpaSA)
@@ -148,7 +155,7 @@ func (d *demo) startController(ctx context.Context) error {
 	hook := d.env.WebhookServing()
 	reserve(hook.Port)
 	auditAddr, sealingAddr := freeAddr(ip), freeAddr(ip)
-	args := []string{"--kubeconfig", d.kubeconfigs[controllerSA], "--enable-webhook", "--enable-audit", "--enable-sealing",
+	args := []string{"--kubeconfig", d.kubeconfigs[controllerSA], "--enable-webhook", "--enable-audit", "--enable-sealing", "--enable-grants",
 		"--leader-elect", "--webhook-port", strconv.Itoa(hook.Port), "--webhook-cert-dir", hook.CertDir,
 		"--audit-dir", filepath.Join(d.o.workDir, "audit"), "--audit-checkpoint-interval", "2s",
 		"--audit-export-bind-address", auditAddr, "--sealing-bind-address", sealingAddr}

@@ -70,6 +70,8 @@ type demo struct {
 	admin       string            // the administrator's kubeconfig
 	kubeconfigs map[string]string // service account -> kubeconfig
 	hpa         *rest.Config      // the HorizontalPodAutoscaler's service account
+	// reconcilerConfig is the agent's connection, for Writ's own configuration.
+	reconcilerConfig *rest.Config
 	controller  *process          // webhook, audit, sealing
 	reconciler  *process
 
@@ -112,7 +114,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 
 	setup := []func(context.Context) error{
 		func(context.Context) error { return d.startControlPlane() },
-		d.watchAudit, d.identities, d.guardPolicy, d.startController, d.startReconciler,
+		d.watchAudit, d.identities, d.guardPolicy, d.startController, d.startReconciler, d.installFallback,
 	}
 	steps := []func(context.Context) error{d.signedCommit, d.refusedCommits, d.humanEdits, d.breakGlass, d.exemptChange, d.sealedSecret, d.auditEvidence}
 	for _, f := range append(setup, steps...) {

@@ -146,14 +146,23 @@ func (d *demo) signedCommit(ctx context.Context) error {
 	if err := os.WriteFile(manifestFile, manifest, 0o644); err != nil {
 		return err
 	}
+	// Writ's namespace and kinds are the agent's once the fallback is bound: Writ's own
+	// configuration goes in with the agent's credentials (in a cluster: with Writ's install).
+	agent, err := client.New(d.reconcilerConfig, client.Options{Scheme: d.env.Scheme})
+	if err != nil {
+		return err
+	}
 	for _, o := range []client.Object{&tp, secret, gs, sy} {
-		if err := d.env.Client.Create(ctx, o); err != nil {
+		if err := agent.Create(ctx, o); err != nil {
 			return fmt.Errorf("creating %T %s: %w", o, o.GetName(), err)
 		}
 	}
-	d.s.say("Writ is told where the repository is, whom to trust, and what to apply:")
-	d.s.cmd("kubectl create secret generic shop-git -n writ-system --from-literal username=writ --from-literal password=<the Git password>")
-	d.s.cmd("kubectl apply -f %s -f %s", d.policyFile(), manifestFile)
+	d.s.say("Writ is told where the repository is, whom to trust, and what to apply. Writ's namespace and")
+	d.s.say("configuration belong to the GitOps agent (the fallback policy lets no one else change them), so")
+	d.s.say("this bootstrap goes in with the agent's credentials, as Writ's own install would apply it:")
+	kc := "--kubeconfig " + d.kubeconfigs[reconcilerSA]
+	d.s.cmd("kubectl %s create secret generic shop-git -n writ-system --from-literal username=writ --from-literal password=<the Git password>", kc)
+	d.s.cmd("kubectl %s apply -f %s -f %s", kc, d.policyFile(), manifestFile)
 	d.s.evidence("secret/shop-git created\ntrustpolicy.writ.dev/shop created\ngitsource.writ.dev/shop created (url %s, branch main, every 2s)\nsync.writ.dev/shop created (path deploy, drift Heal, wait false: nothing runs Pods here)", d.repoURL)
 
 	var s reconcilev1.Sync
