@@ -72,8 +72,8 @@ type demo struct {
 	hpa         *rest.Config      // the HorizontalPodAutoscaler's service account
 	// reconcilerConfig is the agent's connection, for Writ's own configuration.
 	reconcilerConfig *rest.Config
-	controller  *process          // webhook, audit, sealing
-	reconciler  *process
+	controller       *process // webhook, audit, sealing
+	reconciler       *process
 
 	repo        *repo
 	repoURL     string
