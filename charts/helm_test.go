@@ -20,10 +20,11 @@ import (
 	"writ.dev/writ/test/harness"
 )
 
-// helmConfig is Helm's own client for the control plane, as a cluster admin.
+// helmConfig is Helm's own client for the control plane, as a cluster admin who maintains Writ
+// (the static protection lets that identity remove the fallback policy).
 func helmConfig(t *testing.T, namespace string) *action.Configuration {
 	t.Helper()
-	kc, err := env.KubeConfig("helm-admin", "system:masters")
+	kc, err := env.KubeConfig(maintainer, "system:masters")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +71,14 @@ func TestHelmInstall(t *testing.T) {
 	// Uninstalling the guard is deliberate, as the README says: unbind the fallback policy
 	// (audited), remove the webhook configuration (else the apiserver asks the departing webhook
 	// about every cluster-scoped deletion that follows), then helm uninstall.
-	if err := env.Client.Delete(ctx, &binding); err != nil {
+	if err := env.Client.Delete(ctx, binding.DeepCopy()); err == nil || !strings.Contains(err.Error(), "writ-guard-protection.static.k8s.io") {
+		t.Fatalf("an admin who is no maintainer unbinds the fallback: %v", err)
+	}
+	m, err := client.New(env.As(maintainer, "system:masters"), client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Delete(ctx, &binding); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the admin may remove writ-guard once the policy is unbound", func() error {

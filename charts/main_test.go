@@ -9,10 +9,16 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/runtime"
+
 	"writ.dev/writ/test/harness"
+	"writ.dev/writ/webhook"
 )
 
 var env *harness.Env
+
+// maintainer may change admission policies: the control plane's static protection lists it.
+const maintainer = "writ-chart-maintainer"
 
 // The control plane gets Writ's CRDs, cert-manager's (from the cert-manager Go module, so the
 // chart's Issuers and Certificates meet the real schema), the Prometheus Operator's
@@ -32,7 +38,15 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "charts:", err)
 		os.Exit(1)
 	}
-	code := harness.Main(m, harness.Options{CRDDirs: append(dirs, cm, sm)}, &env)
+	// The control plane loads Writ's static protection, as the README tells operators to: only
+	// the maintainer below (the identity that installs and removes Writ here) or an agent may
+	// change admission policies.
+	static, staticBinding, err := webhook.StaticProtection(webhook.StaticOptions{Maintainers: []string{maintainer}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "charts:", err)
+		os.Exit(1)
+	}
+	code := harness.Main(m, harness.Options{CRDDirs: append(dirs, cm, sm), StaticAdmissionPolicies: []runtime.Object{static, staticBinding}}, &env)
 	os.RemoveAll(sm)
 	os.Exit(code)
 }

@@ -383,11 +383,17 @@ func breakGlassScope(t *testing.T, f *fallbackEnv) {
 			Resources: []guardv1.ResourceRule{{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"rolebindings"}}}})},
 		{"a scope naming admission configuration", request("fallback-adm", guardv1.BreakGlassScope{Namespaces: []string{fbProd},
 			Resources: []guardv1.ResourceRule{{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: []string{"*"}}}})},
+		{"a cluster-scoped RBAC object", request("fallback-crb", guardv1.BreakGlassScope{
+			ClusterResources: []guardv1.NamedResource{{APIGroup: "rbac.authorization.k8s.io", Resource: "clusterrolebindings", Names: []string{"mallory"}}}})},
+		{"a scope naming nothing", request("fallback-nothing", guardv1.BreakGlassScope{})},
 	} {
 		denied(t, d.name, d.err, "a break-glass scope names namespaces")
 	}
 	if err := request("fallback-ok", guardv1.BreakGlassScope{Namespaces: []string{fbProd}}); err != nil {
 		t.Errorf("a scope of a protected namespace: %v", err)
+	}
+	if err := request("fallback-pv", guardv1.BreakGlassScope{ClusterResources: []guardv1.NamedResource{{Resource: "persistentvolumes", Names: []string{"pv-1"}}}}); err != nil {
+		t.Errorf("a scope of a named cluster-scoped object: %v", err)
 	}
 
 	// A grant limited to one ConfigMap covers it alone, and the denial says what it covers.
