@@ -173,10 +173,11 @@ func (r *GitSourceReconciler) fetch(ctx context.Context, j *judgement) (*source.
 	gs := j.gs
 	opts, err := r.options(ctx, gs)
 	if err != nil {
-		set(&gs.Status.Conditions, gs.Generation, Stalled, true, "InvalidSource", err.Error())
 		if apierrors.IsNotFound(err) {
+			set(&gs.Status.Conditions, gs.Generation, Stalled, true, "InvalidSource", err.Error())
 			return nil, nil // the Secret may be created: retried on the interval
 		}
+		set(&gs.Status.Conditions, gs.Generation, Ready, servable(gs), "SecretUnavailable", err.Error())
 		return nil, err
 	}
 	art, err := source.Fetch(ctx, opts)

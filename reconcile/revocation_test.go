@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"writ.dev/writ/audit"
@@ -413,5 +414,50 @@ func TestRevocationInTagModeReachesTheServedTagWhileTheRemoteIsDown(t *testing.T
 func TestCommitRevokedEvidencesChangeManagementAndMonitoring(t *testing.T) {
 	if got := audit.CommitRevoked.Criteria(); !audit.CommitRevoked.Known() || !slices.Equal(got, []audit.Criterion{audit.CC8_1, audit.CC7_2}) {
 		t.Fatalf("CommitRevoked criteria %v (known %v), want CC8.1 and CC7.2", got, audit.CommitRevoked.Known())
+	}
+}
+
+// TestGitSourceErrorsAreTransientOrMarked: as Flux's controllers do, a failure that may pass (the
+// remote cannot be reached) is returned so the workqueue backs off; one that needs a change (the
+// TrustPolicy does not exist) is marked Stalled and not returned.
+func TestGitSourceErrorsAreTransientOrMarked(t *testing.T) {
+	harness.Require(t, env)
+	ctx := context.Background()
+	alice := fixtures.SSHKey(t, "Alice", "alice@example.com", "ed25519")
+	const ns = "gitops-rv-errors"
+	if err := env.EnsureNamespace(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Create(ctx, &provenancev1.TrustPolicy{ObjectMeta: metav1.ObjectMeta{Name: "rv-errors"},
+		Spec: provenancev1.TrustPolicySpec{SSH: &provenancev1.SSHTrust{AllowedSigners: alice.AllowedSigner("")}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []client.Object{
+		&reconcilev1.GitSource{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "unreachable"}, Spec: reconcilev1.GitSourceSpec{
+			URL: "file://" + t.TempDir() + "/no-such-repo", TrustPolicy: "rv-errors"}},
+		&reconcilev1.GitSource{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "no-policy"}, Spec: reconcilev1.GitSourceSpec{
+			URL: "file://" + t.TempDir(), TrustPolicy: "rv-errors-missing"}},
+	} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := &reconcile.GitSourceReconciler{Client: env.Client, CacheDir: t.TempDir()}
+	req := func(name string) ctrl.Request {
+		return ctrl.Request{NamespacedName: client.ObjectKey{Namespace: ns, Name: name}}
+	}
+	if _, err := r.Reconcile(ctx, req("unreachable")); err == nil {
+		t.Fatal("an unreachable remote was not returned as an error: the workqueue would not back off")
+	}
+	res, err := r.Reconcile(ctx, req("no-policy"))
+	if err != nil {
+		t.Fatalf("a missing TrustPolicy was returned as a transient error: %v", err)
+	}
+	var gs reconcilev1.GitSource
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "no-policy"}, &gs); err != nil {
+		t.Fatal(err)
+	}
+	if c := apimeta.FindStatusCondition(gs.Status.Conditions, reconcile.Stalled); c == nil || c.Status != metav1.ConditionTrue || c.Reason != "TrustPolicyNotFound" || res.RequeueAfter == 0 {
+		t.Fatalf("Stalled %+v, requeue after %s", c, res.RequeueAfter)
 	}
 }
