@@ -25,7 +25,7 @@ func DecodeEvent(b []byte, e *Event) error {
 
 // Event's JSON keys in declaration order, the order encoding/json writes them.
 var (
-	eventFields = []string{"seq", "time", "kind", "actor", "object", "operation", "commit",
+	eventFields = []string{"seq", "time", "kind", "actor", "submitter", "object", "operation", "commit",
 		"repository", "signers", "approvers", "policy", "reason", "breakGlass", "fields", "digests",
 		"objects", "count", "criteria", "prevHash", "hash"}
 	actorFields  = []string{"user", "groups", "serviceAccount"}
@@ -243,8 +243,8 @@ func fastDecodeEvent(b []byte, e *Event) bool {
 	if !p.byte('{') {
 		return false
 	}
-	strField := [...]*string{5: &e.Operation, 6: &e.Commit, 7: &e.Repository, 10: &e.Policy,
-		11: &e.Reason, 12: &e.BreakGlass, 18: &e.PrevHash, 19: &e.Hash}
+	strField := [...]*string{6: &e.Operation, 7: &e.Commit, 8: &e.Repository, 11: &e.Policy,
+		12: &e.Reason, 13: &e.BreakGlass, 19: &e.PrevHash, 20: &e.Hash}
 	last := -1
 	for first := true; ; first = false {
 		more, ok := p.next(first, '}')
@@ -274,20 +274,22 @@ func fastDecodeEvent(b []byte, e *Event) bool {
 		case 3:
 			ok = p.actor(&e.Actor)
 		case 4:
+			ok = p.actor(&e.Submitter)
+		case 5:
 			ok = p.object(&e.Object)
-		case 8:
-			e.Signers, ok = strs[string](p)
 		case 9:
+			e.Signers, ok = strs[string](p)
+		case 10:
 			e.Approvers, ok = strs[string](p)
-		case 13:
-			e.Fields, ok = strs[string](p)
 		case 14:
-			e.Digests, ok = dict(p, (*parser).str)
+			e.Fields, ok = strs[string](p)
 		case 15:
-			e.Objects, ok = dict(p, (*parser).goInt)
+			e.Digests, ok = dict(p, (*parser).str)
 		case 16:
-			e.Count, ok = p.goInt()
+			e.Objects, ok = dict(p, (*parser).goInt)
 		case 17:
+			e.Count, ok = p.goInt()
+		case 18:
 			e.Criteria, ok = strs[Criterion](p)
 		default:
 			*strField[k], ok = p.str()

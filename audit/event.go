@@ -116,7 +116,13 @@ type Event struct {
 	Time time.Time `json:"time"`
 	Kind Kind      `json:"kind"`
 
-	Actor     Actor     `json:"actor,omitzero"`
+	Actor Actor `json:"actor,omitzero"`
+	// Submitter is who handed the record to the audit trail: the identity the apiserver
+	// authenticated when the AuditEvent carrying it was created (stamped by the apiserver, never
+	// taken from the record's own fields), one of Writ's own service accounts. Actor is who did
+	// what the record describes, as the submitter reports it. Empty on records stored before
+	// Writ stamped submitters.
+	Submitter Actor     `json:"submitter,omitzero"`
 	Object    ObjectRef `json:"object,omitzero"`
 	Operation string    `json:"operation,omitempty"` // CREATE, UPDATE, DELETE, CONNECT, apply, prune…
 

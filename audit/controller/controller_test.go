@@ -10,8 +10,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"writ.dev/writ/audit"
@@ -40,7 +42,8 @@ func TestRecordedEventsReachTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)}}) // each test runs its own manager
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +56,21 @@ func TestRecordedEventsReachTheStore(t *testing.T) {
 	go func() { done <- mgr.Start(mctx) }()
 	defer func() { stop(); <-done }()
 
-	rec := kuberecorder.New(env.Client, kuberecorder.Options{Namespace: ns, Bucket: time.Hour})
+	// The webhook's recorder, with the webhook's own token: only Writ's service accounts' events,
+	// stamped by the apiserver, are stored.
+	installSubmitterPolicies(t, ctx, ns)
+	cfg, err := env.ServiceAccount(ctx, ns, "writ-webhook")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Grant(ctx, harness.ServiceAccountSubject(ns, "writ-webhook"), "cluster-admin"); err != nil {
+		t.Fatal(err)
+	}
+	asWebhook, err := client.New(cfg, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := kuberecorder.New(asWebhook, kuberecorder.Options{Namespace: ns, Bucket: time.Hour})
 	now := time.Now().UTC()
 	denied := audit.Event{Kind: audit.MutationDenied, Time: now, Actor: audit.Actor{User: "bob", Groups: []string{"devs"}},
 		Object: audit.ObjectRef{Group: "apps", Kind: "Deployment", Namespace: "prod", Name: "web"}, Operation: "UPDATE", Reason: "only the GitOps agent may change prod"}
@@ -92,6 +109,9 @@ func TestRecordedEventsReachTheStore(t *testing.T) {
 			n = 1
 		}
 		counts[e.Kind] += n
+		if e.Submitter.User != "system:serviceaccount:"+ns+":writ-webhook" {
+			t.Errorf("record %d stored with submitter %+v, want the webhook's service account", e.Seq, e.Submitter)
+		}
 		if e.Kind == audit.MutationDenied && (e.Actor.User != "bob" || e.Object.Name != "web") {
 			t.Errorf("denial stored as %+v", e)
 		}

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/util/retry"
@@ -15,15 +16,20 @@ import (
 	auditv1 "writ.dev/writ/audit/api/v1alpha1"
 )
 
-// Ingester moves AuditEvent objects into the store.
+// Ingester moves AuditEvent objects into the store: only those the apiserver stamped with one of
+// Writ's service accounts as their creator (see SubmitterPolicies), while the stamping policy is
+// in place as Writ builds it.
 type Ingester struct {
 	Client client.Client
-	// Reader reads AuditEvents uncached (the manager's API reader): a stale count from a cache
-	// would store an aggregated event twice.
+	// Reader reads AuditEvents and the stamping policy uncached (the manager's API reader): a
+	// stale count from a cache would store an aggregated event twice, and a stale policy could
+	// hide its removal.
 	Reader    client.Reader
 	Store     audit.Store
 	Namespace string
 	Metrics   *Metrics
+	// Submitters are the user names whose AuditEvents are stored; default Submitters(Namespace).
+	Submitters []string
 }
 
 // SetupWithManager registers the ingester for AuditEvents in its namespace.
@@ -42,6 +48,21 @@ func (r *Ingester) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 	if err := r.Reader.Get(ctx, req.NamespacedName, &ae); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	refusal, err := r.refuse(ctx, &ae)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if refusal != nil {
+		// Never stored, kept for an operator to see. The log names the object and the stamped
+		// creator only: the record's own fields are the claim being refused.
+		r.Metrics.refused.WithLabelValues(refusal.reason).Inc()
+		ctrl.LoggerFrom(ctx).Info("refusing an AuditEvent: it is not stored in the audit trail", "auditEvent", req.String(),
+			"reason", refusal.reason, "detail", refusal.detail)
+		if refusal.retry {
+			return ctrl.Result{RequeueAfter: time.Minute}, nil
+		}
+		return ctrl.Result{}, nil
+	}
 	e := ae.Spec.Event()
 	if err := e.Validate(); err != nil {
 		// An invalid record can never be stored; keep the object for an operator to see and
@@ -56,7 +77,7 @@ func (r *Ingester) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 	r.Metrics.records.WithLabelValues(string(e.Kind)).Inc()
 	// Delete only the version we stored: if the count grew meanwhile, the precondition fails and
 	// the next reconcile stores the remainder.
-	err := r.Client.Delete(ctx, &ae, client.Preconditions{UID: &ae.UID, ResourceVersion: &ae.ResourceVersion})
+	err = r.Client.Delete(ctx, &ae, client.Preconditions{UID: &ae.UID, ResourceVersion: &ae.ResourceVersion})
 	switch {
 	case err == nil, apierrors.IsNotFound(err):
 		return ctrl.Result{}, nil

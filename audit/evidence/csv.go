@@ -13,7 +13,7 @@ import (
 )
 
 var csvHeader = []string{"seq", "time", "in_period", "kind", "criteria", "user", "groups", "service_account",
-	"object", "operation", "repository", "commit", "signers", "approvers", "policy", "reason", "break_glass",
+	"submitter", "object", "operation", "repository", "commit", "signers", "approvers", "policy", "reason", "break_glass",
 	"fields", "objects", "count", "prev_hash", "hash"}
 
 type csvWriter struct {
@@ -49,7 +49,7 @@ func (c *csvWriter) write(e audit.Event, period bool) error {
 	return c.w.Write([]string{
 		strconv.FormatUint(e.Seq, 10), e.Time.UTC().Format(time.RFC3339Nano), strconv.FormatBool(period), string(e.Kind),
 		strings.Join(crit, ";"), csvSafe(e.Actor.User), csvSafe(strings.Join(e.Actor.Groups, ";")), csvSafe(e.Actor.ServiceAccount),
-		csvSafe(obj), csvSafe(e.Operation), csvSafe(e.Repository), csvSafe(e.Commit), csvSafe(strings.Join(e.Signers, ";")),
+		csvSafe(e.Submitter.User), csvSafe(obj), csvSafe(e.Operation), csvSafe(e.Repository), csvSafe(e.Commit), csvSafe(strings.Join(e.Signers, ";")),
 		csvSafe(strings.Join(e.Approvers, ";")), csvSafe(e.Policy), csvSafe(e.Reason), csvSafe(e.BreakGlass),
 		csvSafe(strings.Join(e.Fields, ";")), objectsCell(e.Objects), strconv.Itoa(count), e.PrevHash, e.Hash,
 	})

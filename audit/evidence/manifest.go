@@ -16,8 +16,13 @@ const (
 	FileReport      = "report.html"
 )
 
-// FormatVersion is the bundle format written by Export.
-const FormatVersion = "writ.dev/evidence/v1"
+// FormatVersion is the bundle format written by Export. v2 bundles may hold records with a
+// submitter (audit.Event.Submitter), which a v1 reader would drop and then see as modified; v1
+// bundles, whose records never have one, are still read.
+const FormatVersion = "writ.dev/evidence/v2"
+
+// formatV1 is the format before records carried their submitter.
+const formatV1 = "writ.dev/evidence/v1"
 
 // Manifest describes a bundle. Its signature covers its exact bytes.
 type Manifest struct {

@@ -54,6 +54,7 @@ type report struct {
 	breakGlass  map[string]*breakGlass
 	drift       []*drift
 	openDrift   map[string]*drift
+	submitters  map[string]int
 	total       int
 }
 
@@ -65,7 +66,7 @@ var criterionNames = map[audit.Criterion]string{
 
 func newReport(from, to time.Time) *report {
 	r := &report{from: from, to: to, criteria: map[audit.Criterion]*criterion{}, denials: map[string]*denial{},
-		breakGlass: map[string]*breakGlass{}, openDrift: map[string]*drift{}}
+		breakGlass: map[string]*breakGlass{}, openDrift: map[string]*drift{}, submitters: map[string]int{}}
 	for _, c := range []audit.Criterion{audit.CC6_1, audit.CC7_2, audit.CC8_1} {
 		r.criteria[c] = &criterion{ID: string(c), Name: criterionNames[c], Kinds: map[audit.Kind]int{}}
 	}
@@ -74,6 +75,7 @@ func newReport(from, to time.Time) *report {
 
 func (r *report) add(e audit.Event) {
 	r.total++
+	r.submitters[e.Submitter.User]++
 	crit := e.Criteria
 	if len(crit) == 0 {
 		crit = e.Kind.Criteria()
@@ -164,6 +166,12 @@ type reportData struct {
 	BreakGlass []*breakGlass
 	Drift      []*drift
 	OpenDrift  int
+	Submitters []submitter
+}
+
+type submitter struct {
+	User    string
+	Records int
 }
 
 func (r *report) render(w io.Writer, m Manifest) error {
@@ -179,6 +187,10 @@ func (r *report) render(w io.Writer, m Manifest) error {
 		d.BreakGlass = append(d.BreakGlass, b)
 	}
 	sort.Slice(d.BreakGlass, func(i, j int) bool { return d.BreakGlass[i].Requested.Before(d.BreakGlass[j].Requested) })
+	for u, n := range r.submitters {
+		d.Submitters = append(d.Submitters, submitter{User: u, Records: n})
+	}
+	sort.Slice(d.Submitters, func(i, j int) bool { return d.Submitters[i].User < d.Submitters[j].User })
 	return reportTemplate.Execute(w, d)
 }
 

@@ -24,6 +24,13 @@ hash link, checkpoint signature and file digest offline.</p>
 <td>{{range $k, $n := .Kinds}}{{$k}}: {{$n}}<br>{{end}}</td></tr>{{end}}
 </table></section>
 
+<section id="submitters"><h2>Submitted by</h2>
+<p>Who handed the records in, as the apiserver authenticated them when they were created (never as the records say):
+Writ's own service accounts alone are accepted into the trail.</p>
+<table><tr><th>Submitter</th><th class="num">Records</th></tr>
+{{range .Submitters}}<tr><td>{{if .User}}{{.User}}{{else}}<span class="muted">not recorded (stored before Writ recorded submitters)</span>{{end}}</td><td class="num">{{.Records}}</td></tr>{{end}}
+</table></section>
+
 <section id="changes"><h2>Applied changes</h2>
 <p>Every change applied to the cluster, with the verified commit it came from.</p>
 <table><tr><th>Time</th><th>Repository</th><th>Commit</th><th>Signers</th><th>Approvers</th><th class="num">Created</th><th class="num">Configured</th><th class="num">Pruned</th></tr>

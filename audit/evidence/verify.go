@@ -63,7 +63,7 @@ func Verify(r io.ReaderAt, size int64, o VerifyOptions) (*VerifyResult, error) {
 		return nil, fmt.Errorf("%w: manifest.json is not valid JSON: %v", ErrTampered, err)
 	}
 	m := res.Manifest
-	if m.Format != FormatVersion {
+	if m.Format != FormatVersion && m.Format != formatV1 {
 		return nil, fmt.Errorf("bundle format %q is not %q: use a writ release that reads it", m.Format, FormatVersion)
 	}
 	pubBytes, err := hex.DecodeString(m.PublicKey)

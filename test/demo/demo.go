@@ -114,7 +114,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 
 	setup := []func(context.Context) error{
 		func(context.Context) error { return d.startControlPlane() },
-		d.watchAudit, d.identities, d.guardPolicy, d.startController, d.startReconciler, d.installFallback,
+		d.watchAudit, d.identities, d.guardPolicy, d.auditSubmitterPolicies, d.startController, d.startReconciler, d.installFallback,
 	}
 	steps := []func(context.Context) error{d.signedCommit, d.refusedCommits, d.humanEdits, d.breakGlass, d.exemptChange, d.sealedSecret, d.auditEvidence}
 	for _, f := range append(setup, steps...) {

@@ -30,6 +30,23 @@ type ObjectRef struct {
 	Subresource string `json:"subresource,omitempty"`
 }
 
+// Submitter is who created an AuditEvent, as the apiserver authenticated them. The
+// MutatingAdmissionPolicy writ-audit-submitter (audit/controller.SubmitterPolicy, shipped by the
+// chart) writes it from request.userInfo on every create and carries it over unchanged on every
+// update: whatever a client puts here is overwritten. The audit ingester stores only events whose
+// submitter is one of Writ's own service accounts.
+type Submitter struct {
+	// Username is the authenticated user name (system:serviceaccount:<namespace>:<name> for a
+	// service account).
+	Username string `json:"username"`
+	// UID is the authenticated user's UID (a service account's UID).
+	// +optional
+	UID string `json:"uid,omitempty"`
+	// Groups are the authenticated user's groups.
+	// +optional
+	Groups []string `json:"groups,omitempty"`
+}
+
 // AuditEventSpec is the record. It never holds a Secret's value: field paths and digests only.
 type AuditEventSpec struct {
 	// Type is the record kind (MutationDenied, DriftDetected, SyncApplied, …).
@@ -67,6 +84,9 @@ type AuditEventSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	Count int `json:"count,omitempty"`
+	// Submitter is set by the apiserver, never by the client: see Submitter.
+	// +optional
+	Submitter *Submitter `json:"submitter,omitempty"`
 }
 
 // AuditEvent is an audit record on its way to the audit store.
@@ -74,6 +94,7 @@ type AuditEventSpec struct {
 // +kubebuilder:resource:scope=Namespaced,shortName=ae
 // +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`
 // +kubebuilder:printcolumn:name="User",type=string,JSONPath=`.spec.actor.user`
+// +kubebuilder:printcolumn:name="Submitter",type=string,JSONPath=`.spec.submitter.username`
 // +kubebuilder:printcolumn:name="Count",type=integer,JSONPath=`.spec.count`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type AuditEvent struct {

@@ -1,12 +1,15 @@
 package v1alpha1
 
 import (
+	"strings"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"writ.dev/writ/audit"
 )
 
-// FromEvent returns the spec carrying e (its chain fields are the store's business and dropped).
+// FromEvent returns the spec carrying e. Its chain fields are the store's business and its
+// submitter the apiserver's (see Submitter): both are dropped.
 func FromEvent(e audit.Event) AuditEventSpec {
 	return AuditEventSpec{
 		Type: string(e.Kind), Time: metav1.NewMicroTime(e.Time),
@@ -26,6 +29,21 @@ func (s AuditEventSpec) Event() audit.Event {
 		Object:    audit.ObjectRef(s.Object),
 		Operation: s.Operation, Commit: s.Commit, Repository: s.Repository, Signers: s.Signers, Approvers: s.Approvers,
 		Policy: s.Policy, Reason: s.Reason, BreakGlass: s.BreakGlass, Fields: s.Fields, Digests: s.Digests,
-		Objects: s.Objects, Count: s.Count,
+		Objects: s.Objects, Count: s.Count, Submitter: s.Submitter.actor(),
 	}
+}
+
+// actor is the submitter as an audit actor (a service account also by namespace/name); the zero
+// Actor when there is none.
+func (s *Submitter) actor() audit.Actor {
+	if s == nil {
+		return audit.Actor{}
+	}
+	a := audit.Actor{User: s.Username, Groups: s.Groups}
+	if rest, ok := strings.CutPrefix(s.Username, "system:serviceaccount:"); ok {
+		if ns, name, ok := strings.Cut(rest, ":"); ok && ns != "" && name != "" && !strings.Contains(name, ":") {
+			a.ServiceAccount = ns + "/" + name
+		}
+	}
+	return a
 }

@@ -25,7 +25,9 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	auditcontroller "writ.dev/writ/audit/controller"
 	"writ.dev/writ/audit/evidence"
 	"writ.dev/writ/cmd/writ-controller/app"
 	"writ.dev/writ/test/harness"
@@ -64,7 +66,20 @@ func TestGuardAndAuditComponents(t *testing.T) {
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	kc, err := env.KubeConfig("writ-controller-components", "system:masters")
+	// The audit trail stores only AuditEvents the apiserver stamped with one of Writ's service
+	// accounts: install the stamping policies as the chart does, and run as writ-controller.
+	mp, mb, vp, vb, err := auditcontroller.SubmitterPolicies("writ-system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []client.Object{mp, mb, vp, vb} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), o) })
+	}
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(1100 * time.Millisecond))) // events must postdate the policy
+	kc, err := env.KubeConfig("system:serviceaccount:writ-system:writ-controller", "system:masters")
 	if err != nil {
 		t.Fatal(err)
 	}
