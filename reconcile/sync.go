@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -214,6 +215,13 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 		result.Inventory = prev // the same commit: the inventory does not change
 	}
 	if err != nil {
+		// An admission mutation changed what Writ applied: the cluster does not match Git.
+		if mutated := (*apply.MutatedError)(nil); errors.As(err, &mutated) {
+			for _, d := range r.newDrifts(client.ObjectKeyFromObject(&s), mutated.Drifts) {
+				r.record(ctx, driftEvent(audit.DriftDetected, &s, commit, d))
+			}
+			set(&s.Status.Conditions, s.Generation, Drifted, true, "MutatedOnApply", describe(mutated.Drifts))
+		}
 		r.fail(ctx, &s, commit, "ApplyFailed", err)
 		return ctrl.Result{RequeueAfter: min(interval, 30*time.Second)}, nil
 	}
@@ -385,6 +393,9 @@ func driftEvent(kind audit.Kind, s *reconcilev1.Sync, commit string, d apply.Dri
 		Reason: "sync " + s.Namespace + "/" + s.Name}
 	if d.Deleted {
 		e.Reason += ": the object was deleted"
+	}
+	if d.Mutated {
+		e.Reason += ": the apiserver stored other values than Writ applied (an admission mutation)"
 	}
 	if len(d.Managers) > 0 {
 		e.Actor.User = d.Managers[0]

@@ -2,6 +2,7 @@ package apply
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -140,11 +141,21 @@ func (e *Engine) Apply(ctx context.Context, objs []*unstructured.Unstructured, s
 				}
 			}
 		}
+		if err == nil {
+			// What the apiserver stored, not what it answered: an admission mutation changes a
+			// dry-run exactly as it changes the write, so only the stored object tells.
+			stored := e.liveState(ctx, todo, s)
+			if err = e.verifyStored(ctx, todo, stored); err == nil {
+				e.Memo.remember(s.owner(), todo, hashes, stored)
+			}
+		}
 		if err != nil {
 			e.Memo.forgetOwner(s.owner())
-		} else if e.Memo != nil {
-			e.Memo.remember(s.owner(), todo, hashes, e.liveState(ctx, todo, s))
 		}
+	}
+	var mutated *MutatedError
+	if errors.As(err, &mutated) {
+		return res, err
 	}
 	if err != nil {
 		return res, fmt.Errorf("applying: %w", err)

@@ -3,11 +3,10 @@ package apply
 import (
 	"context"
 	"fmt"
-	"reflect"
 	"sort"
 	"strings"
 
-	"github.com/fluxcd/pkg/ssa"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -23,12 +22,57 @@ type Drift struct {
 	ResourceVersion string
 	// Deleted is true when the object Git declares is gone from the cluster.
 	Deleted bool
+	// Mutated is true when the apiserver stored other values than Writ had just applied: an
+	// admission mutation (a MutatingAdmissionPolicy or a mutating webhook) changed Writ's write.
+	Mutated bool
 }
 
-// Drift compares each object with its live copy by a server-side dry-run apply: a field is
-// drift only if applying Git's version would change it, so fields other managers own and Git
-// does not declare (an HPA's replicas, defaulted fields, status) never are. An object Git
-// declares that is gone from the cluster is drift too (Deleted).
+// MutatedError is returned by Apply when what the apiserver stored right after Writ's apply
+// differs from what Git declares, for fields Git sets.
+type MutatedError struct{ Drifts []Drift }
+
+func (m *MutatedError) Error() string {
+	parts := make([]string, len(m.Drifts))
+	for i, d := range m.Drifts {
+		if d.Deleted {
+			parts[i] = d.Entry.String() + " (gone)"
+		} else {
+			parts[i] = d.Entry.String() + " (" + strings.Join(d.Fields, ", ") + ")"
+		}
+	}
+	return "the apiserver stored other values than Git declares right after Writ applied them: " + strings.Join(parts, "; ") +
+		": an admission mutation (a MutatingAdmissionPolicy or a mutating webhook) likely changed them; find it with" +
+		" `kubectl get mutatingadmissionpolicies,mutatingwebhookconfigurations` and remove it, or declare the mutation's" +
+		" result in Git"
+}
+
+// verifyStored checks, right after an apply, that the apiserver stored each object of objs as Git
+// declares it (live holds the objects read back).
+func (e *Engine) verifyStored(ctx context.Context, objs []*unstructured.Unstructured, live map[string]liveObject) error {
+	var mutated []Drift
+	for _, o := range objs {
+		d, err := e.compareLive(ctx, o, live)
+		if err != nil {
+			return err
+		}
+		if d != nil {
+			d.Mutated = true
+			mutated = append(mutated, *d)
+		}
+	}
+	if len(mutated) > 0 {
+		return &MutatedError{Drifts: mutated}
+	}
+	return nil
+}
+
+// Drift compares each object Git declares with the object the apiserver stores (see
+// declaredDiff): a field is drift if Git sets it and the stored value differs, so fields other
+// managers own and Git does not declare (an HPA's replicas, defaulted fields, status) never are,
+// and a mutating admission policy or webhook that rewrote Writ's last apply cannot hide behind a
+// dry-run mutated the same way. An object Git declares that is gone from the cluster is drift too
+// (Deleted). The live objects come from one labelled LIST per kind and namespace; an object that
+// lost this sync's label is read on its own.
 func (e *Engine) Drift(ctx context.Context, objs []*unstructured.Unstructured, s Stamp) ([]Drift, error) {
 	var out []Drift
 	live := e.liveState(ctx, objs, s)
@@ -38,28 +82,36 @@ func (e *Engine) Drift(ctx context.Context, objs []*unstructured.Unstructured, s
 		if e.Memo.inSync(s.owner(), o, desiredHash(o), live) {
 			continue // as Writ left it: no write since, no change in Git
 		}
-		entry, live, merged, err := e.rm.Diff(ctx, o, ssa.DiffOptions{})
+		d, err := e.compareLive(ctx, o, live)
 		if err != nil {
-			return out, fmt.Errorf("comparing %s with the cluster: %w", subject(o), err)
+			return out, err
 		}
-		if entry != nil && entry.Action == ssa.CreatedAction {
-			out = append(out, Drift{Entry: EntryOf(o), Deleted: true})
-			continue
+		if d != nil {
+			out = append(out, *d)
 		}
-		if entry == nil || entry.Action != ssa.ConfiguredAction || live == nil || merged == nil {
-			continue
-		}
-		d := Drift{Entry: EntryOf(o)}
-		full := &unstructured.Unstructured{}
-		full.SetGroupVersionKind(o.GroupVersionKind())
-		if err := e.c.Get(ctx, client.ObjectKeyFromObject(o), full); err == nil {
-			d.Managers = otherManagers(full) // the diff's copies carry no managed fields
-			d.ResourceVersion = full.GetResourceVersion()
-		}
-		d.Fields = diffPaths("", strip(live.Object), strip(merged.Object), nil)
-		out = append(out, d)
 	}
 	return out, nil
+}
+
+// compareLive returns how the stored copy of the stamped object o differs from it, or nil.
+func (e *Engine) compareLive(ctx context.Context, o *unstructured.Unstructured, live map[string]liveObject) (*Drift, error) {
+	cur := live[subject(o)].obj
+	if cur == nil {
+		cur = &unstructured.Unstructured{}
+		cur.SetGroupVersionKind(o.GroupVersionKind())
+		err := e.c.Get(ctx, client.ObjectKeyFromObject(o), cur)
+		if apierrors.IsNotFound(err) {
+			return &Drift{Entry: EntryOf(o), Deleted: true}, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading %s from the cluster: %w", subject(o), err)
+		}
+	}
+	fields := declaredDiff(o, cur)
+	if len(fields) == 0 {
+		return nil, nil
+	}
+	return &Drift{Entry: EntryOf(o), Fields: fields, Managers: otherManagers(cur), ResourceVersion: cur.GetResourceVersion()}, nil
 }
 
 // stamp sets the tracking label, the commit annotation (the live one when the object is
@@ -83,62 +135,6 @@ func (e *Engine) stamp(o *unstructured.Unstructured, s Stamp, live map[string]li
 		ann[SourceAnnotation] = s.Source
 	}
 	o.SetAnnotations(ann)
-}
-
-func strip(m map[string]any) map[string]any {
-	c := make(map[string]any, len(m))
-	for k, v := range m {
-		if k != "status" {
-			c[k] = v
-		}
-	}
-	if md, ok := c["metadata"].(map[string]any); ok {
-		md2 := make(map[string]any, len(md))
-		for k, v := range md {
-			switch k {
-			case "managedFields", "resourceVersion", "generation", "creationTimestamp", "uid":
-			default:
-				md2[k] = v
-			}
-		}
-		c["metadata"] = md2
-	}
-	return c
-}
-
-// diffPaths lists the dotted paths where a and b differ.
-func diffPaths(prefix string, a, b any, out []string) []string {
-	am, aok := a.(map[string]any)
-	bm, bok := b.(map[string]any)
-	if !aok || !bok {
-		if !reflect.DeepEqual(a, b) {
-			out = append(out, orDot(prefix))
-		}
-		return out
-	}
-	keys := map[string]bool{}
-	for k := range am {
-		keys[k] = true
-	}
-	for k := range bm {
-		keys[k] = true
-	}
-	sorted := make([]string, 0, len(keys))
-	for k := range keys {
-		sorted = append(sorted, k)
-	}
-	sort.Strings(sorted)
-	for _, k := range sorted {
-		out = diffPaths(prefix+"."+k, am[k], bm[k], out)
-	}
-	return out
-}
-
-func orDot(p string) string {
-	if p == "" {
-		return "."
-	}
-	return p
 }
 
 // otherManagers lists the field managers other than Writ that wrote obj, newest first.

@@ -115,8 +115,12 @@ func desiredHash(o *unstructured.Unstructured) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// liveObject is what a labelled LIST tells about a live object of this sync.
-type liveObject struct{ commit, resourceVersion string }
+// liveObject is what a labelled LIST tells about a live object of this sync: obj is the object as
+// the apiserver stores it.
+type liveObject struct {
+	commit, resourceVersion string
+	obj                     *unstructured.Unstructured
+}
 
 // liveState returns the commit annotation and resourceVersion of every live object this sync
 // owns among the kinds and namespaces of objs, keyed by subject: one labelled LIST per kind and
@@ -145,7 +149,7 @@ func (e *Engine) liveState(ctx context.Context, objs []*unstructured.Unstructure
 		}
 		for i := range list.Items {
 			it := &list.Items[i]
-			out[subject(it)] = liveObject{commit: it.GetAnnotations()[CommitAnnotation], resourceVersion: it.GetResourceVersion()}
+			out[subject(it)] = liveObject{commit: it.GetAnnotations()[CommitAnnotation], resourceVersion: it.GetResourceVersion(), obj: it}
 		}
 	}
 	return out

@@ -1,0 +1,128 @@
+package reconcile_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"writ.dev/writ/audit"
+	provenancev1 "writ.dev/writ/provenance/api/v1alpha1"
+	"writ.dev/writ/reconcile"
+	reconcilev1 "writ.dev/writ/reconcile/api/v1alpha1"
+	"writ.dev/writ/test/fixtures"
+	"writ.dev/writ/test/harness"
+)
+
+// TestHealRewrittenByAnAdmissionPolicyIsDrift: a cluster-admin's MutatingAdmissionPolicy rewrites
+// the agent's heal of an edited ConfigMap. The Sync must not report "the cluster matches Git": it
+// records the drift (DriftDetected, naming the field and the admission mutation), says Drifted,
+// and fails the apply with a message that names the cause.
+func TestHealRewrittenByAnAdmissionPolicyIsDrift(t *testing.T) {
+	harness.Require(t, env)
+	ctx := context.Background()
+	rec := start(t)
+	alice := fixtures.SSHKey(t, "Alice", "alice@example.com", "ed25519")
+	repo := fixtures.NewRepo(t)
+	commit := repo.Commit(alice, "app", map[string]string{
+		"app/ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: mut}\n",
+		"app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg, namespace: mut}\ndata: {mode: safe}\n",
+	})
+	const syncNS = "gitops-mut"
+	agentUser := "system:serviceaccount:" + syncNS + ":agent"
+	if err := env.EnsureNamespace(ctx, syncNS); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Grant(ctx, harness.ServiceAccountSubject(syncNS, "agent"), "cluster-admin"); err != nil {
+		t.Fatal(err)
+	}
+	slow := &metav1.Duration{Duration: time.Hour} // healing comes from the drift watch
+	no := false
+	for _, o := range []client.Object{
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: syncNS, Name: "agent"}},
+		&provenancev1.TrustPolicy{ObjectMeta: metav1.ObjectMeta{Name: "mut"}, Spec: provenancev1.TrustPolicySpec{Mode: provenancev1.ModeHead, SSH: &provenancev1.SSHTrust{AllowedSigners: alice.AllowedSigner("")}}},
+		&reconcilev1.GitSource{ObjectMeta: metav1.ObjectMeta{Namespace: syncNS, Name: "app"}, Spec: reconcilev1.GitSourceSpec{URL: "file://" + repo.Dir, TrustPolicy: "mut", Interval: slow}},
+		&reconcilev1.Sync{ObjectMeta: metav1.ObjectMeta{Namespace: syncNS, Name: "app"}, Spec: reconcilev1.SyncSpec{
+			SourceRef: reconcilev1.LocalObjectReference{Name: "app"}, Path: "app", Drift: reconcilev1.DriftHeal, Interval: slow, Wait: &no, ServiceAccountName: "agent"}},
+	} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sync := func() reconcilev1.Sync {
+		var s reconcilev1.Sync
+		_ = env.Client.Get(ctx, client.ObjectKey{Namespace: syncNS, Name: "app"}, &s)
+		return s
+	}
+	eventually(t, "applied", func() (bool, string) {
+		s := sync()
+		return s.Status.LastAppliedCommit == commit, conditions(s.Status.Conditions)
+	})
+
+	// The attacker's policy: the agent's writes of ConfigMaps in mut get mode=attacker.
+	policy := &admissionregistrationv1.MutatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "rewrite-heal"},
+		Spec: admissionregistrationv1.MutatingAdmissionPolicySpec{
+			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+					Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"configmaps"}},
+				}}}},
+			MatchConditions: []admissionregistrationv1.MatchCondition{{Name: "agent", Expression: `request.userInfo.username == "` + agentUser + `"`}},
+			Mutations: []admissionregistrationv1.Mutation{{PatchType: admissionregistrationv1.PatchTypeJSONPatch,
+				JSONPatch: &admissionregistrationv1.JSONPatch{Expression: `[JSONPatch{op: "replace", path: "/data/mode", value: "attacker"}]`}}},
+			ReinvocationPolicy: admissionregistrationv1.NeverReinvocationPolicy,
+		}}
+	binding := &admissionregistrationv1.MutatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: "rewrite-heal"},
+		Spec: admissionregistrationv1.MutatingAdmissionPolicyBindingSpec{PolicyName: "rewrite-heal", MatchResources: &admissionregistrationv1.MatchResources{
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "mut"}}}}}
+	for _, o := range []client.Object{policy, binding} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), o) })
+	}
+	agent, err := env.ClientAs(agentUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the attacker's policy in force", func() (bool, string) {
+		probe := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "mut", Name: "probe"}, Data: map[string]string{"mode": "safe"}}
+		err := agent.Create(ctx, probe, client.DryRunAll)
+		return err == nil && probe.Data["mode"] == "attacker", fmt.Sprint(err, probe.Data)
+	})
+
+	// A human edit: the agent heals it, the policy rewrites the heal.
+	if err := env.Client.Patch(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "mut", Name: "cfg"}},
+		client.RawPatch("application/merge-patch+json", []byte(`{"data":{"mode":"by-hand"}}`)), client.FieldOwner("kubectl-edit")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the rewritten heal recorded as drift", func() (bool, string) {
+		records := driftRecords(rec)
+		for _, e := range records {
+			if e.Kind == audit.DriftDetected && e.Object.Name == "cfg" && strings.Contains(e.Reason, "admission mutation") &&
+				strings.Join(e.Fields, ",") == ".data.mode" {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("records %+v", records)
+	})
+	eventually(t, "the sync says it does not match Git", func() (bool, string) {
+		s := sync()
+		d := apimeta.FindStatusCondition(s.Status.Conditions, reconcile.Drifted)
+		r := apimeta.FindStatusCondition(s.Status.Conditions, reconcile.Ready)
+		ok := d != nil && d.Status == metav1.ConditionTrue && strings.Contains(d.Message, ".data.mode") &&
+			r != nil && r.Status == metav1.ConditionFalse && r.Reason == "ApplyFailed" && strings.Contains(r.Message, "admission mutation")
+		return ok, conditions(s.Status.Conditions)
+	})
+	var cm corev1.ConfigMap
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "mut", Name: "cfg"}, &cm); err != nil || cm.Data["mode"] != "attacker" {
+		t.Fatalf("the policy did not rewrite the heal (%v, %v): the test proves nothing", cm.Data, err)
+	}
+}
