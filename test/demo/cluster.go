@@ -282,12 +282,17 @@ func (d *demo) auditSubmitterPolicies(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Admission policies are the agent's to change (the static protection): with its credentials.
+	agent, err := client.New(d.reconcilerConfig, client.Options{Scheme: d.env.Scheme})
+	if err != nil {
+		return err
+	}
 	for _, o := range []client.Object{mp, mb, vp, vb} {
-		if err := d.env.Client.Create(ctx, o); err != nil {
+		if err := agent.Create(ctx, o); err != nil {
 			return fmt.Errorf("creating %s %s: %w", o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), err)
 		}
 	}
-	d.s.cmd("kubectl apply -f charts/writ/templates/audit-mutatingadmissionpolicy.yaml (rendered)")
+	d.s.cmd("kubectl --kubeconfig %s apply -f charts/writ/templates/audit-mutatingadmissionpolicy.yaml (rendered)", d.kubeconfigs[reconcilerSA])
 	d.s.evidence("mutatingadmissionpolicy.admissionregistration.k8s.io/%s created: the apiserver stamps every AuditEvent with who created it", mp.Name)
 	// AuditEvents are trusted only when created after the policy (creation times have
 	// one-second granularity).
