@@ -114,14 +114,14 @@ func checkNarrowExemptions(t *testing.T, file string, s *webhook.Snapshot) {
 		Spec: appsv1.ReplicaSetSpec{Template: tmpl}}
 	ss := &ssv1alpha1.SealedSecret{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "db", UID: "ss-uid", Labels: tracked}}
 	cache := map[string]client.Object{"shop/web": dep, "shop/web-1": rs, "shop/db": ss}
-	s.Get = func(ns, name string, obj client.Object) error {
+	s.Owners = webhook.OwnerReaderFunc(func(ns, name string, obj client.Object) error {
 		src, ok := cache[ns+"/"+name]
 		if !ok || reflect.TypeOf(src) != reflect.TypeOf(obj) {
 			return apierrors.NewNotFound(schema.GroupResource{}, name)
 		}
 		reflect.ValueOf(obj).Elem().Set(reflect.ValueOf(src).Elem())
 		return nil
-	}
+	})
 	raw := func(o any) []byte {
 		b, err := json.Marshal(o)
 		if err != nil {

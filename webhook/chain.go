@@ -22,9 +22,23 @@ type Snapshot struct {
 	// Exempt namespaces are never guarded (kube-system, kube-public, kube-node-lease, Writ's
 	// own): the apiserver's webhook configuration skips them too.
 	ExemptNamespaces map[string]bool
-	// Get reads an object of one of OwnerObjects' kinds from the guard's cache into obj, for
-	// exemptions with ownedBy; nil: the guard reads none, and such exemptions allow nothing.
-	Get func(namespace, name string, obj client.Object) error
+	// Owners reads the owners exemptions with ownedBy name (OwnerObjects' kinds) from the guard's
+	// cache; nil: the guard reads none, and such exemptions allow nothing.
+	Owners OwnerReader
+}
+
+// OwnerReader reads an object of one of OwnerObjects' kinds into obj, which the caller only
+// reads.
+type OwnerReader interface {
+	GetOwner(namespace, name string, obj client.Object) error
+}
+
+// OwnerReaderFunc is a function as an OwnerReader.
+type OwnerReaderFunc func(namespace, name string, obj client.Object) error
+
+// GetOwner calls f.
+func (f OwnerReaderFunc) GetOwner(namespace, name string, obj client.Object) error {
+	return f(namespace, name, obj)
 }
 
 // Grant is an approved break-glass request.

@@ -244,13 +244,13 @@ func (rr *requestReads) snapshot(now time.Time) (*Snapshot, error) {
 	rr.snap = *base // the shared part is never modified: only this request's fields are set
 	rr.snap.Now = now
 	rr.snap.NamespaceLabels = rr.namespaceLabels
-	rr.snap.Get = rr.get
+	rr.snap.Owners = rr
 	return &rr.snap, nil
 }
 
-// get reads an owner from the cache, within the review's deadline. The object is the cache's
-// own (no deep copy) and is only read.
-func (rr *requestReads) get(namespace, name string, obj client.Object) error {
+// GetOwner reads an owner from the cache, within the review's deadline. The object is the
+// cache's own (no deep copy) and is only read.
+func (rr *requestReads) GetOwner(namespace, name string, obj client.Object) error {
 	return rr.g.Reader.Get(&rr.deadline, client.ObjectKey{Namespace: namespace, Name: name}, obj, client.UnsafeDisableDeepCopy)
 }
 

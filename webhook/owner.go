@@ -167,11 +167,11 @@ func (s *Snapshot) controller(ref *metav1.OwnerReference, k ownerKind, namespace
 	if ref.APIVersion != k.apiVersion || ref.Kind != k.kind {
 		return nil, fmt.Sprintf("its controller is a %s %s, not a %s", ref.APIVersion, ref.Kind, k), nil
 	}
-	if s.Get == nil {
+	if s.Owners == nil {
 		return nil, "the guard reads no owners", nil
 	}
 	obj := ownerKinds[k]()
-	if err := s.Get(namespace, ref.Name, obj); err != nil {
+	if err := s.Owners.GetOwner(namespace, ref.Name, obj); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, fmt.Sprintf("its controller %s %s/%s does not exist (or is not in the guard's cache yet)", k.kind, namespace, ref.Name), nil
 		}
