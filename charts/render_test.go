@@ -269,6 +269,13 @@ func hasArg(t *testing.T, r rendering, deploy, arg string) bool {
 
 func checkDefaults(t *testing.T, r rendering) {
 	ns := r.namespace
+	// The fallback's break-glass grants: writ-controller mirrors them, with the RBAC for it.
+	if !hasArg(t, r, "writ-controller", "--enable-grants") {
+		t.Error("writ-controller runs without --enable-grants while the fallback policy is bound")
+	}
+	if !clusterRoleAllows(r.must(t, "ClusterRole", "writ-controller"), "writ.dev", "breakglassrequests", "watch") {
+		t.Error("writ-controller may not watch BreakGlassRequests")
+	}
 	// The components, each with its own service account.
 	for _, d := range []struct{ name, sa, arg string }{
 		{"writ-webhook", "writ-webhook", "--enable-webhook"},
