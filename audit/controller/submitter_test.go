@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -64,6 +65,18 @@ func removeSubmitterPolicies(t *testing.T, all bool) {
 			t.Errorf("deleting %T: %v", o, err)
 		}
 	}
+}
+
+// forgingPolicy is an attacker's MutatingAdmissionPolicy (and binding, in ns and default) that
+// sets every AuditEvent's stamp to user, reinvoked as often as Writ's.
+func forgingPolicy(ns, user string) []client.Object {
+	mp, _, _, _, _ := controller.SubmitterPolicies(ns)
+	mp.Name = "zz-forge-submitter"
+	mp.Spec.Mutations = []admissionregistrationv1.Mutation{{PatchType: admissionregistrationv1.PatchTypeJSONPatch,
+		JSONPatch: &admissionregistrationv1.JSONPatch{Expression: `[JSONPatch{op: "add", path: "/spec/submitter", value: {"username": "` + user + `"}}]`}}}
+	mb := &admissionregistrationv1.MutatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: mp.Name},
+		Spec: admissionregistrationv1.MutatingAdmissionPolicyBindingSpec{PolicyName: mp.Name}}
+	return []client.Object{mp, mb}
 }
 
 func errString(err error) string {
@@ -176,6 +189,35 @@ func TestOnlyStampedEventsOfWritAreStored(t *testing.T) {
 	if gerr := env.Client.Get(ctx, client.ObjectKeyFromObject(forged), &stored); gerr != nil || stored.Spec.Submitter == nil || stored.Spec.Submitter.Username != "lea" {
 		t.Fatalf("after lea's update (%v) the stamp is %+v (%v)", err, stored.Spec.Submitter, gerr)
 	}
+	// Nor by a mutating policy of her own that rewrites the stamp after Writ's: the validating
+	// policy, evaluated after every mutation, denies the create.
+	forger := forgingPolicy(ns, webhookSA)
+	for _, o := range forger {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	harness.Eventually(t, "lea's forging policy in force", 30*time.Second, func() (bool, string) {
+		probe := auditEvent(ns, "probe-", audit.SyncApplied, "")
+		probe.Namespace = "default" // outside Writ's namespace: only the forger's policy applies
+		err := lea.Create(ctx, probe, client.DryRunAll)
+		return err == nil && probe.Spec.Submitter != nil && probe.Spec.Submitter.Username == webhookSA, errString(err)
+	})
+	laundered := auditEvent(ns, "laundered-", audit.BreakGlassApproved, "lea")
+	if err := lea.Create(ctx, laundered); err == nil || !strings.Contains(err.Error(), "a client cannot choose it") {
+		t.Fatalf("a second mutating policy rewriting the stamp: %v, stored %+v; want the create denied", err, laundered.Spec.Submitter)
+	}
+	for _, o := range forger {
+		if err := env.Client.Delete(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	harness.Eventually(t, "lea's forging policy gone", 30*time.Second, func() (bool, string) {
+		probe := auditEvent(ns, "probe-", audit.SyncApplied, "")
+		probe.Namespace = "default"
+		err := lea.Create(ctx, probe, client.DryRunAll)
+		return err == nil && probe.Spec.Submitter == nil, errString(err)
+	})
 
 	// Writ's webhook, with its own token, records a denial: it is stored, stamped.
 	genuine := auditEvent(ns, "genuine-", audit.MutationDenied, "bob")
