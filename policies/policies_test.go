@@ -9,7 +9,9 @@ import (
 
 	ssv1alpha1 "github.com/bitnami/sealed-secrets/pkg/apis/sealedsecrets/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -113,9 +115,17 @@ func checkNarrowExemptions(t *testing.T, file string, s *webhook.Snapshot) {
 	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-1", UID: "rs-uid", OwnerReferences: ownerRef("apps/v1", "Deployment", "web", "dep-uid")},
 		Spec: appsv1.ReplicaSetSpec{Template: tmpl}}
 	ss := &ssv1alpha1.SealedSecret{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "db", UID: "ss-uid", Labels: tracked}}
-	cache := map[string]client.Object{"shop/web": dep, "shop/web-1": rs, "shop/db": ss}
+	claim := corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "data"}}
+	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "pg", UID: "sts-uid", Labels: tracked},
+		Spec: appsv1.StatefulSetSpec{Template: tmpl, VolumeClaimTemplates: []corev1.PersistentVolumeClaim{claim}}}
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "migrate", UID: "job-uid", Labels: tracked}, Spec: batchv1.JobSpec{Template: tmpl}}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web", UID: "svc-uid", Labels: tracked}}
+	cache := map[string]client.Object{"shop/web": dep, "shop/web-1": rs, "shop/db": ss, "shop/pg": sts, "shop/migrate": job, "shop/web#svc": svc}
 	s.Owners = webhook.OwnerReaderFunc(func(ns, name string, obj client.Object) error {
 		src, ok := cache[ns+"/"+name]
+		if _, isSvc := obj.(*corev1.Service); isSvc {
+			src, ok = cache[ns+"/"+name+"#svc"]
+		}
 		if !ok || reflect.TypeOf(src) != reflect.TypeOf(obj) {
 			return apierrors.NewNotFound(schema.GroupResource{}, name)
 		}
@@ -151,6 +161,20 @@ func checkNarrowExemptions(t *testing.T, file string, s *webhook.Snapshot) {
 		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "db", OwnerReferences: owners}, Type: typ}
 	}
 	sealer := "system:serviceaccount:writ-system:writ-controller"
+	stsPod := func(claimName string) *corev1.Pod {
+		p := pod("nginx:1", corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claimName}}})
+		p.OwnerReferences = ownerRef("apps/v1", "StatefulSet", "pg", "sts-uid")
+		return p
+	}
+	jobPod := pod("nginx:1")
+	jobPod.OwnerReferences, jobPod.Finalizers = ownerRef("batch/v1", "Job", "migrate", "job-uid"), []string{"batch.kubernetes.io/job-tracking"}
+	jobPodDone := jobPod.DeepCopy()
+	jobPodDone.Finalizers = nil
+	jobPodRelabelled := jobPod.DeepCopy()
+	jobPodRelabelled.Labels = map[string]string{"app": "evil"}
+	slice := func(owners []metav1.OwnerReference) *discoveryv1.EndpointSlice {
+		return &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-x", OwnerReferences: owners}, AddressType: discoveryv1.AddressTypeIPv4}
+	}
 	for _, c := range []struct {
 		name    string
 		allowed bool
@@ -170,6 +194,13 @@ func checkNarrowExemptions(t *testing.T, file string, s *webhook.Snapshot) {
 		{"writ-controller writes its SealedSecret's Secret", true, &webhook.Request{Operation: "CREATE", Resource: "secrets", Name: "db", User: sealer, Object: raw(secret("", ownerRef("bitnami.com/v1alpha1", "SealedSecret", "db", "ss-uid")))}},
 		{"writ-controller writes an unowned Secret", false, &webhook.Request{Operation: "CREATE", Resource: "secrets", Name: "db", User: sealer, Object: raw(secret("", nil))}},
 		{"writ-controller writes a Secret of another type", false, &webhook.Request{Operation: "CREATE", Resource: "secrets", Name: "db", User: sealer, Object: raw(secret(corev1.SecretTypeServiceAccountToken, ownerRef("bitnami.com/v1alpha1", "SealedSecret", "db", "ss-uid")))}},
+		{"StatefulSet controller creates a pod with its claim", true, &webhook.Request{Operation: "CREATE", Resource: "pods", User: sa("statefulset-controller"), Object: raw(stsPod("data-pg-0"))}},
+		{"StatefulSet controller creates a pod with another claim", false, &webhook.Request{Operation: "CREATE", Resource: "pods", User: sa("statefulset-controller"), Object: raw(stsPod("someone-elses"))}},
+		{"Job controller creates a pod of its Job", true, &webhook.Request{Operation: "CREATE", Resource: "pods", User: sa("job-controller"), Object: raw(jobPod)}},
+		{"Job controller removes its pod finalizer", true, &webhook.Request{Operation: "UPDATE", Resource: "pods", Name: "web-1-x", User: sa("job-controller"), OldObject: raw(jobPod), Object: raw(jobPodDone)}},
+		{"Job controller relabels a pod", false, &webhook.Request{Operation: "UPDATE", Resource: "pods", Name: "web-1-x", User: sa("job-controller"), OldObject: raw(jobPod), Object: raw(jobPodRelabelled)}},
+		{"EndpointSlice controller writes a Service's slice", true, &webhook.Request{Operation: "CREATE", Group: "discovery.k8s.io", Resource: "endpointslices", User: sa("endpointslice-controller"), Object: raw(slice(ownerRef("v1", "Service", "web", "svc-uid")))}},
+		{"EndpointSlice controller writes a slice no Service owns", false, &webhook.Request{Operation: "CREATE", Group: "discovery.k8s.io", Resource: "endpointslices", User: sa("endpointslice-controller"), Object: raw(slice(nil))}},
 		{"writ-controller edits a ConfigMap", false, &webhook.Request{Operation: "UPDATE", Resource: "configmaps", Name: "cfg", User: sealer, OldObject: raw(cm), Object: raw(cmEdited)}},
 	} {
 		c.r.Namespace = "shop"

@@ -62,7 +62,7 @@ func (g *Guard) validateBreakGlass(_ context.Context, req admission.Request, r *
 		if d := spec.Duration.Duration; d <= 0 || d > max {
 			return deny("BreakGlassDuration", "spec.duration %s must be positive and at most %s", d, max)
 		}
-		if err := validateScope(spec.Scope); err != nil {
+		if err := ValidateBreakGlassScope(spec.Scope); err != nil {
 			return deny("BreakGlassScope", "spec.scope: %v", err)
 		}
 		return Decision{Allowed: true, Plugin: "breakglass", Reason: "BreakGlassRequested", BreakGlass: bgr.Name, Message: spec.Justification}
@@ -121,10 +121,10 @@ func inAny(r *Request, groups []string) bool {
 	return false
 }
 
-// neverInScope reports whether a resource is beyond any break-glass request: RBAC, admission
+// NeverInBreakGlassScope reports whether a resource is beyond any break-glass request: RBAC, admission
 // configuration and Writ's own kinds, with which a grant's holder could widen their own access or
 // switch the guard off.
-func neverInScope(group, resource string) bool {
+func NeverInBreakGlassScope(group, resource string) bool {
 	switch {
 	case group == "rbac.authorization.k8s.io", group == "admissionregistration.k8s.io":
 		return true
@@ -141,10 +141,11 @@ func neverNamed(group, resource, name string) bool {
 		(name == guardv1.GroupVersion.Group || strings.HasSuffix(name, "."+guardv1.GroupVersion.Group))
 }
 
-// validateScope checks a request's scope when it is created (and a stored grant before it is
-// honoured): namespaces by name, cluster-scoped objects only named, no wildcard names, and
-// nothing neverInScope.
-func validateScope(sc guardv1.BreakGlassScope) error {
+// ValidateBreakGlassScope checks a request's scope when it is created (and a stored grant
+// before it is honoured): namespaces by name, cluster-scoped objects only named, no wildcard
+// names, and nothing NeverInBreakGlassScope. Whatever mirrors grants elsewhere (the fallback
+// policy's) must skip a scope it refuses.
+func ValidateBreakGlassScope(sc guardv1.BreakGlassScope) error {
 	if len(sc.Namespaces) == 0 && len(sc.ClusterResources) == 0 {
 		return fmt.Errorf("name the namespaces or the cluster-scoped objects it covers")
 	}
@@ -156,7 +157,7 @@ func validateScope(sc guardv1.BreakGlassScope) error {
 	for _, rr := range sc.Resources {
 		for _, g := range rr.APIGroups {
 			for _, res := range rr.Resources {
-				if neverInScope(g, res) {
+				if NeverInBreakGlassScope(g, res) {
 					return fmt.Errorf("resources: %s: RBAC, admission configuration and Writ's own kinds are never in a break-glass scope", groupResource(g, res))
 				}
 			}
@@ -171,7 +172,7 @@ func validateScope(sc guardv1.BreakGlassScope) error {
 		if c.Resource == "" || c.Resource == "*" || c.APIGroup == "*" {
 			return fmt.Errorf("clusterResources: name the API group and resource, without wildcards")
 		}
-		if neverInScope(c.APIGroup, c.Resource) {
+		if NeverInBreakGlassScope(c.APIGroup, c.Resource) {
 			return fmt.Errorf("clusterResources: %s: RBAC, admission configuration and Writ's own kinds are never in a break-glass scope", groupResource(c.APIGroup, c.Resource))
 		}
 		if len(c.Names) == 0 {

@@ -143,7 +143,7 @@ func subresourceAllowed(allowed []string, sub string) bool {
 // namespace (and resource and name, if listed), or a cluster-scoped object (a Namespace too)
 // listed by name; never RBAC, admission configuration or Writ's own kinds.
 func inScope(sc guardv1.BreakGlassScope, r *Request) bool {
-	if neverInScope(r.Group, r.Resource) {
+	if NeverInBreakGlassScope(r.Group, r.Resource) {
 		return false
 	}
 	if r.Namespace == "" || (r.Group == "" && r.Resource == "namespaces") {

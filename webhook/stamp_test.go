@@ -104,7 +104,7 @@ func TestValidateScope(t *testing.T) {
 		{"a wildcard name", named("", "persistentvolumes", "*"), "not an object's name"},
 		{"a wildcard resource", named("", "*", "x"), "without wildcards"},
 	} {
-		err := validateScope(c.scope)
+		err := ValidateBreakGlassScope(c.scope)
 		switch {
 		case c.want == "" && err != nil:
 			t.Errorf("%s: refused: %v", c.name, err)
