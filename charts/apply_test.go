@@ -124,7 +124,7 @@ func uninstall(t *testing.T, admin, agent applier, r rendering, objs []*unstruct
 	// The bindings first: while they are bound, the policy's own ConfigMap and Writ's keys are
 	// protected from the admin. Only a maintainer of the static protection may remove them.
 	maint := applier{dyn: dynamic.NewForConfigOrDie(env.As(maintainer, "system:masters")), mapper: env.Client.RESTMapper()}
-	for _, kind := range []string{"ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicy"} {
+	for _, kind := range []string{"ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicy", "MutatingAdmissionPolicyBinding", "MutatingAdmissionPolicy"} {
 		for _, o := range objs {
 			if o.GetKind() == kind {
 				if err := admin.tryDelete(o); err == nil || !strings.Contains(err.Error(), "writ-guard-protection.static.k8s.io") {

@@ -7,6 +7,8 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	auditv1 "writ.dev/writ/audit/api/v1alpha1"
 )
 
 // The static protection: the apiserver never evaluates API-created policies (writ-guard among
@@ -85,8 +87,18 @@ func StaticProtection(o StaticOptions) (*admissionregistrationv1.ValidatingAdmis
 				{Name: "agent", Expression: "request.userInfo.username in " + celList(agents)},
 				{Name: "maintainer", Expression: "request.userInfo.username in " + celList(o.Maintainers)},
 				{Name: "metadataOnly", Expression: "request.operation == 'UPDATE' && " + sameExcept("object", "oldObject", "metadata", "status")},
-				{Name: "firstInstall", Expression: "request.operation == 'CREATE' && request.resource.resource in ['validatingadmissionpolicies', 'validatingadmissionpolicybindings']" +
-					" && variables.name in " + celList([]string{FallbackPolicyName, CredentialsPolicyName})},
+				// The chart's own policies, where they do not exist yet. The audit submitter
+				// policies may match AuditEvents alone (the audit component refuses every record
+				// while they differ from what it builds).
+				{Name: "firstInstall", Expression: "request.operation == 'CREATE' && (" +
+					"(request.resource.resource in ['validatingadmissionpolicies', 'validatingadmissionpolicybindings']" +
+					" && variables.name in " + celList([]string{FallbackPolicyName, CredentialsPolicyName}) + ")" +
+					" || (variables.name == '" + auditv1.SubmitterPolicyName + "' && (" +
+					"(request.resource.resource in ['mutatingadmissionpolicies', 'validatingadmissionpolicies'] && !has(object.spec.paramKind)" +
+					" && has(object.spec.matchConstraints) && has(object.spec.matchConstraints.resourceRules)" +
+					" && object.spec.matchConstraints.resourceRules.all(r, r.apiGroups == ['writ.dev'] && r.resources == ['auditevents']))" +
+					" || (request.resource.resource in ['mutatingadmissionpolicybindings', 'validatingadmissionpolicybindings']" +
+					" && object.spec.policyName == '" + auditv1.SubmitterPolicyName + "'))))"},
 			},
 			Validations: []admissionregistrationv1.Validation{{
 				Expression: "variables.agent || variables.maintainer || variables.metadataOnly || variables.firstInstall",

@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"strings"
 	"testing"
@@ -12,6 +13,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	auditcontroller "writ.dev/writ/audit/controller"
+	"writ.dev/writ/test/harness"
 	"writ.dev/writ/webhook"
 )
 
@@ -151,5 +154,44 @@ func TestStaticOptionsAreValidated(t *testing.T) {
 	// The agents default to Writ's reconciler in the namespace given.
 	if got := vars["agent"]; got != `request.userInfo.username in ["system:serviceaccount:gitops:writ-reconciler"]` {
 		t.Errorf("agents expression %s", got)
+	}
+}
+
+// The audit submitter policies the chart ships may be created by whoever installs it, where they
+// do not exist; under that name, nothing that matches anything but AuditEvents, and no other
+// mutating policy, passes the static protection.
+func TestStaticProtectionAdmitsTheAuditSubmitterPoliciesAlone(t *testing.T) {
+	harness.Require(t, env)
+	ctx := context.Background()
+	mp, mb, vp, vb, err := auditcontroller.SubmitterPolicies("writ-system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []client.Object{mp, mb, vp, vb} {
+		if err := env.Client.Create(ctx, o.DeepCopyObject().(client.Object), client.DryRunAll); err != nil {
+			t.Errorf("the chart's %T, by the admin (dry run): %v", o, err)
+		}
+	}
+	wide := mp.DeepCopy()
+	wide.Spec.MatchConstraints.ResourceRules[0].APIGroups, wide.Spec.MatchConstraints.ResourceRules[0].Resources = []string{"apps"}, []string{"deployments"}
+	also := mp.DeepCopy()
+	also.Spec.MatchConstraints.ResourceRules = append(also.Spec.MatchConstraints.ResourceRules, wide.Spec.MatchConstraints.ResourceRules[0])
+	wideV := vp.DeepCopy()
+	wideV.Spec.MatchConstraints.ResourceRules[0].Resources = []string{"*"}
+	other := mp.DeepCopy()
+	other.Name = "mallory-mutates"
+	elsewhere := mb.DeepCopy()
+	elsewhere.Spec.PolicyName = "mallory-mutates"
+	for _, d := range []struct {
+		name string
+		obj  client.Object
+	}{
+		{"a mutating policy of that name matching Deployments", wide},
+		{"a mutating policy of that name matching AuditEvents and Deployments", also},
+		{"a validating policy of that name matching everything", wideV},
+		{"a mutating policy of another name", other},
+		{"a binding of that name for another policy", elsewhere},
+	} {
+		deniedStatically(t, d.name, env.Client.Create(ctx, d.obj, client.DryRunAll))
 	}
 }

@@ -26,7 +26,7 @@ import (
 const (
 	// SubmitterPolicyName names the MutatingAdmissionPolicy, the ValidatingAdmissionPolicy and
 	// their bindings.
-	SubmitterPolicyName = "writ-audit-submitter"
+	SubmitterPolicyName = auditv1.SubmitterPolicyName
 )
 
 // Writ's service accounts, in Writ's namespace: the only ones whose AuditEvents are stored.

@@ -6,6 +6,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
+// SubmitterPolicyName names the admission policies (a MutatingAdmissionPolicy that fills
+// AuditEventSpec.Submitter, a ValidatingAdmissionPolicy that checks it) and their bindings; see
+// audit/controller.SubmitterPolicies.
+const SubmitterPolicyName = "writ-audit-submitter"
+
 // GroupVersion is the API group and version of the kinds in this package.
 var GroupVersion = schema.GroupVersion{Group: "writ.dev", Version: "v1alpha1"}
 
