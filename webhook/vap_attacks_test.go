@@ -280,6 +280,41 @@ func writNamespace(t *testing.T, f *fallbackEnv) {
 	for _, o := range []client.Object{lease("fallback-ctrl"), tls} {
 		_ = f.agent.Delete(ctx, o)
 	}
+	sourceStatus(t, f, gs(fbDev))
+}
+
+// sourceStatus: a GitSource's status is what its Syncs deploy (lastVerifiedCommit) and what keeps
+// a revoked commit frozen (revoked, trustPolicyGeneration): an admin who rewrote it could unfreeze
+// a revoked commit or name any commit as verified. Only the agent (the reconciler) writes it.
+func sourceStatus(t *testing.T, f *fallbackEnv, src *reconcilev1.GitSource) {
+	ctx := f.ctx
+	if err := f.agent.Create(ctx, src); err != nil {
+		t.Fatalf("the agent creates a GitSource: %v", err)
+	}
+	defer func() { _ = f.agent.Delete(ctx, src) }()
+	status := func(c client.Client, body string) error {
+		return c.Status().Patch(ctx, src.DeepCopy(), client.RawPatch("application/merge-patch+json", []byte(body)))
+	}
+	if err := status(f.agent, `{"status":{"lastVerifiedCommit":"1111111111111111111111111111111111111111","revoked":{"commit":"1111111111111111111111111111111111111111","reason":"Revoked","trustPolicyGeneration":1,"time":"2026-12-02T00:00:00Z"}}}`); err != nil {
+		t.Fatalf("the agent records its source's status: %v", err)
+	}
+	for _, d := range []struct {
+		name string
+		err  error
+	}{
+		{"admin clears a revoked commit from a GitSource's status", status(f.admin, `{"status":{"revoked":null}}`)},
+		{"admin names another commit as verified", status(f.admin, `{"status":{"lastVerifiedCommit":"2222222222222222222222222222222222222222"}}`)},
+		{"admin rewrites a Sync's view of the source by editing its spec", merge(f, f.admin, src.DeepCopy(), `{"spec":{"url":"https://git.example.com/mallory2"}}`)},
+	} {
+		denied(t, d.name, d.err, "writ: ")
+	}
+	var got reconcilev1.GitSource
+	if err := f.admin.Get(ctx, client.ObjectKeyFromObject(src), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.Revoked == nil || got.Status.LastVerifiedCommit != "1111111111111111111111111111111111111111" {
+		t.Errorf("the GitSource's status changed under the admin's patches: %+v", got.Status)
+	}
 }
 
 // nearMisses: the skips and the node exemption match the exact identities, nothing near them.
