@@ -406,7 +406,7 @@ func checkDefaults(t *testing.T, r rendering) {
 }
 
 func checkSelfManaged(t *testing.T, r rendering) {
-	for _, a := range []string{"--manage-webhook-certs", "--webhook-cert-secret=writ-webhook-tls", "--webhook-service=writ-webhook", "--webhook-configuration=writ-guard"} {
+	for _, a := range []string{"--manage-webhook-certs", "--webhook-cert-secret=writ-webhook-tls", "--webhook-service=writ-webhook", "--webhook-configuration=writ-guard", "--mutating-webhook-configuration=writ-breakglass"} {
 		if !hasArg(t, r, "writ-controller", a) {
 			t.Errorf("writ-controller lacks %s", a)
 		}

@@ -40,6 +40,10 @@ type Rotator struct {
 	// WebhookConfiguration names the ValidatingWebhookConfiguration whose webhooks all get the
 	// caBundle.
 	WebhookConfiguration string
+	// MutatingWebhookConfiguration, if set, names a MutatingWebhookConfiguration served by the
+	// same certificate (writ-breakglass, the guard's approval-time stamp) whose webhooks all get
+	// the caBundle too. Unlike WebhookConfiguration it may be missing (an install without it).
+	MutatingWebhookConfiguration string
 	// CAValidity and CertValidity are the lifetimes of a new CA and serving certificate (default
 	// DefaultCAValidity, DefaultCertValidity). Each is renewed with a third of it left.
 	CAValidity, CertValidity time.Duration
@@ -136,30 +140,62 @@ func (r *Rotator) Ensure(ctx context.Context) (Result, error) {
 	return res, nil
 }
 
-// setBundle sets caBundle on every webhook of the configuration and reports whether it changed.
+// setBundle sets caBundle on every webhook of the configurations and reports whether it changed.
 func (r *Rotator) setBundle(ctx context.Context, caBundle []byte) (bool, error) {
+	changed, err := setBundleOf(ctx, r.Client, &admissionregistrationv1.ValidatingWebhookConfiguration{}, r.WebhookConfiguration, caBundle)
+	if err != nil {
+		return false, fmt.Errorf("setting the caBundle of ValidatingWebhookConfiguration %s: %w", r.WebhookConfiguration, err)
+	}
+	if r.MutatingWebhookConfiguration == "" {
+		return changed, nil
+	}
+	mchanged, err := setBundleOf(ctx, r.Client, &admissionregistrationv1.MutatingWebhookConfiguration{}, r.MutatingWebhookConfiguration, caBundle)
+	if apierrors.IsNotFound(err) {
+		return changed, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("setting the caBundle of MutatingWebhookConfiguration %s: %w", r.MutatingWebhookConfiguration, err)
+	}
+	return changed || mchanged, nil
+}
+
+// setBundleOf sets caBundle on every webhook of the named configuration (obj: an empty
+// Validating- or MutatingWebhookConfiguration to read into).
+func setBundleOf(ctx context.Context, c client.Client, obj client.Object, name string, caBundle []byte) (bool, error) {
 	changed := false
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		changed = false
-		var vwc admissionregistrationv1.ValidatingWebhookConfiguration
-		if err := r.Client.Get(ctx, client.ObjectKey{Name: r.WebhookConfiguration}, &vwc); err != nil {
+		if err := c.Get(ctx, client.ObjectKey{Name: name}, obj); err != nil {
 			return err
 		}
-		for i := range vwc.Webhooks {
-			if !bytes.Equal(vwc.Webhooks[i].ClientConfig.CABundle, caBundle) {
-				vwc.Webhooks[i].ClientConfig.CABundle = caBundle
+		for _, cc := range clientConfigs(obj) {
+			if !bytes.Equal(cc.CABundle, caBundle) {
+				cc.CABundle = caBundle
 				changed = true
 			}
 		}
 		if !changed {
 			return nil
 		}
-		return r.Client.Update(ctx, &vwc)
+		return c.Update(ctx, obj)
 	})
-	if err != nil {
-		return false, fmt.Errorf("setting the caBundle of ValidatingWebhookConfiguration %s: %w", r.WebhookConfiguration, err)
+	return changed, err
+}
+
+// clientConfigs returns the client configurations of a webhook configuration's webhooks.
+func clientConfigs(obj client.Object) []*admissionregistrationv1.WebhookClientConfig {
+	var out []*admissionregistrationv1.WebhookClientConfig
+	switch o := obj.(type) {
+	case *admissionregistrationv1.ValidatingWebhookConfiguration:
+		for i := range o.Webhooks {
+			out = append(out, &o.Webhooks[i].ClientConfig)
+		}
+	case *admissionregistrationv1.MutatingWebhookConfiguration:
+		for i := range o.Webhooks {
+			out = append(out, &o.Webhooks[i].ClientConfig)
+		}
 	}
-	return changed, nil
+	return out
 }
 
 // Start runs Ensure until ctx ends: again when a renewal is due, after an error in a few

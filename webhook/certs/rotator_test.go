@@ -340,3 +340,63 @@ func parseCAs(data []byte) ([]*x509.Certificate, error) {
 		out = append(out, c)
 	}
 }
+
+// The caBundle also reaches the MutatingWebhookConfiguration served by the same certificate
+// (writ-breakglass, the approval-time stamp), on every webhook, and comes back when removed; a
+// missing one is skipped, so an install without it keeps its certificates.
+func TestMutatingWebhookConfigurationGetsTheBundle(t *testing.T) {
+	harness.Require(t, env)
+	ctx := context.Background()
+	now := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+	r := rotator(t, "writ-certs-mutating", &now)
+	r.MutatingWebhookConfiguration = "writ-certs-mutating-stamp"
+	if _, err := r.Ensure(ctx); err != nil {
+		t.Fatalf("with the mutating configuration missing: %v", err)
+	}
+	path := "/stamp"
+	none := admissionregistrationv1.SideEffectClassNone
+	ignore := admissionregistrationv1.Ignore
+	hook := func(n string) admissionregistrationv1.MutatingWebhook {
+		return admissionregistrationv1.MutatingWebhook{Name: n, SideEffects: &none, FailurePolicy: &ignore, AdmissionReviewVersions: []string{"v1"},
+			ClientConfig:   admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{Namespace: ns, Name: svc, Path: &path}},
+			ObjectSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"writ.dev/certs-test": "never"}},
+			Rules: []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+				Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"configmaps"}}}}}
+	}
+	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: r.MutatingWebhookConfiguration},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{hook("a.writ.dev"), hook("b.writ.dev")}}
+	if err := env.Client.Create(ctx, mwc); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), mwc) })
+	mutating := func() [][]byte {
+		var got admissionregistrationv1.MutatingWebhookConfiguration
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: mwc.Name}, &got); err != nil {
+			t.Fatal(err)
+		}
+		var out [][]byte
+		for _, w := range got.Webhooks {
+			out = append(out, w.ClientConfig.CABundle)
+		}
+		return out
+	}
+	for round := 0; round < 2; round++ {
+		if res := ensure(t, r); !res.BundleUpdated {
+			t.Errorf("round %d: the mutating configuration's caBundle was not set", round)
+		}
+		want := caBundles(t, "writ-certs-mutating")[0]
+		for i, b := range mutating() {
+			if len(b) == 0 || !bytes.Equal(b, want) {
+				t.Errorf("round %d: mutating webhook %d has caBundle %q, want the validating one's", round, i, b)
+			}
+		}
+		// Someone removes it: the next pass restores it.
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: mwc.Name}, mwc); err != nil {
+			t.Fatal(err)
+		}
+		mwc.Webhooks[1].ClientConfig.CABundle = nil
+		if err := env.Client.Update(ctx, mwc); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

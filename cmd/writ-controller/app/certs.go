@@ -17,10 +17,11 @@ func setupWebhookCerts(mgr ctrl.Manager, o Options) error {
 		return err
 	}
 	return mgr.Add(&certs.Rotator{
-		Client:               direct,
-		Namespace:            o.Namespace,
-		Secret:               o.WebhookCertSecret,
-		Service:              o.WebhookService,
-		WebhookConfiguration: o.WebhookConfiguration,
+		Client:                       direct,
+		Namespace:                    o.Namespace,
+		Secret:                       o.WebhookCertSecret,
+		Service:                      o.WebhookService,
+		WebhookConfiguration:         o.WebhookConfiguration,
+		MutatingWebhookConfiguration: o.MutatingWebhookConfiguration,
 	})
 }

@@ -53,6 +53,8 @@ type Options struct {
 	WebhookCertSecret    string
 	WebhookService       string
 	WebhookConfiguration string
+	// MutatingWebhookConfiguration also gets the caBundle (writ-breakglass); empty: none.
+	MutatingWebhookConfiguration string
 
 	// Reconciler component.
 	ReconcileCacheDir string
@@ -128,6 +130,7 @@ func ParseFlags(args []string, out io.Writer) (Options, error) {
 	fs.StringVar(&o.WebhookCertSecret, "webhook-cert-secret", o.WebhookCertSecret, "with --manage-webhook-certs: the Secret, in --namespace, holding ca.crt, ca.key, tls.crt and tls.key")
 	fs.StringVar(&o.WebhookService, "webhook-service", o.WebhookService, "with --manage-webhook-certs: the webhook's Service in --namespace, named by the serving certificate")
 	fs.StringVar(&o.WebhookConfiguration, "webhook-configuration", o.WebhookConfiguration, "with --manage-webhook-certs: the ValidatingWebhookConfiguration whose caBundle is kept")
+	fs.StringVar(&o.MutatingWebhookConfiguration, "mutating-webhook-configuration", o.MutatingWebhookConfiguration, "with --manage-webhook-certs: a MutatingWebhookConfiguration served by the same certificate (writ-breakglass) whose caBundle is kept too; skipped while it does not exist")
 	fs.StringVar(&o.ReconcileCacheDir, "reconcile-cache-dir", o.ReconcileCacheDir, "where the reconciler keeps repository caches and checkouts")
 	fs.StringVar(&o.SealingAddr, "sealing-bind-address", o.SealingAddr, `address serving /v1/cert.pem, /v1/verify and /v1/rotate to kubeseal and "writ seal" through the API server's service proxy ("0" disables it)`)
 	fs.DurationVar(&o.SealingKeyRenewPeriod, "sealing-key-renew-period", o.SealingKeyRenewPeriod, "how often a new sealing key is made (0 disables renewal); old keys stay for unsealing")
