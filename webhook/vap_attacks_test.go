@@ -159,6 +159,28 @@ func credentialPaths(t *testing.T, f *fallbackEnv) {
 			t.Errorf("%s: %v", a.name, a.err)
 		}
 	}
+	aggregatedAuditEvent(t, f, audit(fbWrit))
+}
+
+// aggregatedAuditEvent: the webhook's recorder folds repeats of a denial into one AuditEvent by
+// adding to its count (audit/kuberecorder), so Writ's components may update AuditEvents; nobody
+// else may, and only writ-controller removes them (once ingested).
+func aggregatedAuditEvent(t *testing.T, f *fallbackEnv, ev *auditv1.AuditEvent) {
+	ctx := f.ctx
+	ev.Spec.Type, ev.Spec.Count = "MutationDenied", 1
+	if err := f.hook.Create(ctx, ev); err != nil {
+		t.Fatalf("writ-webhook records an aggregated denial: %v", err)
+	}
+	t.Cleanup(func() { _ = f.ctrl.Delete(ctx, ev) })
+	if err := merge(f, f.hook, ev.DeepCopy(), `{"spec":{"count":2}}`); err != nil {
+		t.Errorf("writ-webhook adds a repeat to its denial's count: %v", err)
+	}
+	denied(t, "admin changes a recorded AuditEvent", merge(f, f.admin, ev.DeepCopy(), `{"spec":{"count":1}}`), "writ: ")
+	denied(t, "admin deletes an AuditEvent before it is ingested", f.admin.Delete(ctx, ev.DeepCopy()), "writ: ")
+	denied(t, "writ-webhook deletes an AuditEvent", f.hook.Delete(ctx, ev.DeepCopy()), "writ: ")
+	if err := f.ctrl.Delete(ctx, ev.DeepCopy()); err != nil {
+		t.Errorf("writ-controller removes an ingested AuditEvent: %v", err)
+	}
 }
 
 // exemptionConstraints: an exempt controller's token changes only what the controller changes.
