@@ -198,7 +198,36 @@ func (d *demo) startController(ctx context.Context) error {
 	}
 	d.s.evidence("ValidatingWebhookConfiguration %s: every create, update, delete and connect outside %v goes to %s (failurePolicy Fail)",
 		vwc.Name, excludedNamespaces, hook.URL(app.GuardPath))
+	mwc := breakglassWebhook(hook)
+	if err := d.env.Client.Create(ctx, mwc); err != nil {
+		return fmt.Errorf("registering the approval stamp: %w", err)
+	}
+	d.s.evidence("MutatingWebhookConfiguration %s: an approval of a BreakGlassRequest gets spec.approvedAt from the guard's clock (%s)",
+		mwc.Name, hook.URL(app.StampPath))
 	return nil
+}
+
+// breakglassWebhook is the chart's MutatingWebhookConfiguration writ-breakglass, pointing at the
+// local server: the guard stamps an approval's spec.approvedAt with its own clock.
+func breakglassWebhook(hook harness.WebhookServing) *admissionv1.MutatingWebhookConfiguration {
+	ignore, none, timeout, never, cluster := admissionv1.Ignore, admissionv1.SideEffectClassNone, int32(5), admissionv1.NeverReinvocationPolicy, admissionv1.ClusterScope
+	url := hook.URL(app.StampPath)
+	return &admissionv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "writ-breakglass"},
+		Webhooks: []admissionv1.MutatingWebhook{{
+			Name:         "breakglass.writ.dev",
+			ClientConfig: admissionv1.WebhookClientConfig{URL: &url, CABundle: hook.CABundle},
+			Rules: []admissionv1.RuleWithOperations{{
+				Operations: []admissionv1.OperationType{admissionv1.Update},
+				Rule:       admissionv1.Rule{APIGroups: []string{"writ.dev"}, APIVersions: []string{"*"}, Resources: []string{"breakglassrequests"}, Scope: &cluster},
+			}},
+			FailurePolicy:           &ignore,
+			SideEffects:             &none,
+			TimeoutSeconds:          &timeout,
+			ReinvocationPolicy:      &never,
+			AdmissionReviewVersions: []string{"v1"},
+		}},
+	}
 }
 
 // excludedNamespaces are the namespaces the guard's webhook skips, as the chart's defaults do.

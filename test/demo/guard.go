@@ -120,22 +120,30 @@ func (d *demo) breakGlass(ctx context.Context) error {
 	d.s.evidence("breakglassrequest.writ.dev/inc-4711 created")
 
 	approve := func(c client.Client, who person) error {
-		p := fmt.Sprintf(`{"spec":{"approvedBy":%q,"approvedAt":%q}}`, who.user, time.Now().UTC().Format(time.RFC3339))
+		p := fmt.Sprintf(`{"spec":{"approvedBy":%q}}`, who.user) // the guard stamps approvedAt (writ-breakglass)
 		return c.Patch(ctx, &guardv1.BreakGlassRequest{ObjectMeta: metav1.ObjectMeta{Name: "inc-4711"}}, client.RawPatch("application/merge-patch+json", []byte(p)))
 	}
 	d.s.say("Approving her own request does not work:")
-	d.s.cmd(`%s patch breakglassrequest inc-4711 --type merge -p '{"spec":{"approvedBy":"ann","approvedAt":"..."}}'`, ann.kubectl())
+	d.s.cmd(`%s patch breakglassrequest inc-4711 --type merge -p '{"spec":{"approvedBy":"ann"}}'`, ann.kubectl())
 	msg, ok := denial(approve(annC, ann))
 	if !ok || !strings.Contains(msg, "another person approves it") {
 		return fmt.Errorf("ann approved her own request: %s", msg)
 	}
 	d.s.evidence("%s", msg)
 	d.s.say("Lea, a platform lead, approves it:")
-	d.s.cmd(`%s patch breakglassrequest inc-4711 --type merge -p '{"spec":{"approvedBy":"lea","approvedAt":"..."}}'`, lea.kubectl())
+	d.s.cmd(`%s patch breakglassrequest inc-4711 --type merge -p '{"spec":{"approvedBy":"lea"}}'`, lea.kubectl())
 	if err := approve(leaC, lea); err != nil {
 		return fmt.Errorf("lea's approval: %w", err)
 	}
-	d.s.evidence("breakglassrequest.writ.dev/inc-4711 patched")
+	var approved guardv1.BreakGlassRequest
+	if err := leaC.Get(ctx, client.ObjectKey{Name: "inc-4711"}, &approved); err != nil {
+		return err
+	}
+	at := approved.Spec.ApprovedAt
+	if at == nil || time.Since(at.Time).Abs() > time.Minute {
+		return fmt.Errorf("lea's approval was not stamped with the guard's clock: approvedAt %v", at)
+	}
+	d.s.evidence("breakglassrequest.writ.dev/inc-4711 patched (approvedAt %s, the guard's clock)", at.UTC().Format(time.RFC3339))
 
 	d.s.say("Ann makes the emergency edit:")
 	d.s.cmd("%s edit configmap checkout -n shop   # sets mode: maintenance", ann.kubectl())
