@@ -44,6 +44,21 @@ func shippedPolicy(t *testing.T) {
 	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), &gp) })
 }
 
+// guardedByShippedPolicy starts the guard under the shipped policy with namespace protected
+// (labelled writ.dev/protected=true), after the system and Writ namespaces whose service accounts
+// the tests mint tokens for.
+func guardedByShippedPolicy(t *testing.T, protected string) {
+	t.Helper()
+	guarded(t)
+	for _, ns := range []string{"kube-system", "writ-system"} {
+		if err := env.EnsureNamespace(context.Background(), ns); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ensureNamespace(t, protected, map[string]string{"writ.dev/protected": "true"})
+	shippedPolicy(t)
+}
+
 // token is a client with a real token of a service account, as `kubectl create token` mints.
 func token(t *testing.T, namespace, name string) client.Client {
 	t.Helper()
@@ -94,14 +109,7 @@ func mergePatch(s string) client.Patch {
 func TestSystemControllerTokensAreNarrow(t *testing.T) {
 	harness.Require(t, env)
 	ctx := context.Background()
-	guarded(t)
-	for _, ns := range []string{"kube-system", "writ-system"} {
-		if err := env.EnsureNamespace(ctx, ns); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ensureNamespace(t, "shop", map[string]string{"writ.dev/protected": "true"})
-	shippedPolicy(t)
+	guardedByShippedPolicy(t, "shop")
 	agent := token(t, "writ-system", "writ-reconciler")
 	gc := token(t, "kube-system", "generic-garbage-collector")
 	rootCA := token(t, "kube-system", "root-ca-cert-publisher")

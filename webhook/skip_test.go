@@ -31,14 +31,7 @@ func clientsetAs(t *testing.T, user string, groups ...string) kubernetes.Interfa
 func TestSkipsMatchOnlyExactIdentities(t *testing.T) {
 	harness.Require(t, env)
 	ctx := context.Background()
-	guarded(t)
-	for _, ns := range []string{"kube-system", "writ-system"} {
-		if err := env.EnsureNamespace(ctx, ns); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ensureNamespace(t, "skips", map[string]string{"writ.dev/protected": "true"})
-	shippedPolicy(t)
+	guardedByShippedPolicy(t, "skips")
 	agent := token(t, "writ-system", "writ-reconciler")
 	managed := map[string]string{webhook.WritManagedLabel: "true"}
 	cfg := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "skips", Name: "cfg", Labels: managed}, Data: map[string]string{"k": "v"}}
