@@ -104,7 +104,7 @@ var credentialsValidations = []admissionregistrationv1.Validation{
 		Reason:            forbidden(),
 	},
 	{
-		Expression:        "!variables.isAuditEvent || (request.operation == 'DELETE' ? variables.isController : variables.isWrit)",
+		Expression: "!variables.isAuditEvent || (request.operation == 'DELETE' ? variables.isController : variables.isWrit)",
 		// UPDATE is the recorders' too: repeats of an aggregated denial add to its count.
 		MessageExpression: `'writ: ' + variables.who + ' denied: AuditEvents are written by Writ\'s components alone (' + variables.writAccounts.join(', ') + ') and removed by its controller once stored'`,
 		Reason:            forbidden(),
