@@ -38,20 +38,8 @@ type recorded struct {
 
 // counter returns the value of a counter with the given label value, from the test's registry.
 func (r *recorded) counter(name, label, value string) float64 {
-	mfs, _ := r.reg.Gather()
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == label && l.GetValue() == value {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	v, _ := harness.Metric(r.reg, name, map[string]string{label: value})
+	return v
 }
 
 func (r *recorded) has(kind audit.Kind, commit string) bool { return r.count(kind, commit) > 0 }

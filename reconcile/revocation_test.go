@@ -25,24 +25,7 @@ import (
 
 // gauge returns the value of a gauge with the given labels, and whether it exists.
 func (r *recorded) gauge(name string, labels map[string]string) (float64, bool) {
-	mfs, _ := r.reg.Gather()
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			match := 0
-			for _, l := range m.GetLabel() {
-				if labels[l.GetName()] == l.GetValue() {
-					match++
-				}
-			}
-			if match == len(labels) {
-				return m.GetGauge().GetValue(), true
-			}
-		}
-	}
-	return 0, false
+	return harness.Metric(r.reg, name, labels)
 }
 
 func (r *recorded) events(kind audit.Kind) []audit.Event {

@@ -93,20 +93,8 @@ func auditEvent(ns, prefix string, kind audit.Kind, actor string) *auditv1.Audit
 
 // counterValue reads a counter with one label from reg.
 func counterValue(reg *prometheus.Registry, name, label, value string) float64 {
-	mfs, _ := reg.Gather()
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == label && l.GetValue() == value {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	v, _ := harness.Metric(reg, name, map[string]string{label: value})
+	return v
 }
 
 // TestOnlyStampedEventsOfWritAreStored is the forged break-glass approval of issue 12 and its
