@@ -14,6 +14,7 @@ import (
 
 	"writ.dev/writ/webhook"
 	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
+	"writ.dev/writ/wellknown"
 )
 
 // breakGlassThroughTheFallback: on the chart's install with the webhook gone (the fallback policy
@@ -31,7 +32,7 @@ func breakGlassThroughTheFallback(t *testing.T, r rendering) {
 	const ns = "bg-fallback"
 	// (until the apiserver notices the webhook is gone, it still calls it)
 	waitFor(t, "the webhook's removal", func() error {
-		err := agent.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{webhook.ProtectedNamespaceLabel: "true"}}})
+		err := agent.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{wellknown.ProtectedNamespaceLabel: "true"}}})
 		return client.IgnoreAlreadyExists(err)
 	})
 	for _, name := range []string{"app", "other"} {

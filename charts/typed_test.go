@@ -11,8 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
-	"writ.dev/writ/webhook"
 	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
+	"writ.dev/writ/wellknown"
 )
 
 // strict decodes a rendered object into its Go type, failing on any field the type lacks.
@@ -59,7 +59,7 @@ func readREADME() ([]byte, error) { return os.ReadFile("../README.md") }
 // policy lets change Writ's keys.
 func TestAccountsMatchTheGuard(t *testing.T) {
 	r := render(t, "writ-system", nil)
-	for _, sa := range []string{webhook.ReconcilerServiceAccount, webhook.ControllerServiceAccount} {
+	for _, sa := range []string{wellknown.ReconcilerServiceAccount, wellknown.ControllerServiceAccount} {
 		r.must(t, "ServiceAccount", sa)
 	}
 	raw, err := os.ReadFile("../policies/guard-writ.yaml")
@@ -70,7 +70,7 @@ func TestAccountsMatchTheGuard(t *testing.T) {
 	if err := yaml.Unmarshal(raw, &gp); err != nil {
 		t.Fatal(err)
 	}
-	want := guardv1.Subject{Kind: guardv1.ServiceAccountSubject, Namespace: "writ-system", Name: webhook.ReconcilerServiceAccount}
+	want := guardv1.Subject{Kind: guardv1.ServiceAccountSubject, Namespace: "writ-system", Name: wellknown.ReconcilerServiceAccount}
 	if !slices.Contains(gp.Spec.Agents, want) {
 		t.Errorf("policies/guard-writ.yaml trusts %+v, not the chart's reconciler %+v", gp.Spec.Agents, want)
 	}

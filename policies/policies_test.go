@@ -23,6 +23,7 @@ import (
 	"writ.dev/writ/provenance"
 	"writ.dev/writ/webhook"
 	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
+	"writ.dev/writ/wellknown"
 )
 
 // Every shipped policy parses strictly and compiles; the guard policies protect what they say.
@@ -104,7 +105,7 @@ func checkGuard(t *testing.T, file string, p *webhook.Policy) {
 // nothing more, with owners served from a fake cache.
 func checkNarrowExemptions(t *testing.T, file string, s *webhook.Snapshot) {
 	t.Helper()
-	tracked := map[string]string{webhook.WritManagedLabel: "true"}
+	tracked := map[string]string{wellknown.ManagedLabel: "true"}
 	ctrl := true
 	ownerRef := func(apiVersion, kind, name string, uid types.UID) []metav1.OwnerReference {
 		return []metav1.OwnerReference{{APIVersion: apiVersion, Kind: kind, Name: name, UID: uid, Controller: &ctrl}}

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"writ.dev/writ/reconcile/apply"
+	"writ.dev/writ/wellknown"
 )
 
 // driftWatcher watches the kinds syncs have applied (metadata only, so memory stays small) and
@@ -42,7 +43,7 @@ func (w *driftWatcher) ensure(inventory []apply.Entry) error {
 		obj.SetGroupVersionKind(gvk)
 		src := source.Kind[*metav1.PartialObjectMetadata](w.cache, obj,
 			handler.TypedEnqueueRequestsFromMapFunc(func(_ context.Context, o *metav1.PartialObjectMetadata) []reconcile.Request {
-				owner := o.GetLabels()[apply.ManagedLabel]
+				owner := o.GetLabels()[wellknown.ManagedLabel]
 				ns, name, ok := strings.Cut(owner, ".")
 				if !ok {
 					return nil

@@ -46,6 +46,7 @@ import (
 	"writ.dev/writ/audit"
 	"writ.dev/writ/webhook"
 	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
+	"writ.dev/writ/wellknown"
 )
 
 const (
@@ -225,7 +226,7 @@ func BenchmarkDecide(b *testing.B) {
 		Now:              time.Now(),
 		ExemptNamespaces: map[string]bool{"kube-system": true, "kube-public": true, "kube-node-lease": true, "writ-system": true},
 	}
-	meta := &webhook.ObjectMeta{Labels: map[string]string{"app": "web", webhook.WritManagedLabel: "true"}, Annotations: map[string]string{webhook.WritSourceAnnotation: "git.example.com/infra//apps/web"}}
+	meta := &webhook.ObjectMeta{Labels: map[string]string{"app": "web", wellknown.ManagedLabel: "true"}, Annotations: map[string]string{wellknown.SourceAnnotation: "git.example.com/infra//apps/web"}}
 	deploy := func(user string, groups ...string) *webhook.Request {
 		return &webhook.Request{UID: "u", Operation: "UPDATE", Group: "apps", Version: "v1", Resource: "deployments", Kind: "Deployment",
 			Namespace: "prod", Name: "web", User: user, Groups: groups, Old: meta, New: meta}
@@ -258,10 +259,10 @@ type benchReview struct {
 // object created by the agent. Objects are full Deployments and ConfigMaps as the apiserver sends.
 func benchReviews(b testing.TB) []benchReview {
 	replicas := int32(3)
-	labels := map[string]string{"app.kubernetes.io/name": "web", "app.kubernetes.io/part-of": "shop", webhook.WritManagedLabel: "true"}
+	labels := map[string]string{"app.kubernetes.io/name": "web", "app.kubernetes.io/part-of": "shop", wellknown.ManagedLabel: "true"}
 	dep := &appsv1.Deployment{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "prod", Labels: labels, UID: "9f1c2d1e-0000-4000-8000-000000000001", ResourceVersion: "48213", Generation: 7,
-			Annotations: map[string]string{webhook.WritSourceAnnotation: "https://git.example.com/platform/infra//apps/web", "deployment.kubernetes.io/revision": "7"}},
+			Annotations: map[string]string{wellknown.SourceAnnotation: "https://git.example.com/platform/infra//apps/web", "deployment.kubernetes.io/revision": "7"}},
 		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "web"}},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{Containers: []corev1.Container{{
 				Name: "web", Image: "registry.example.com/shop/web@sha256:4f5e0c1d2b3a49586776a5b4c3d2e1f00112233445566778899aabbccddeeff0",

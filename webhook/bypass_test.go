@@ -24,6 +24,7 @@ import (
 	"writ.dev/writ/test/harness"
 	"writ.dev/writ/webhook"
 	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
+	"writ.dev/writ/wellknown"
 )
 
 type events struct {
@@ -134,7 +135,7 @@ func TestBypassAttemptsAreDenied(t *testing.T) {
 	cm := func(name string, labels map[string]string) *corev1.ConfigMap {
 		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "prod", Name: name, Labels: labels}, Data: map[string]string{"k": "v"}}
 	}
-	if err := agent.Create(ctx, cm("app-config", map[string]string{webhook.WritManagedLabel: "true"})); err != nil {
+	if err := agent.Create(ctx, cm("app-config", map[string]string{wellknown.ManagedLabel: "true"})); err != nil {
 		t.Fatalf("agent create: %v", err)
 	}
 	waitForDenial(t, func() error { return as(t, "alice", "devs").Create(ctx, cm("probe", nil)) })

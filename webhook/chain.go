@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
+	"writ.dev/writ/wellknown"
 )
 
 // Snapshot is what the guard knows when it decides: the compiled policies, namespace labels and
@@ -312,8 +313,8 @@ func denialMessage(p *Policy, r *Request, s *Snapshot, note string) string {
 	b.WriteByte('.')
 	src := p.SourceOfTruth
 	for _, m := range []*ObjectMeta{r.Old, r.New} {
-		if m != nil && m.Annotations[WritSourceAnnotation] != "" {
-			src = m.Annotations[WritSourceAnnotation]
+		if m != nil && m.Annotations[wellknown.SourceAnnotation] != "" {
+			src = m.Annotations[wellknown.SourceAnnotation]
 		}
 	}
 	if src != "" {

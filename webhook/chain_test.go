@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
+	"writ.dev/writ/wellknown"
 )
 
 var now = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
@@ -118,7 +119,7 @@ func TestDenialMessageIsActionable(t *testing.T) {
 	p := testPolicy(t, guardv1.Enforce)
 	s := snapshot(p)
 	r := deploy("UPDATE", "prod", "db", "oncall-bob", "oncall")
-	r.Old.Annotations = map[string]string{WritSourceAnnotation: "https://git.example.com/infra (path clusters/prod/db.yaml)"}
+	r.Old.Annotations = map[string]string{wellknown.SourceAnnotation: "https://git.example.com/infra (path clusters/prod/db.yaml)"}
 	d := Decide(r, s)
 	for _, want := range []string{`"oncall-bob"`, "update of deployments.apps prod/db", `GuardPolicy "prod"`, "Change it in Git: https://git.example.com/infra (path clusters/prod/db.yaml).", `break-glass request "bg-old" expired`, "member of oncall", "member of leads"} {
 		if !strings.Contains(d.Message, want) {

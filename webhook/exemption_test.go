@@ -17,8 +17,8 @@ import (
 
 	"writ.dev/writ/policies"
 	"writ.dev/writ/test/harness"
-	"writ.dev/writ/webhook"
 	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
+	"writ.dev/writ/wellknown"
 )
 
 // shippedPolicy creates the shipped guard-writ.yaml GuardPolicy (namespaces labelled
@@ -117,7 +117,7 @@ func TestSystemControllerTokensAreNarrow(t *testing.T) {
 	dc := token(t, "kube-system", "deployment-controller")
 	sealer := token(t, "writ-system", "writ-controller")
 
-	managed := map[string]string{webhook.WritManagedLabel: "true"}
+	managed := map[string]string{wellknown.ManagedLabel: "true"}
 	cfg := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "cfg", Labels: managed}, Data: map[string]string{"k": "v"}}
 	if err := agent.Create(ctx, cfg); err != nil {
 		t.Fatalf("the agent creates a ConfigMap: %v", err)

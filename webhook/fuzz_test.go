@@ -27,6 +27,7 @@ import (
 
 	"writ.dev/writ/audit"
 	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
+	"writ.dev/writ/wellknown"
 )
 
 // The fuzzers' world: three policies and the identities they name.
@@ -106,7 +107,7 @@ var (
 	}
 	fuzzOps    = []string{"CREATE", "UPDATE", "DELETE", "CONNECT", "update", ""}
 	fuzzLabels = []struct{ key, value string }{
-		{}, {WritManagedLabel, "true"}, {"app.kubernetes.io/instance", "web"}, {"kustomize.toolkit.fluxcd.io/name", "apps"},
+		{}, {wellknown.ManagedLabel, "true"}, {"app.kubernetes.io/instance", "web"}, {"kustomize.toolkit.fluxcd.io/name", "apps"},
 		{"helm.toolkit.fluxcd.io/namespace", "flux-system"}, {"tier", "platform"}, {"tier", "Platform"}, {"env", "staging"},
 		{"app", "web"}, {"writ.dev/managedx", "true"}, {"Writ.dev/managed", "true"},
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"unicode/utf8"
+
+	"writ.dev/writ/wellknown"
 )
 
 // meta reads an object's name, labels and annotations, and nothing else: the object's spec,
@@ -56,7 +58,7 @@ func meta(raw []byte, allLabels bool) (*ObjectMeta, error) {
 // The labels and annotations the guard decides on, of objects other than Namespaces.
 var (
 	keptLabels      = keySet(append([]string{ArgoCDInstanceLabel}, trackingLabels...)...)
-	keptAnnotations = keySet(append([]string{WritSourceAnnotation}, trackingAnnotations...)...)
+	keptAnnotations = keySet(append([]string{wellknown.SourceAnnotation}, trackingAnnotations...)...)
 )
 
 func keySet(keys ...string) map[string]bool {

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	sigsjson "sigs.k8s.io/json"
+
+	"writ.dev/writ/wellknown"
 )
 
 func TestMetaReadsOnlyMetadata(t *testing.T) {
@@ -51,8 +53,8 @@ func TestMetaKeepsWhatTheGuardReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantLabels := map[string]string{WritManagedLabel: "true", "app.kubernetes.io/instance": "shop"}
-	wantAnn := map[string]string{WritSourceAnnotation: "https://git/x", "argocd.argoproj.io/tracking-id": ""}
+	wantLabels := map[string]string{wellknown.ManagedLabel: "true", "app.kubernetes.io/instance": "shop"}
+	wantAnn := map[string]string{wellknown.SourceAnnotation: "https://git/x", "argocd.argoproj.io/tracking-id": ""}
 	if !maps.Equal(m.Labels, wantLabels) || !maps.Equal(m.Annotations, wantAnn) || m.name != "web" || !(&Policy{}).tracks(m) {
 		t.Errorf("kept labels %v annotations %v name %q", m.Labels, m.Annotations, m.name)
 	}

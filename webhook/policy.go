@@ -8,18 +8,12 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
+	"writ.dev/writ/wellknown"
 )
 
 // Tracking markers: an object carrying one is managed by a GitOps agent wherever it lives.
-const (
-	// WritManagedLabel is set by Writ's reconciler on everything it applies.
-	WritManagedLabel = "writ.dev/managed"
-	// WritSourceAnnotation names the repository and path an object comes from.
-	WritSourceAnnotation = "writ.dev/source"
-)
-
 var trackingLabels = []string{
-	WritManagedLabel,
+	wellknown.ManagedLabel,
 	"kustomize.toolkit.fluxcd.io/name",
 	"kustomize.toolkit.fluxcd.io/namespace",
 	"helm.toolkit.fluxcd.io/name",

@@ -12,8 +12,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"writ.dev/writ/test/harness"
-	"writ.dev/writ/webhook"
 	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
+	"writ.dev/writ/wellknown"
 )
 
 func clientsetAs(t *testing.T, user string, groups ...string) kubernetes.Interface {
@@ -33,7 +33,7 @@ func TestSkipsMatchOnlyExactIdentities(t *testing.T) {
 	ctx := context.Background()
 	guardedByShippedPolicy(t, "skips")
 	agent := token(t, "writ-system", "writ-reconciler")
-	managed := map[string]string{webhook.WritManagedLabel: "true"}
+	managed := map[string]string{wellknown.ManagedLabel: "true"}
 	cfg := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "skips", Name: "cfg", Labels: managed}, Data: map[string]string{"k": "v"}}
 	if err := agent.Create(ctx, cfg); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	auditv1 "writ.dev/writ/audit/api/v1alpha1"
+	"writ.dev/writ/wellknown"
 )
 
 // The static protection: the apiserver never evaluates API-created policies (writ-guard among
@@ -53,7 +54,7 @@ func StaticProtection(o StaticOptions) (*admissionregistrationv1.ValidatingAdmis
 	}
 	agents := o.Agents
 	if len(agents) == 0 {
-		agents = []string{sa(o.Namespace, ReconcilerServiceAccount)}
+		agents = []string{sa(o.Namespace, wellknown.ReconcilerServiceAccount)}
 	}
 	for _, m := range append(append([]string{}, agents...), o.Maintainers...) {
 		if m == "" || m == "*" || strings.TrimSpace(m) != m || strings.ContainsAny(m, "\n\t ") {

@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"writ.dev/writ/wellknown"
 )
 
 // The fallback: ValidatingAdmissionPolicies the apiserver evaluates itself, so that the core of
@@ -28,20 +30,11 @@ const (
 	// FallbackParamsName names the ConfigMap, in Writ's namespace, that lists the agents and
 	// exemptions: the policies' parameters.
 	FallbackParamsName = "writ-guard-agents"
-	// ProtectedNamespaceLabel, set to "true", marks a namespace the fallback policy protects.
-	ProtectedNamespaceLabel = "writ.dev/protected"
-	// ControllerServiceAccount is Writ's controller, in Writ's namespace: it alone (with the
-	// agents) may change Writ's keys.
-	ControllerServiceAccount = "writ-controller"
-	// ReconcilerServiceAccount is Writ's own GitOps agent, in Writ's namespace.
-	ReconcilerServiceAccount = "writ-reconciler"
-	// WebhookServiceAccount is the guard webhook's service account, in Writ's namespace.
-	WebhookServiceAccount = "writ-webhook"
 )
 
 // WritServiceAccounts are the service accounts of Writ's components, in Writ's namespace: only
 // they may create AuditEvents, and nobody but Kubernetes may get their tokens.
-var WritServiceAccounts = []string{ReconcilerServiceAccount, ControllerServiceAccount, WebhookServiceAccount}
+var WritServiceAccounts = []string{wellknown.ReconcilerServiceAccount, wellknown.ControllerServiceAccount, wellknown.WebhookServiceAccount}
 
 // Keys of the parameter ConfigMap. Each holds one entry per line; blank lines and lines starting
 // with # are ignored.
@@ -120,7 +113,7 @@ var WorkloadControllers = []string{
 // namespace): the Secrets it unseals (owned by the SealedSecret of their name) into protected
 // namespaces, SealedSecret status and events. The chart adds it when sealing is enabled.
 func SealingExemption(namespace string) string {
-	return sa(namespace, ControllerServiceAccount) + " secrets@namesake=SealedSecret sealedsecrets.bitnami.com/status events events.events.k8s.io"
+	return sa(namespace, wellknown.ControllerServiceAccount) + " secrets@namesake=SealedSecret sealedsecrets.bitnami.com/status events events.events.k8s.io"
 }
 
 // CABundleExemption is the exemption line for whoever keeps the webhook configurations' caBundle
@@ -172,7 +165,7 @@ func FallbackPolicy(o FallbackOptions) (*Fallback, error) {
 	}
 	agents := o.Agents
 	if len(agents) == 0 {
-		agents = []string{sa(o.Namespace, ReconcilerServiceAccount)}
+		agents = []string{sa(o.Namespace, wellknown.ReconcilerServiceAccount)}
 	}
 	for _, a := range agents {
 		if a == "" || a == "*" || strings.ContainsAny(a, " \t\n") || strings.HasPrefix(a, "#") {

@@ -21,6 +21,7 @@ import (
 	reconcilev1 "writ.dev/writ/reconcile/api/v1alpha1"
 	"writ.dev/writ/webhook"
 	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
+	"writ.dev/writ/wellknown"
 )
 
 // The attacks of issue #12 against the fallback alone (the webhook is gone by the time these
@@ -83,14 +84,14 @@ func credentialPaths(t *testing.T, f *fallbackEnv) {
 			Type: corev1.SecretTypeServiceAccountToken}
 	}
 	impersonator := func(ns string) []rbacv1.PolicyRule {
-		return []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"serviceaccounts"}, Verbs: []string{"impersonate"}, ResourceNames: []string{webhook.ReconcilerServiceAccount}}}
+		return []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"serviceaccounts"}, Verbs: []string{"impersonate"}, ResourceNames: []string{wellknown.ReconcilerServiceAccount}}}
 	}
 	bindTo := func(ns, name string, subject rbacv1.Subject) *rbacv1.RoleBinding {
 		return &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 			RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"}, Subjects: []rbacv1.Subject{subject}}
 	}
 	humanSA := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: fbDev, Name: "robot"}
-	reconcilerSA := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: fbWrit, Name: webhook.ReconcilerServiceAccount}
+	reconcilerSA := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: fbWrit, Name: wellknown.ReconcilerServiceAccount}
 	audit := func(ns string) *auditv1.AuditEvent {
 		return &auditv1.AuditEvent{ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: "forged-"},
 			Spec: auditv1.AuditEventSpec{Type: "BreakGlassApproved", Time: metav1.NewMicroTime(time.Now()), Actor: auditv1.Actor{User: "lea"}}}
@@ -101,13 +102,13 @@ func credentialPaths(t *testing.T, f *fallbackEnv) {
 	}{
 		{"admin mints the garbage collector's token (kubectl create token generic-garbage-collector -n kube-system)", token(asAdmin, "kube-system", "generic-garbage-collector")},
 		{"admin mints root-ca-cert-publisher's token", token(asAdmin, "kube-system", "root-ca-cert-publisher")},
-		{"admin mints writ-controller's token", token(asAdmin, fbWrit, webhook.ControllerServiceAccount)},
-		{"admin mints writ-webhook's token", token(asAdmin, fbWrit, webhook.WebhookServiceAccount)},
-		{"a node mints the agent's token bound to no pod", token(asNode(nil), fbWrit, webhook.ReconcilerServiceAccount)},
-		{"a human in group system:nodes mints the agent's token", token(asMallory, fbWrit, webhook.ReconcilerServiceAccount)},
+		{"admin mints writ-controller's token", token(asAdmin, fbWrit, wellknown.ControllerServiceAccount)},
+		{"admin mints writ-webhook's token", token(asAdmin, fbWrit, wellknown.WebhookServiceAccount)},
+		{"a node mints the agent's token bound to no pod", token(asNode(nil), fbWrit, wellknown.ReconcilerServiceAccount)},
+		{"a human in group system:nodes mints the agent's token", token(asMallory, fbWrit, wellknown.ReconcilerServiceAccount)},
 		{"admin makes a legacy token Secret for the garbage collector", admin.Create(ctx, tokenSecret("kube-system", "generic-garbage-collector"))},
-		{"admin makes a legacy token Secret for writ-controller", admin.Create(ctx, tokenSecret(fbWrit, webhook.ControllerServiceAccount))},
-		{"admin runs a pod as writ-reconciler in writ-system", admin.Create(ctx, podRunningAs(fbWrit, "fallback-as-agent", webhook.ReconcilerServiceAccount))},
+		{"admin makes a legacy token Secret for writ-controller", admin.Create(ctx, tokenSecret(fbWrit, wellknown.ControllerServiceAccount))},
+		{"admin runs a pod as writ-reconciler in writ-system", admin.Create(ctx, podRunningAs(fbWrit, "fallback-as-agent", wellknown.ReconcilerServiceAccount))},
 		{"admin runs a pod as the garbage collector in kube-system", admin.Create(ctx, podRunningAs("kube-system", "fallback-as-gc", "generic-garbage-collector"))},
 		{"admin runs a pod as the garbage collector, by the deprecated field", admin.Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "fallback-as-gc2"},
 			Spec: corev1.PodSpec{DeprecatedServiceAccount: "generic-garbage-collector", Containers: []corev1.Container{{Name: "c", Image: "mallory/tool"}}}})},
@@ -125,7 +126,7 @@ func credentialPaths(t *testing.T, f *fallbackEnv) {
 			rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "system:serviceaccounts:kube-system"}))},
 		{"admin forges an AuditEvent in Writ's namespace", admin.Create(ctx, audit(fbWrit))},
 		{"admin forges an AuditEvent elsewhere", admin.Create(ctx, audit(fbDev))},
-		{"a look-alike of writ-webhook forges an AuditEvent", as(t, "system:serviceaccount:writ-systemx:"+webhook.WebhookServiceAccount).Create(ctx, audit(fbDev))},
+		{"a look-alike of writ-webhook forges an AuditEvent", as(t, "system:serviceaccount:writ-systemx:"+wellknown.WebhookServiceAccount).Create(ctx, audit(fbDev))},
 	} {
 		denied(t, d.name, d.err, "writ: ")
 	}
@@ -134,7 +135,7 @@ func credentialPaths(t *testing.T, f *fallbackEnv) {
 	if err := admin.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "fallback-ordinary"}}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
-	agentPod := podRunningAs(fbWrit, "fallback-agent-pod", webhook.ReconcilerServiceAccount)
+	agentPod := podRunningAs(fbWrit, "fallback-agent-pod", wellknown.ReconcilerServiceAccount)
 	agentPod.Spec.NodeName = "fallback-n1"
 	if err := f.agent.Create(ctx, agentPod); err != nil {
 		t.Fatalf("the agent runs a pod as itself (through Git): %v", err)
@@ -144,7 +145,7 @@ func credentialPaths(t *testing.T, f *fallbackEnv) {
 		name string
 		err  error
 	}{
-		{"the kubelet mints the token of a pod bound to it", token(asNode(agentPod), fbWrit, webhook.ReconcilerServiceAccount)},
+		{"the kubelet mints the token of a pod bound to it", token(asNode(agentPod), fbWrit, wellknown.ReconcilerServiceAccount)},
 		{"replicaset-controller starts a pod as the garbage collector from a ReplicaSet (dry run)", f.rsCtrl.Create(ctx,
 			podRunningAs("kube-system", "fallback-rs-pod", "generic-garbage-collector", controllerRef("apps/v1", "ReplicaSet", "x")), client.DryRunAll)},
 		{"the agent makes a ClusterRole that grants impersonation (dry run)", f.agent.Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "fallback-impersonator"},

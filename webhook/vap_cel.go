@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+
+	"writ.dev/writ/wellknown"
 )
 
 // The CEL both fallback policies share. In admission CEL, object and oldObject are maps (the
@@ -40,7 +42,7 @@ func commonVariables() []admissionregistrationv1.Variable {
 		{Name: "writNamespace", Expression: "params.metadata.namespace"},
 		{Name: "writAccounts", Expression: celList(WritServiceAccounts) + ".map(n, 'system:serviceaccount:' + variables.writNamespace + ':' + n)"},
 		{Name: "isWrit", Expression: "variables.user in variables.writAccounts"},
-		{Name: "isController", Expression: "variables.user == 'system:serviceaccount:' + variables.writNamespace + ':" + ControllerServiceAccount + "'"},
+		{Name: "isController", Expression: "variables.user == 'system:serviceaccount:' + variables.writNamespace + ':" + wellknown.ControllerServiceAccount + "'"},
 		{Name: "agents", Expression: lines(FallbackAgentsKey)},
 		{Name: "isAgent", Expression: "variables.user in variables.agents"},
 		// Each exemption line as {id, targets: [{target, constraint}]}.

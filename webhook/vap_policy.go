@@ -4,6 +4,8 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"writ.dev/writ/wellknown"
 )
 
 // notGrantable are the API groups a break-glass grant never covers: RBAC, admission
@@ -82,7 +84,7 @@ var fallbackVariables = []admissionregistrationv1.Variable{
 		" || (t.constraint == 'cabundle' && variables.caBundleChange)" +
 		" || (t.constraint.startsWith('owner=') && t.constraint.substring(6) in variables.ownerKinds && variables.ownerKept)" +
 		" || (t.constraint.startsWith('namesake=') && t.constraint.substring(9) in variables.namesakeKinds))))"},
-	{Name: "inProtectedNamespace", Expression: "namespaceObject != null && namespaceObject.metadata.?labels[?'" + ProtectedNamespaceLabel + "'].orValue('') == 'true'"},
+	{Name: "inProtectedNamespace", Expression: "namespaceObject != null && namespaceObject.metadata.?labels[?'" + wellknown.ProtectedNamespaceLabel + "'].orValue('') == 'true'"},
 	// (A Namespace's own request carries its name as the namespace: that is the namespace rule's.)
 	{Name: "inWritNamespace", Expression: "variables.ns != '' && variables.ns == variables.writNamespace && !(variables.group == '' && variables.resource == 'namespaces')"},
 	{Name: "terminating", Expression: "request.operation == 'DELETE' && namespaceObject != null && namespaceObject.?metadata.?deletionTimestamp.hasValue()"},
@@ -105,7 +107,7 @@ var fallbackVariables = []admissionregistrationv1.Variable{
 		" || (variables.group == 'writ.dev' && variables.resource == 'auditevents')" +
 		" || (variables.isController && (variables.isWritKey || (variables.isParams && variables.onlyGrantsChanged))))"},
 	{Name: "isNamespace", Expression: "variables.group == '' && variables.resource == 'namespaces'"},
-	{Name: "labelled", Expression: "[object, oldObject].exists(o, o != null && o.metadata.?labels[?'" + ProtectedNamespaceLabel + "'].orValue('') == 'true')"},
+	{Name: "labelled", Expression: "[object, oldObject].exists(o, o != null && o.metadata.?labels[?'" + wellknown.ProtectedNamespaceLabel + "'].orValue('') == 'true')"},
 	// Writ's configuration (GuardPolicies, TrustPolicies, GitSources, Syncs, ...: every writ.dev
 	// kind but break-glass requests and AuditEvents), its CRDs, and every webhook configuration.
 	{Name: "isWritConfig", Expression: "(variables.group == 'writ.dev' && !(variables.resource in ['breakglassrequests', 'auditevents']))" +
@@ -120,7 +122,7 @@ var fallbackVariables = []admissionregistrationv1.Variable{
 var fallbackValidations = []admissionregistrationv1.Validation{
 	{
 		Expression:        "!variables.isWritKey || variables.isAgent || variables.isController",
-		MessageExpression: `'writ: ' + variables.who + ' denied: only Writ\'s controller (' + variables.writNamespace + '/` + ControllerServiceAccount + `) or the GitOps agent may change Writ\'s keys; change them in Git'`,
+		MessageExpression: `'writ: ' + variables.who + ' denied: only Writ\'s controller (' + variables.writNamespace + '/` + wellknown.ControllerServiceAccount + `) or the GitOps agent may change Writ\'s keys; change them in Git'`,
 		Reason:            forbidden(),
 	},
 	{
@@ -131,7 +133,7 @@ var fallbackValidations = []admissionregistrationv1.Validation{
 	{
 		Expression: "!variables.inProtectedNamespace || variables.isAgent || variables.isExempt || variables.hasGrant" +
 			" || variables.terminating",
-		MessageExpression: `'writ: ' + variables.who + ' denied: namespace ' + variables.ns + ' is protected (` + ProtectedNamespaceLabel + `=true) and only the GitOps agent may change it; change it in Git'` +
+		MessageExpression: `'writ: ' + variables.who + ' denied: namespace ' + variables.ns + ' is protected (` + wellknown.ProtectedNamespaceLabel + `=true) and only the GitOps agent may change it; change it in Git'` +
 			` + (variables.myGrants.size() == 0 ? '' : '. Your break-glass grants do not cover this request (a grant never covers ` + joinedNotGrantable() +
 			`): ' + variables.myGrants.join('; '))`,
 		Reason: forbidden(),
@@ -144,7 +146,7 @@ var fallbackValidations = []admissionregistrationv1.Validation{
 	},
 	{
 		Expression:        "!variables.isNamespace || variables.isAgent || variables.isExempt || !(variables.labelled || (request.operation == 'DELETE' && variables.name == variables.writNamespace))",
-		MessageExpression: `'writ: ' + variables.who + ' denied: the namespace is protected (` + ProtectedNamespaceLabel + `=true) or holds Writ, and only the GitOps agent may change or delete it; change it in Git'`,
+		MessageExpression: `'writ: ' + variables.who + ' denied: the namespace is protected (` + wellknown.ProtectedNamespaceLabel + `=true) or holds Writ, and only the GitOps agent may change or delete it; change it in Git'`,
 		Reason:            forbidden(),
 	},
 	{

@@ -27,6 +27,7 @@ import (
 	"writ.dev/writ/test/harness"
 	"writ.dev/writ/webhook"
 	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
+	"writ.dev/writ/wellknown"
 )
 
 const (
@@ -406,7 +407,7 @@ func TestFallbackPolicyWithoutTheWebhook(t *testing.T) {
 	denied(t, "a node's name without its group", event("system:node:n1"), `create of events `+fbProd+`/web-0.`, `by "system:node:n1"`)
 
 	// Once the agent deletes a protected namespace, whatever empties it may delete, nothing more.
-	doomed := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fallback-doomed", Labels: map[string]string{webhook.ProtectedNamespaceLabel: "true"}}}
+	doomed := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fallback-doomed", Labels: map[string]string{wellknown.ProtectedNamespaceLabel: "true"}}}
 	if err := f.agent.Create(ctx, doomed); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
@@ -501,7 +502,7 @@ func setupFallback(t *testing.T) *fallbackEnv {
 		if err := env.Grant(ctx, harness.Group("system:authenticated"), "cluster-admin"); err != nil {
 			t.Fatal(err)
 		}
-		ensureNamespace(t, fbProd, map[string]string{webhook.ProtectedNamespaceLabel: "true"})
+		ensureNamespace(t, fbProd, map[string]string{wellknown.ProtectedNamespaceLabel: "true"})
 		ensureNamespace(t, fbDev, nil)
 		ensureNamespace(t, fbWrit, nil)
 		for _, sa := range []struct {

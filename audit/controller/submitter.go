@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	auditv1 "writ.dev/writ/audit/api/v1alpha1"
+	"writ.dev/writ/wellknown"
 )
 
 // The submitter stamp. Every AuditEvent carries, in spec.submitter, who created it as the
@@ -30,7 +31,7 @@ const (
 )
 
 // Writ's service accounts, in Writ's namespace: the only ones whose AuditEvents are stored.
-var submitterAccounts = []string{"writ-webhook", "writ-reconciler", "writ-controller"}
+var submitterAccounts = wellknown.ServiceAccounts
 
 // Submitters returns the user names of Writ's service accounts in namespace: the webhook, the
 // reconciler and the controller, the only submitters the ingester accepts.

@@ -15,14 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-)
 
-// Field manager and metadata Writ puts on what it applies.
-const (
-	FieldManager     = "writ"
-	ManagedLabel     = "writ.dev/managed" // value: the sync's namespace.name
-	CommitAnnotation = "writ.dev/commit"
-	SourceAnnotation = "writ.dev/source"
+	"writ.dev/writ/wellknown"
 )
 
 // Stamp identifies who applies and from where.
@@ -90,7 +84,7 @@ type Engine struct {
 // New returns an Engine acting with c (the identity the sync impersonates).
 func New(c client.Client) *Engine {
 	poller := polling.NewStatusPoller(c, c.RESTMapper(), polling.Options{})
-	rm := ssa.NewResourceManager(c, poller, ssa.Owner{Field: FieldManager, Group: "writ.dev"})
+	rm := ssa.NewResourceManager(c, poller, ssa.Owner{Field: wellknown.FieldManager, Group: "writ.dev"})
 	rm.SetConcurrency(10)
 	return &Engine{rm: rm, c: c, WaitTimeout: time.Minute}
 }
@@ -181,11 +175,11 @@ func (e *Engine) restamp(ctx context.Context, objs []*unstructured.Unstructured,
 		}
 	}
 	for _, o := range objs {
-		if o.GetAnnotations()[CommitAnnotation] == s.Commit || !changed[subject(o)] {
+		if o.GetAnnotations()[wellknown.CommitAnnotation] == s.Commit || !changed[subject(o)] {
 			continue
 		}
 		ann := o.GetAnnotations()
-		ann[CommitAnnotation] = s.Commit
+		ann[wellknown.CommitAnnotation] = s.Commit
 		o.SetAnnotations(ann)
 		if _, err := e.rm.Apply(ctx, o, opts); err != nil {
 			return fmt.Errorf("stamping %s with the commit: %w", subject(o), err)
@@ -231,7 +225,7 @@ func (e *Engine) prune(ctx context.Context, previous, current []Entry, s Stamp) 
 		if err != nil {
 			return pruned, fmt.Errorf("pruning %s: %w", x, err)
 		}
-		if live.GetLabels()[ManagedLabel] != s.owner() {
+		if live.GetLabels()[wellknown.ManagedLabel] != s.owner() {
 			continue // not ours (any more): never delete it
 		}
 		gone = append(gone, live)

@@ -14,6 +14,7 @@ import (
 
 	"writ.dev/writ/reconcile/apply"
 	"writ.dev/writ/test/harness"
+	"writ.dev/writ/wellknown"
 )
 
 var env *harness.Env
@@ -77,10 +78,10 @@ func TestApplyStagesPrunesAndNeverDeletesForeignObjects(t *testing.T) {
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "a"}, &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.Labels[apply.ManagedLabel] != "writ-system.shop" || got.Annotations[apply.CommitAnnotation] != "c1" || got.Annotations[apply.SourceAnnotation] == "" {
+	if got.Labels[wellknown.ManagedLabel] != "writ-system.shop" || got.Annotations[wellknown.CommitAnnotation] != "c1" || got.Annotations[wellknown.SourceAnnotation] == "" {
 		t.Fatalf("stamp missing: %v %v", got.Labels, got.Annotations)
 	}
-	if mf := got.ManagedFields; len(mf) == 0 || mf[0].Manager != apply.FieldManager {
+	if mf := got.ManagedFields; len(mf) == 0 || mf[0].Manager != wellknown.FieldManager {
 		t.Fatalf("managed fields %v", mf)
 	}
 
@@ -115,12 +116,12 @@ func TestApplyStagesPrunesAndNeverDeletesForeignObjects(t *testing.T) {
 	// The commit annotation moves only on what changed.
 	for name, want := range map[string]string{"a": "c2", "c": "c2"} {
 		var x corev1.ConfigMap
-		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "shop", Name: name}, &x); err != nil || x.Annotations[apply.CommitAnnotation] != want {
-			t.Errorf("%s: commit annotation %q, want %q (%v)", name, x.Annotations[apply.CommitAnnotation], want, err)
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "shop", Name: name}, &x); err != nil || x.Annotations[wellknown.CommitAnnotation] != want {
+			t.Errorf("%s: commit annotation %q, want %q (%v)", name, x.Annotations[wellknown.CommitAnnotation], want, err)
 		}
 	}
 	var space corev1.Namespace
-	if err := env.Client.Get(ctx, client.ObjectKey{Name: "shop"}, &space); err != nil || space.Annotations[apply.CommitAnnotation] != "c1" {
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: "shop"}, &space); err != nil || space.Annotations[wellknown.CommitAnnotation] != "c1" {
 		t.Errorf("unchanged namespace restamped: %v %v", space.Annotations, err)
 	}
 

@@ -9,6 +9,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"writ.dev/writ/wellknown"
 )
 
 // Drift is a live object that no longer matches what Git declares.
@@ -121,18 +123,18 @@ func (e *Engine) stamp(o *unstructured.Unstructured, s Stamp, live map[string]li
 	if labels == nil {
 		labels = map[string]string{}
 	}
-	labels[ManagedLabel] = s.owner()
+	labels[wellknown.ManagedLabel] = s.owner()
 	o.SetLabels(labels)
 	ann := o.GetAnnotations()
 	if ann == nil {
 		ann = map[string]string{}
 	}
-	ann[CommitAnnotation] = s.Commit
+	ann[wellknown.CommitAnnotation] = s.Commit
 	if l, ok := live[subject(o)]; ok && l.commit != "" {
-		ann[CommitAnnotation] = l.commit
+		ann[wellknown.CommitAnnotation] = l.commit
 	}
 	if s.Source != "" {
-		ann[SourceAnnotation] = s.Source
+		ann[wellknown.SourceAnnotation] = s.Source
 	}
 	o.SetAnnotations(ann)
 }
@@ -149,7 +151,7 @@ func otherManagers(obj *unstructured.Unstructured) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, m := range mf {
-		if m.Manager == FieldManager || seen[m.Manager] || strings.HasPrefix(m.Manager, "before-first-apply") {
+		if m.Manager == wellknown.FieldManager || seen[m.Manager] || strings.HasPrefix(m.Manager, "before-first-apply") {
 			continue
 		}
 		seen[m.Manager] = true

@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"writ.dev/writ/wellknown"
 )
 
 // Memo remembers, per sync and object, what Writ last applied (a hash of the stamped object) and
@@ -105,7 +107,7 @@ func (m *Memo) forgetOwner(owner string) {
 func desiredHash(o *unstructured.Unstructured) string {
 	c := o.DeepCopy()
 	ann := c.GetAnnotations()
-	delete(ann, CommitAnnotation)
+	delete(ann, wellknown.CommitAnnotation)
 	c.SetAnnotations(ann)
 	b, err := json.Marshal(c.Object) // map keys are sorted: the same object hashes the same
 	if err != nil {
@@ -140,7 +142,7 @@ func (e *Engine) liveState(ctx context.Context, objs []*unstructured.Unstructure
 		seen[sc] = true
 		list := &unstructured.UnstructuredList{}
 		list.SetGroupVersionKind(sc.gvk.GroupVersion().WithKind(sc.gvk.Kind + "List"))
-		opts := []client.ListOption{client.MatchingLabels{ManagedLabel: s.owner()}}
+		opts := []client.ListOption{client.MatchingLabels{wellknown.ManagedLabel: s.owner()}}
 		if sc.ns != "" {
 			opts = append(opts, client.InNamespace(sc.ns))
 		}
@@ -149,7 +151,7 @@ func (e *Engine) liveState(ctx context.Context, objs []*unstructured.Unstructure
 		}
 		for i := range list.Items {
 			it := &list.Items[i]
-			out[subject(it)] = liveObject{commit: it.GetAnnotations()[CommitAnnotation], resourceVersion: it.GetResourceVersion(), obj: it}
+			out[subject(it)] = liveObject{commit: it.GetAnnotations()[wellknown.CommitAnnotation], resourceVersion: it.GetResourceVersion(), obj: it}
 		}
 	}
 	return out

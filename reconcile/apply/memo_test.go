@@ -14,6 +14,7 @@ import (
 
 	"writ.dev/writ/reconcile/apply"
 	"writ.dev/writ/test/harness"
+	"writ.dev/writ/wellknown"
 )
 
 // countingClient is a client whose per-object requests are counted: PATCHes (server-side applies
@@ -111,7 +112,7 @@ func TestMemoSkipsOnlyUntouchedObjects(t *testing.T) {
 		t.Fatalf("apply of a change: %v, %+v", err, res)
 	}
 	var b corev1.ConfigMap
-	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: nsName, Name: "b"}, &b); err != nil || b.Data["k"] != "2" || b.Annotations[apply.CommitAnnotation] != "c2" {
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: nsName, Name: "b"}, &b); err != nil || b.Data["k"] != "2" || b.Annotations[wellknown.CommitAnnotation] != "c2" {
 		t.Fatalf("b after the change: %v %v %v", err, b.Data, b.Annotations)
 	}
 

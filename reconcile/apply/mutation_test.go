@@ -16,6 +16,7 @@ import (
 
 	"writ.dev/writ/reconcile/apply"
 	"writ.dev/writ/test/harness"
+	"writ.dev/writ/wellknown"
 )
 
 // agentUser is the identity the attacker's policy singles out: the GitOps agent's.
@@ -144,9 +145,9 @@ spec:
 	}
 	// The server-side dry-run the drift check used to rely on sees no change at all...
 	dry := objects(t, deploy)[0]
-	dry.SetLabels(map[string]string{apply.ManagedLabel: "writ-system.mutated"})
-	dry.SetAnnotations(map[string]string{apply.CommitAnnotation: "c1"})
-	if err := agent.Patch(ctx, dry, client.Apply, client.FieldOwner(apply.FieldManager), client.ForceOwnership, client.DryRunAll); err != nil {
+	dry.SetLabels(map[string]string{wellknown.ManagedLabel: "writ-system.mutated"})
+	dry.SetAnnotations(map[string]string{wellknown.CommitAnnotation: "c1"})
+	if err := agent.Patch(ctx, dry, client.Apply, client.FieldOwner(wellknown.FieldManager), client.ForceOwnership, client.DryRunAll); err != nil {
 		t.Fatal(err)
 	}
 	if got, _, _ := unstructured.NestedSlice(dry.Object, "spec", "template", "spec", "containers"); got[0].(map[string]any)["image"] != "evil.example.com/miner:latest" {

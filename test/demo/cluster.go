@@ -25,14 +25,15 @@ import (
 	"writ.dev/writ/test/harness"
 	"writ.dev/writ/webhook"
 	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
+	"writ.dev/writ/wellknown"
 )
 
 // Writ's namespace and the identities the demo runs as. The guard trusts the reconciler's
 // service account, as policies/guard-writ.yaml says.
 const (
 	writNS         = "writ-system"
-	reconcilerSA   = webhook.ReconcilerServiceAccount
-	controllerSA   = webhook.ControllerServiceAccount
+	reconcilerSA   = wellknown.ReconcilerServiceAccount
+	controllerSA   = wellknown.ControllerServiceAccount
 	hpaSA          = "horizontal-pod-autoscaler"
 	reconcilerUser = "system:serviceaccount:writ-system:writ-reconciler"
 	controllerUser = "system:serviceaccount:writ-system:writ-controller"

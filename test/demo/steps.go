@@ -19,6 +19,7 @@ import (
 	provenancev1 "writ.dev/writ/provenance/api/v1alpha1"
 	"writ.dev/writ/reconcile"
 	reconcilev1 "writ.dev/writ/reconcile/api/v1alpha1"
+	"writ.dev/writ/wellknown"
 )
 
 // What Git declares: a protected namespace with a ConfigMap and a Deployment.
@@ -190,8 +191,8 @@ func (d *demo) signedCommit(ctx context.Context) error {
 		return err
 	}
 	d.s.cmd("kubectl get configmap checkout -n shop -o yaml")
-	d.s.evidence("data: mode=%s currency=%s\nannotations: writ.dev/commit=%s", cm.Data["mode"], cm.Data["currency"], cm.Annotations["writ.dev/commit"])
-	if cm.Data["mode"] != "normal" || cm.Annotations["writ.dev/commit"] != commit {
+	d.s.evidence("data: mode=%s currency=%s\nannotations: writ.dev/commit=%s", cm.Data["mode"], cm.Data["currency"], cm.Annotations[wellknown.CommitAnnotation])
+	if cm.Data["mode"] != "normal" || cm.Annotations[wellknown.CommitAnnotation] != commit {
 		return fmt.Errorf("configmap shop/checkout is not what the commit declares: %v %v", cm.Data, cm.Annotations)
 	}
 	return d.records(ctx, match{commit: commit}, audit.CommitVerified, audit.SyncApplied)
