@@ -8,12 +8,10 @@ import (
 // DefaultRekorURL is the Rekor instance used for online look-ups when the policy names none.
 const DefaultRekorURL = "https://rekor.sigstore.dev"
 
-func init() { compileKeyless = compileSigstore }
-
-// compileSigstore maps a policy's keyless section onto the sigstore verifier, applying the
+// compileKeyless maps a policy's keyless section onto the sigstore verifier, applying the
 // policy's safe defaults: a transparency-log entry and an SCT are required unless the policy says
 // otherwise.
-func compileSigstore(k *v1alpha1.KeylessTrust) (formatVerifier, error) {
+func compileKeyless(k *v1alpha1.KeylessTrust) (formatVerifier, error) {
 	o := sigstore.Options{
 		RequireTransparencyLog:            k.TransparencyLog.Required == nil || *k.TransparencyLog.Required,
 		RequireSCT:                        k.RequireSCT == nil || *k.RequireSCT,

@@ -33,9 +33,6 @@ func (a openpgpAdapter) Verify(payload, sig []byte, _ time.Time) (signature.Sign
 	return a.v.Verify(payload, sig)
 }
 
-// compileKeyless builds the keyless verifier; it is set by keyless.go.
-var compileKeyless func(*v1alpha1.KeylessTrust) (formatVerifier, error)
-
 type approvalRule struct {
 	name       string
 	paths      []string
@@ -117,9 +114,7 @@ func Compile(spec v1alpha1.TrustPolicySpec, opts ...Option) (*Verifier, error) {
 		}
 	}
 	if spec.Keyless != nil {
-		if compileKeyless == nil {
-			errs.add("keyless", "keyless (Sigstore) signatures are not supported by this build")
-		} else if kv, err := compileKeyless(spec.Keyless); err != nil {
+		if kv, err := compileKeyless(spec.Keyless); err != nil {
 			errs.add("keyless", "%v", err)
 		} else {
 			v.formats[signature.Keyless] = kv

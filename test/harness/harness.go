@@ -23,7 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
-	"writ.dev/writ/cmd/writ-controller/app"
+	"writ.dev/writ/scheme"
 	"writ.dev/writ/test/controlplane"
 )
 
@@ -88,7 +88,7 @@ func Start(o Options) (*Env, error) {
 		// Writ's CRDs and the optional ones the chart ships (Bitnami's SealedSecret).
 		o.CRDDirs = []string{filepath.Join(root, "charts", "writ", "files", "crds"), filepath.Join(root, "charts", "writ", "files", "sealing")}
 	}
-	scheme, err := app.Scheme()
+	sc, err := scheme.New()
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +96,7 @@ func Start(o Options) (*Env, error) {
 		BinaryAssetsDirectory:    dir,
 		CRDDirectoryPaths:        o.CRDDirs,
 		ErrorIfCRDPathMissing:    true,
-		Scheme:                   scheme,
+		Scheme:                   sc,
 		ControlPlaneStartTimeout: 2 * time.Minute,
 		ControlPlaneStopTimeout:  time.Minute,
 		WebhookInstallOptions:    envtest.WebhookInstallOptions{ValidatingWebhooks: o.ValidatingWebhooks, MutatingWebhooks: o.MutatingWebhooks},
@@ -114,8 +114,8 @@ func Start(o Options) (*Env, error) {
 		_ = os.RemoveAll(staticDir)
 		return nil, fmt.Errorf("starting the control plane from %s: %w", dir, err)
 	}
-	e := &Env{Config: cfg, Scheme: scheme, env: te, log: o.Log, staticDir: staticDir}
-	if e.Client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+	e := &Env{Config: cfg, Scheme: sc, env: te, log: o.Log, staticDir: staticDir}
+	if e.Client, err = client.New(cfg, client.Options{Scheme: sc}); err != nil {
 		_ = e.Stop()
 		return nil, err
 	}

@@ -59,6 +59,9 @@ func matches(imp string, prefixes []string) bool {
 
 var controllerCode = []string{"sigs.k8s.io/controller-runtime", "github.com/prometheus/client_golang"}
 
+// apiTypes are Writ's API packages and what they import of Writ's (audit's Event types).
+var apiTypes = []string{"writ.dev/writ/provenance/api", "writ.dev/writ/audit/api", "writ.dev/writ/webhook/api", "writ.dev/writ/reconcile/api", "writ.dev/writ/audit$"}
+
 var rules = []rule{
 	{pkg: "writ.dev/writ/provenance/...", forbidden: append([]string{"writ.dev/writ"}, controllerCode...), allowed: []string{"writ.dev/writ/provenance"}},
 	{pkg: "writ.dev/writ/sealing", forbidden: append([]string{"writ.dev/writ"}, controllerCode...)},
@@ -67,6 +70,9 @@ var rules = []rule{
 		"k8s.io/client-go/kubernetes$", "writ.dev/writ/provenance", "writ.dev/writ/sealing/controller",
 		"writ.dev/writ/webhook", "writ.dev/writ/reconcile", "writ.dev/writ/cmd/writ-verify",
 	}, controllerCode...)},
+	// The scheme is API types only, so the harness and every test importing it link no controller.
+	{pkg: "writ.dev/writ/scheme", forbidden: append([]string{"writ.dev/writ"}, controllerCode...), allowed: apiTypes},
+	{pkg: "writ.dev/writ/test/harness", forbidden: []string{"writ.dev/writ"}, allowed: append([]string{"writ.dev/writ/scheme", "writ.dev/writ/test/controlplane"}, apiTypes...)},
 }
 
 func TestImportRules(t *testing.T) {
@@ -117,6 +123,12 @@ func TestRulesBite(t *testing.T) {
 		{rules[2], []string{"github.com/sigstore/sigstore-go/pkg/verify"}, true},
 		{rules[1], []string{"writ.dev/writ/audit"}, true},
 		{rules[1], []string{"github.com/bitnami/sealed-secrets/pkg/crypto"}, false},
+		{rules[3], []string{"writ.dev/writ/webhook/api/v1alpha1", "writ.dev/writ/audit"}, false},
+		{rules[3], []string{"writ.dev/writ/webhook"}, true},
+		{rules[3], []string{"writ.dev/writ/audit/controller"}, true},
+		{rules[3], []string{"sigs.k8s.io/controller-runtime/pkg/scheme"}, true},
+		{rules[4], []string{"writ.dev/writ/scheme", "writ.dev/writ/test/controlplane", "sigs.k8s.io/controller-runtime/pkg/envtest"}, false},
+		{rules[4], []string{"writ.dev/writ/cmd/writ-controller/app"}, true},
 	} {
 		if got := tc.r.violations(tc.imps); (len(got) > 0) != tc.bad {
 			t.Errorf("%s with %v: violations %v, want some: %v", tc.r.pkg, tc.imps, got, tc.bad)

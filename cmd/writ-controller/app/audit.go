@@ -25,22 +25,30 @@ import (
 // never appears in the process's arguments.
 const PostgresDSNEnv = "WRIT_AUDIT_POSTGRES_DSN"
 
-func init() { components[ComponentAudit] = auditComponent{} }
-
-type auditComponent struct{}
-
-// openStore opens the audit store the options select: PostgreSQL when a DSN is set, else the
-// embedded log in AuditDir.
-func openStore(ctx context.Context, o Options) (audit.Store, string, error) {
-	if dsn := os.Getenv(PostgresDSNEnv); dsn != "" {
-		s, err := postgres.Open(ctx, dsn, postgres.Options{Chain: o.AuditChain})
-		return s, "postgres", err
-	}
-	s, err := segment.Open(o.AuditDir, segment.Options{})
-	return s, "embedded log at " + o.AuditDir, err
+// AuditOptions configure the audit component: the store, its ingester and checkpointer, and the
+// evidence export server.
+type AuditOptions struct {
+	Namespace          string        // Writ's own namespace: AuditEvents, the audit key's Secret
+	Dir                string        // the embedded log's directory (--audit-dir)
+	Chain              string        // the chain in a shared PostgreSQL store (--audit-chain)
+	CheckpointInterval time.Duration // how often the chain's head is signed
+	ExportAddr         string        // where evidence bundles are served; "0": nowhere
 }
 
-func (auditComponent) Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
+// openStore opens the audit store the options select: PostgreSQL when $WRIT_AUDIT_POSTGRES_DSN
+// is set, else the embedded log in o.Dir.
+func openStore(ctx context.Context, o AuditOptions) (audit.Store, string, error) {
+	if dsn := os.Getenv(PostgresDSNEnv); dsn != "" {
+		s, err := postgres.Open(ctx, dsn, postgres.Options{Chain: o.Chain})
+		return s, "postgres", err
+	}
+	s, err := segment.Open(o.Dir, segment.Options{})
+	return s, "embedded log at " + o.Dir, err
+}
+
+// setupAudit opens the store and registers the ingester, the checkpointer and the export server
+// with mgr.
+func setupAudit(ctx context.Context, mgr ctrl.Manager, o AuditOptions) error {
 	store, where, err := openStore(ctx, o)
 	if err != nil {
 		return fmt.Errorf("opening the audit store: %w", err)
@@ -55,7 +63,7 @@ func (auditComponent) Setup(ctx context.Context, mgr ctrl.Manager, o Options) er
 	}
 	ctrl.Log.WithName("audit").Info("audit store opened", "store", where)
 	var key atomic.Pointer[ed25519.PrivateKey]
-	if o.AuditExportAddr != "0" {
+	if o.ExportAddr != "0" {
 		mux := http.NewServeMux()
 		mux.Handle(auditcontroller.ExportPath, auditcontroller.ExportHandler(store, func() ed25519.PrivateKey {
 			if k := key.Load(); k != nil {
@@ -63,7 +71,7 @@ func (auditComponent) Setup(ctx context.Context, mgr ctrl.Manager, o Options) er
 			}
 			return nil
 		}))
-		srv := &http.Server{Addr: o.AuditExportAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Addr: o.ExportAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 			go func() {
 				<-ctx.Done()
@@ -86,7 +94,7 @@ func (auditComponent) Setup(ctx context.Context, mgr ctrl.Manager, o Options) er
 			return err
 		}
 		key.Store(&k)
-		cp := &auditcontroller.Checkpointer{Store: store, Key: k, Interval: o.AuditCheckpointInterval, Metrics: m}
+		cp := &auditcontroller.Checkpointer{Store: store, Key: k, Interval: o.CheckpointInterval, Metrics: m}
 		return cp.Start(ctx)
 	}))
 }

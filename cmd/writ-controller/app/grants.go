@@ -1,21 +1,22 @@
 package app
 
 import (
-	"context"
-
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"writ.dev/writ/webhook/grants"
 )
 
-func init() { components[ComponentGrants] = grantsComponent{} }
+// GrantsOptions configure the grants component: the mirror of approved break-glass grants into
+// the fallback policy's parameters.
+type GrantsOptions struct {
+	Namespace string // Writ's own namespace: the BreakGlassRequests and the fallback's ConfigMap
+}
 
-type grantsComponent struct{}
-
-// Setup runs the break-glass grants mirror on the leader. It reads BreakGlassRequests from the
-// manager's cache and the fallback's ConfigMap directly (the cache would watch every ConfigMap).
-func (grantsComponent) Setup(_ context.Context, mgr ctrl.Manager, o Options) error {
+// setupGrants runs the break-glass grants mirror on the leader. It reads BreakGlassRequests from
+// the manager's cache and the fallback's ConfigMap directly (the cache would watch every
+// ConfigMap).
+func setupGrants(mgr ctrl.Manager, o GrantsOptions) error {
 	direct, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme()})
 	if err != nil {
 		return err

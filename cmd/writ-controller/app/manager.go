@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"io"
 
-	ssv1alpha1 "github.com/bitnami/sealed-secrets/pkg/apis/sealedsecrets/v1alpha1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -18,44 +15,23 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
-	auditv1 "writ.dev/writ/audit/api/v1alpha1"
 	"writ.dev/writ/cmd/internal/version"
-	provenancev1 "writ.dev/writ/provenance/api/v1alpha1"
-	reconcilev1 "writ.dev/writ/reconcile/api/v1alpha1"
-	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
+	"writ.dev/writ/scheme"
 )
 
-// Component is one part of Writ that the manager runs.
-type Component interface {
-	// Setup registers the component's controllers, webhooks and runnables with mgr.
-	Setup(ctx context.Context, mgr ctrl.Manager, o Options) error
-}
-
-// components maps a component name to its implementation. A component that is not built yet is
-// absent; enabling it is an error rather than a silent no-op.
-var components = map[string]Component{}
-
-// Scheme returns the scheme with Kubernetes' built-in kinds and Writ's own.
-func Scheme() (*runtime.Scheme, error) {
-	s := runtime.NewScheme()
-	if err := errors.Join(clientgoscheme.AddToScheme(s), provenancev1.AddToScheme(s), auditv1.AddToScheme(s), guardv1.AddToScheme(s), reconcilev1.AddToScheme(s), ssv1alpha1.AddToScheme(s)); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-// NewManager builds the manager for cfg and o, with every enabled component set up.
+// NewManager builds the manager for cfg and o, with every enabled component (and, with
+// --manage-webhook-certs, the webhook certificates) set up in the order of Options.parts.
 func NewManager(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	scheme, err := Scheme()
+	s, err := scheme.New()
 	if err != nil {
 		return nil, err
 	}
 	gs := o.GracefulShutdown
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  scheme,
+		Scheme:                  s,
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress:  o.ProbeAddr,
 		LeaderElection:          o.LeaderElect,
@@ -73,21 +49,12 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager,
 	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
 		return nil, err
 	}
-	for _, name := range Components {
-		if !o.Enabled[name] {
+	for _, p := range o.parts() {
+		if !p.on {
 			continue
 		}
-		c, ok := components[name]
-		if !ok {
-			return nil, fmt.Errorf("component %q is not available in this build of writ-controller yet: drop --enable-%s", name, name)
-		}
-		if err := c.Setup(ctx, mgr, o); err != nil {
-			return nil, fmt.Errorf("setting up %s: %w", name, err)
-		}
-	}
-	if o.ManageWebhookCerts {
-		if err := setupWebhookCerts(mgr, o); err != nil {
-			return nil, fmt.Errorf("setting up the webhook certificates: %w", err)
+		if err := p.setup(ctx, mgr); err != nil {
+			return nil, fmt.Errorf("setting up %s: %w", p.name, err)
 		}
 	}
 	return mgr, nil

@@ -10,21 +10,8 @@ import (
 	"time"
 )
 
-// Component names, as used in --enable-<name> flags.
-const (
-	ComponentWebhook    = "webhook"
-	ComponentReconciler = "reconciler"
-	ComponentAudit      = "audit"
-	ComponentSealing    = "sealing"
-	// ComponentGrants mirrors approved break-glass requests into the fallback policy's
-	// parameters (package webhook/grants); it runs as writ-controller.
-	ComponentGrants = "grants"
-)
-
-// Components lists every component the manager can run.
-var Components = []string{ComponentWebhook, ComponentReconciler, ComponentAudit, ComponentSealing, ComponentGrants}
-
-// Options configure the manager.
+// Options are writ-controller's flags. The manager reads the general ones; Options.parts hands
+// each component its own options struct (WebhookOptions, AuditOptions, ...) made from the rest.
 type Options struct {
 	Kubeconfig              string
 	KubeAPIQPS              float32 // client-side rate limit towards the apiserver
@@ -217,15 +204,6 @@ func (o Options) Validate() error {
 	}
 	if o.ManageWebhookCerts && (o.WebhookCertSecret == "" || o.WebhookService == "" || o.WebhookConfiguration == "") {
 		errs = append(errs, errors.New("--manage-webhook-certs needs --webhook-cert-secret, --webhook-service and --webhook-configuration"))
-	}
-	if o.SealingKeyRenewPeriod < 0 {
-		errs = append(errs, fmt.Errorf("--sealing-key-renew-period must not be negative, got %s (0 disables renewal)", o.SealingKeyRenewPeriod))
-	}
-	if o.SealingKeyTTL < time.Hour {
-		errs = append(errs, fmt.Errorf("--sealing-key-ttl %s is too short: certificates must outlive their renewal (use at least 1h)", o.SealingKeyTTL))
-	}
-	if o.SealingWorkers < 1 {
-		errs = append(errs, fmt.Errorf("--sealing-workers must be at least 1, got %d", o.SealingWorkers))
 	}
 	if o.GracefulShutdown <= 0 {
 		errs = append(errs, fmt.Errorf("--graceful-shutdown-timeout must be positive, got %s", o.GracefulShutdown))

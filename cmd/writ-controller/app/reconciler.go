@@ -12,11 +12,14 @@ import (
 	"writ.dev/writ/reconcile"
 )
 
-func init() { components[ComponentReconciler] = reconcilerComponent{} }
+// ReconcilerOptions configure the reconciler component: the GitSource and Sync controllers.
+type ReconcilerOptions struct {
+	Namespace string // Writ's own namespace, where audit events go
+	CacheDir  string // repository caches and checkouts (--reconcile-cache-dir)
+}
 
-type reconcilerComponent struct{}
-
-func (reconcilerComponent) Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
+// setupReconciler registers the GitSource and Sync controllers with mgr.
+func setupReconciler(ctx context.Context, mgr ctrl.Manager, o ReconcilerOptions) error {
 	log := ctrl.Log.WithName("reconciler")
 	rec := kuberecorder.New(mgr.GetClient(), kuberecorder.Options{Namespace: o.Namespace, OnError: func(e audit.Event, err error) {
 		log.Error(err, "an audit event could not be handed to the audit component", "kind", e.Kind, "commit", e.Commit)
@@ -25,12 +28,12 @@ func (reconcilerComponent) Setup(ctx context.Context, mgr ctrl.Manager, o Option
 		return err
 	}
 	m := reconcile.NewMetrics(metrics.Registry)
-	sources := &reconcile.GitSourceReconciler{Client: mgr.GetClient(), Recorder: rec, Metrics: m, CacheDir: filepath.Join(o.ReconcileCacheDir, "sources")}
+	sources := &reconcile.GitSourceReconciler{Client: mgr.GetClient(), Recorder: rec, Metrics: m, CacheDir: filepath.Join(o.CacheDir, "sources")}
 	if err := sources.SetupWithManager(mgr); err != nil {
 		return err
 	}
 	syncs := &reconcile.SyncReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Config: mgr.GetConfig(), Recorder: rec, Sources: sources, Metrics: m,
-		CacheDir: filepath.Join(o.ReconcileCacheDir, "syncs")}
+		CacheDir: filepath.Join(o.CacheDir, "syncs")}
 	if err := syncs.SetupWithManager(mgr); err != nil {
 		return err
 	}

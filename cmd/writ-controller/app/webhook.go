@@ -21,11 +21,14 @@ const (
 	StampPath = "/stamp"
 )
 
-func init() { components[ComponentWebhook] = webhookComponent{} }
+// WebhookOptions configure the webhook component: the admission guard and writ-breakglass's
+// approval stamp, served by the manager's webhook server (--webhook-port, --webhook-cert-dir).
+type WebhookOptions struct {
+	Namespace string // Writ's own namespace: exempt from the guard, where audit events go
+}
 
-type webhookComponent struct{}
-
-func (webhookComponent) Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
+// setupWebhook registers the guard and the stamp with mgr's webhook server.
+func setupWebhook(ctx context.Context, mgr ctrl.Manager, o WebhookOptions) error {
 	log := ctrl.Log.WithName("webhook")
 	rec := kuberecorder.New(mgr.GetClient(), kuberecorder.Options{Namespace: o.Namespace, OnError: func(e audit.Event, err error) {
 		log.Error(err, "an audit event could not be handed to the audit component", "kind", e.Kind, "user", e.Actor.User, "object", e.Object.String())

@@ -79,9 +79,6 @@ func parseDate(flag, s string) (time.Time, error) {
 	return time.Time{}, cli.UsageErrorf("%s %q is not a date: use RFC 3339 (2026-10-01T00:00:00Z) or YYYY-MM-DD", flag, s)
 }
 
-// storeOpeners opens a store for export; the embedded and PostgreSQL stores register here.
-var storeOpeners = map[string]func(ctx context.Context, o exportOptions) (audit.Store, error){}
-
 func runExport(ctx context.Context, out, errOut io.Writer, o exportOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
@@ -117,18 +114,10 @@ func runExport(ctx context.Context, out, errOut io.Writer, o exportOptions) erro
 	if err != nil {
 		return cli.UsageErrorf("--key %s: %v", o.key, err)
 	}
-	kind := "postgres"
-	switch {
-	case o.store != "" && o.postgres != "":
+	if o.store != "" && o.postgres != "" {
 		return cli.UsageErrorf("give one of --store and --postgres, not both")
-	case o.store != "":
-		kind = "store"
 	}
-	open, ok := storeOpeners[kind]
-	if !ok {
-		return cli.UsageErrorf("this build of writ cannot read the %s store", kind)
-	}
-	store, err := open(ctx, o)
+	store, kind, err := openExportStore(ctx, o)
 	if err != nil {
 		return cli.UsageErrorf("opening the %s: %v", kind, err)
 	}

@@ -9,16 +9,18 @@ import (
 	"writ.dev/writ/audit/segment"
 )
 
-func init() {
-	storeOpeners["store"] = func(_ context.Context, o exportOptions) (audit.Store, error) {
+// openExportStore opens the store an offline export reads: the embedded log in --store (a
+// point-in-time copy while a running controller holds it), else PostgreSQL at --postgres. It
+// also names the store it opened, for messages.
+func openExportStore(ctx context.Context, o exportOptions) (audit.Store, string, error) {
+	if o.store != "" {
 		s, err := segment.Open(o.store, segment.Options{})
 		if errors.Is(err, segment.ErrLocked) {
 			// A running controller holds it: export from a point-in-time copy.
-			return segment.OpenCopy(o.store, segment.Options{})
+			s, err = segment.OpenCopy(o.store, segment.Options{})
 		}
-		return s, err
+		return s, "store", err
 	}
-	storeOpeners["postgres"] = func(ctx context.Context, o exportOptions) (audit.Store, error) {
-		return postgres.Open(ctx, o.postgres, postgres.Options{Chain: o.chain})
-	}
+	s, err := postgres.Open(ctx, o.postgres, postgres.Options{Chain: o.chain})
+	return s, "postgres", err
 }
