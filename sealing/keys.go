@@ -14,6 +14,7 @@ import (
 	"github.com/bitnami/sealed-secrets/pkg/crypto"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	certutil "k8s.io/client-go/util/cert"
 )
 
 // Labels and names of the key Secrets, as Bitnami's controller writes and reads them, so either
@@ -127,29 +128,20 @@ func ParsePrivateKey(pemData []byte) (*rsa.PrivateKey, error) {
 	}
 }
 
-// ParseCerts reads PEM certificates with RSA public keys.
+// ParseCerts reads PEM certificates (every CERTIFICATE block, read by client-go's
+// certutil.ParseCertsPEM) and requires each to hold an RSA public key.
 func ParseCerts(pemData []byte) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	for rest := pemData; ; {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("parsing a certificate: %w", err)
-		}
+	certs, err := certutil.ParseCertsPEM(pemData)
+	switch {
+	case err != nil && len(certs) > 0:
+		return nil, fmt.Errorf("parsing a certificate: %w", err)
+	case err != nil:
+		return nil, fmt.Errorf("no PEM certificate found that parses (%v): is this the sealing certificate (writ seal --fetch-cert prints it)?", err)
+	}
+	for _, c := range certs {
 		if _, ok := c.PublicKey.(*rsa.PublicKey); !ok {
 			return nil, fmt.Errorf("the certificate for %q does not hold an RSA public key: it is not a sealing certificate", c.Subject.CommonName)
 		}
-		certs = append(certs, c)
-	}
-	if len(certs) == 0 {
-		return nil, errors.New("no PEM certificate found: is this the sealing certificate (writ seal --fetch-cert prints it)?")
 	}
 	return certs, nil
 }

@@ -10,7 +10,9 @@ import (
 
 	ssv1alpha1 "github.com/bitnami/sealed-secrets/pkg/apis/sealedsecrets/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes/scheme"
 	sigyaml "sigs.k8s.io/yaml"
 )
 
@@ -163,4 +165,17 @@ func ReadPrivateKeys(b []byte) ([]*Key, error) {
 		keys = append(keys, k)
 	}
 	return keys, nil
+}
+
+// DecodeSealedSecret reads one SealedSecret in JSON or YAML.
+func DecodeSealedSecret(b []byte) (*ssv1alpha1.SealedSecret, error) {
+	obj, err := runtime.Decode(scheme.Codecs.UniversalDecoder(ssv1alpha1.SchemeGroupVersion), b)
+	if err != nil {
+		return nil, fmt.Errorf("not a SealedSecret: %w", err)
+	}
+	ss, ok := obj.(*ssv1alpha1.SealedSecret)
+	if !ok {
+		return nil, fmt.Errorf("not a SealedSecret but a %s", obj.GetObjectKind().GroupVersionKind().Kind)
+	}
+	return ss, nil
 }

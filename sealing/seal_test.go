@@ -197,21 +197,6 @@ func TestMergeIntoKeepsUnchangedCiphertext(t *testing.T) {
 	}
 }
 
-func TestReseal(t *testing.T) {
-	a, b := sealingtest.Keys(t)
-	ss, _ := sealingtest.Sealer(t, a).Seal(sealingtest.Secret("shop", "db", map[string]string{"password": "hunter2"}))
-	out, err := sealing.Reseal(ss, sealing.NewKeyRing(a, b), time.Now(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out.Annotations[sealing.AnnotationKey] != b.Fingerprint {
-		t.Errorf("resealed with %q, want the newest key %s", out.Annotations[sealing.AnnotationKey], b.Fingerprint)
-	}
-	if s, _, err := sealing.Unseal(out, sealing.NewKeyRing(b)); err != nil || string(s.Data["password"]) != "hunter2" {
-		t.Fatalf("%v %v", s, err)
-	}
-}
-
 // TestTemplateErrorsDoNotLeakPlaintext: a template that fails with a value in its message
 // ({{ fail .password }}) must not carry the plaintext into the error, which becomes the
 // Synced condition and an event.

@@ -1,12 +1,8 @@
 package controller
 
 import (
-	"crypto/rand"
-
 	"github.com/prometheus/client_golang/prometheus"
 )
-
-var cryptoRand = rand.Reader
 
 // Metrics are the sealing component's Prometheus metrics. A nil *Metrics records nothing.
 type Metrics struct {

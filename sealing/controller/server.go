@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"net"
@@ -27,9 +28,11 @@ type HandlerOptions struct {
 	// Bitnami's defaults: 2 per second, burst 2.
 	Rate  rate.Limit
 	Burst int
-	// sealing.Sealer makes the re-sealed SealedSecret of /v1/rotate; default crypto/rand and time.Now.
-	Now func() time.Time
-	Log logr.Logger
+	// Now and Rand are the clock and randomness that /v1/rotate re-seals with; default time.Now
+	// and crypto/rand.
+	Now  func() time.Time
+	Rand io.Reader
+	Log  logr.Logger
 }
 
 // Handler serves the sealing certificate, verification and re-encryption:
@@ -45,6 +48,9 @@ func Handler(o HandlerOptions) http.Handler {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
 	}
 	limit := &limiters{rate: o.Rate, burst: o.Burst, by: map[string]*rate.Limiter{}}
 	mux := http.NewServeMux()
@@ -74,7 +80,7 @@ func Handler(o HandlerOptions) http.Handler {
 		if !ok {
 			return
 		}
-		out, err := sealing.Reseal(ss, ring, o.Now(), cryptoRand)
+		out, err := sealing.Reseal(ss, ring, o.Now(), o.Rand)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusConflict)
 			return

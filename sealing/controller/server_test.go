@@ -3,7 +3,9 @@ package controller_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -67,5 +69,29 @@ func TestHandler(t *testing.T) {
 	}
 	if got := post(t, srv.URL+sealing.VerifyPath, nil, "10.0.0.2"); got != http.StatusBadRequest {
 		t.Errorf("empty body: %d", got)
+	}
+}
+
+// failingRand is randomness that is never there.
+type failingRand struct{}
+
+func (failingRand) Read([]byte) (int, error) { return 0, errors.New("no entropy") }
+
+// /v1/rotate re-seals with the randomness HandlerOptions give it, crypto/rand by default.
+func TestRotateUsesTheGivenRandomness(t *testing.T) {
+	a, _ := sealingtest.Keys(t)
+	ss, _ := sealingtest.Sealer(t, a).Seal(sealingtest.Secret("shop", "db", map[string]string{"k": "v"}))
+	var body bytes.Buffer
+	_ = sealing.Encode(&body, "json", ss)
+	for _, tc := range []struct {
+		rnd  io.Reader
+		want int
+	}{{nil, http.StatusOK}, {rand.Reader, http.StatusOK}, {failingRand{}, http.StatusConflict}} {
+		srv := httptest.NewServer(sealcontroller.Handler(sealcontroller.HandlerOptions{Rand: tc.rnd,
+			Ring: func(context.Context) (*sealing.KeyRing, error) { return sealing.NewKeyRing(a), nil }}))
+		if got := post(t, srv.URL+sealing.RotatePath, body.Bytes(), "10.0.0.1"); got != tc.want {
+			t.Errorf("rotate with %T: %d, want %d", tc.rnd, got, tc.want)
+		}
+		srv.Close()
 	}
 }

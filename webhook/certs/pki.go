@@ -14,6 +14,8 @@ import (
 	"math/big"
 	"slices"
 	"time"
+
+	certutil "k8s.io/client-go/util/cert"
 )
 
 // Keys of the Secret the Rotator keeps.
@@ -117,34 +119,10 @@ func encodeKey(k *ecdsa.PrivateKey) ([]byte, error) {
 	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), nil
 }
 
-// parseCerts parses every CERTIFICATE block of PEM data.
-func parseCerts(data []byte) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no certificate")
-	}
-	return out, nil
-}
-
 // parsePair parses a certificate (the first of certPEM) and its EC private key, and checks that
 // they belong together. Its errors never quote key material.
 func parsePair(certPEM, keyPEM []byte) (pair, error) {
-	certs, err := parseCerts(certPEM)
+	certs, err := certutil.ParseCertsPEM(certPEM)
 	if err != nil {
 		return pair{}, err
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	certutil "k8s.io/client-go/util/cert"
 )
 
 func TestIssueAndParse(t *testing.T) {
@@ -68,7 +70,7 @@ func TestBundleDropsExpiredAndDuplicateCAs(t *testing.T) {
 		t.Errorf("%d certificates, want 2", n)
 	}
 	later := bundle(now.Add(36*time.Hour), a.cert, b.cert)
-	certs, err := parseCerts(later)
+	certs, err := certutil.ParseCertsPEM(later)
 	if err != nil || len(certs) != 1 || certs[0].Subject.CommonName != "b" {
 		t.Errorf("after a expired: %v %v", certs, err)
 	}

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	certutil "k8s.io/client-go/util/cert"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -80,7 +81,10 @@ func (r *Rotator) Ensure(ctx context.Context) (Result, error) {
 	}
 
 	ca, caErr := parsePair(secret.Data[CABundleKey], secret.Data[CAPrivateKeyKey])
-	trusted, _ := parseCerts(secret.Data[CABundleKey])
+	trusted, bundleErr := certutil.ParseCertsPEM(secret.Data[CABundleKey])
+	if bundleErr != nil {
+		trusted = nil // a bundle that does not parse whole is not kept in part
+	}
 	if caErr != nil || !now.Before(renewAt(ca.cert)) {
 		fresh, err := newCA(rnd, now, or(r.CAValidity, DefaultCAValidity), "writ-webhook-ca")
 		if err != nil {
