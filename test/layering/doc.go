@@ -1,5 +1,7 @@
 // Package layering checks the import rules the code base relies on, with `go list -deps`: the pure
-// libraries (provenance, sealing) import nothing else of Writ's and no controller code, and the
-// writ binary links none of the libraries that would slow every command's start (controller-runtime,
-// Sigstore, go-git, client-go's typed clientset, Prometheus).
+// libraries (provenance, sealing) import nothing else of Writ's and no controller code; the writ
+// binary links none of the libraries that would slow every command's start (controller-runtime,
+// Sigstore, go-git, client-go's typed clientset, Prometheus); package scheme holds API types only;
+// and test/harness, which every integration test imports, reaches Writ only through scheme and the
+// API types, never a controller.
 package layering
