@@ -31,7 +31,7 @@ type Options struct {
 	AuditCheckpointInterval time.Duration
 	AuditExportAddr         string
 
-	// Webhook component.
+	// The manager's webhook server, which the webhook component's handlers are served by.
 	WebhookPort    int
 	WebhookCertDir string
 
