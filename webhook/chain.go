@@ -5,58 +5,9 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/labels"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
+	"writ.dev/writ/audit"
 	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
 	"writ.dev/writ/wellknown"
-)
-
-// Snapshot is what the guard knows when it decides: the compiled policies, namespace labels and
-// approved break-glass grants, and the time.
-type Snapshot struct {
-	Policies []*Policy
-	// NamespaceLabels returns a namespace's labels; an error makes the guard deny.
-	NamespaceLabels func(name string) (map[string]string, error)
-	Grants          []Grant
-	Now             time.Time
-	// Exempt namespaces are never guarded (kube-system, kube-public, kube-node-lease, Writ's
-	// own): the apiserver's webhook configuration skips them too.
-	ExemptNamespaces map[string]bool
-	// Owners reads the owners exemptions with ownedBy name (OwnerObjects' kinds) from the guard's
-	// cache; nil: the guard reads none, and such exemptions allow nothing.
-	Owners OwnerReader
-}
-
-// OwnerReader reads an object of one of OwnerObjects' kinds into obj, which the caller only
-// reads.
-type OwnerReader interface {
-	GetOwner(namespace, name string, obj client.Object) error
-}
-
-// OwnerReaderFunc is a function as an OwnerReader.
-type OwnerReaderFunc func(namespace, name string, obj client.Object) error
-
-// GetOwner calls f.
-func (f OwnerReaderFunc) GetOwner(namespace, name string, obj client.Object) error {
-	return f(namespace, name, obj)
-}
-
-// Grant is an approved break-glass request.
-type Grant struct {
-	ID        string
-	Requester string
-	Scope     guardv1.BreakGlassScope
-	Expires   time.Time
-}
-
-// Verdict is a plugin's answer.
-type Verdict int
-
-const (
-	Abstain Verdict = iota
-	Allow
-	Deny
 )
 
 // Decision is the guard's answer for one request.
@@ -68,237 +19,174 @@ type Decision struct {
 	Policy, Plugin, Reason string
 	// Message is what the client sees.
 	Message string
-	// BreakGlass is the grant that allowed the request.
+	// BreakGlass is the grant that allowed the request (or the BreakGlassRequest created or
+	// approved).
 	BreakGlass string
+	// Exemption is the exemption that allowed the request.
+	Exemption string
+	// Audit is the record an allowed decision makes (BreakGlassUsed, BreakGlassRequested,
+	// BreakGlassApproved); empty: none. Denials and warnings are always recorded (auditKind).
+	Audit audit.Kind
 }
 
-// plugin decides one aspect for one policy that protects the request. Its answer is a verdict
-// and what decided (the exemption's name, the grant's id); abstaining it may say why, and a
-// lookup error makes the guard deny.
+// outcome is the decision as the audit annotations and metrics name it: allowed, denied or
+// warned.
+func (d *Decision) outcome() string {
+	switch {
+	case !d.Allowed:
+		return "denied"
+	case d.Warn:
+		return "warned"
+	}
+	return "allowed"
+}
+
+// auditKind is the audit record the decision makes: every denial and every warning, and of the
+// allowed those that say so in Audit; "" for none.
+func (d *Decision) auditKind() audit.Kind {
+	switch {
+	case !d.Allowed:
+		return audit.MutationDenied
+	case d.Warn:
+		return audit.MutationWarned
+	}
+	return d.Audit
+}
+
+// plugin decides one aspect of a request under one policy that protects it. decide returns the
+// Decision, complete (allowed or denied, its reason, the grant or exemption that allowed it), or
+// nil to abstain; an abstaining plugin may say in note why it did not allow, for the denial
+// message. An error means the plugin could not look (a read failed): the guard denies. The
+// Decision may be shared (one its policy compiled): the chain copies it and never writes to it.
 type plugin struct {
 	name   string
-	decide func(p *Policy, r *Request, s *Snapshot) (Verdict, string, error)
+	decide func(p *Policy, r *Request, s *Snapshot) (d *Decision, note string, err error)
 }
 
-// perPolicy is the chain applied under each policy protecting a request; the first plugin that
-// does not abstain decides for that policy, and a request no plugin allows is denied (or warned).
-var perPolicy = []plugin{
-	{"agent", func(p *Policy, r *Request, _ *Snapshot) (Verdict, string, error) {
-		for _, a := range p.Agents {
-			if matches(a, r) {
-				return Allow, "agent", nil
-			}
-		}
-		return Abstain, "", nil
-	}},
-	{"exemption", func(p *Policy, r *Request, s *Snapshot) (Verdict, string, error) {
-		why := ""
-		for _, e := range p.exemptions {
-			if !e.covers(r) {
-				continue
-			}
-			not, err := e.narrowed(p, r, s)
-			if err != nil {
-				return Deny, "", err
-			}
-			if not == "" {
-				return Allow, e.Name, nil
-			}
-			if why == "" {
-				why = fmt.Sprintf("exemption %q does not cover this: %s", e.Name, not)
-			}
-		}
-		return Abstain, why, nil
-	}},
-	{"breakglass", func(p *Policy, r *Request, s *Snapshot) (Verdict, string, error) {
-		for _, g := range s.Grants {
-			if g.Requester != r.User || !inScope(g.Scope, r) {
-				continue
-			}
-			if !s.Now.Before(g.Expires) {
-				continue // expired: no longer a grant, but a newer one may be
-			}
-			return Allow, g.ID, nil
-		}
-		return Abstain, "", nil
-	}},
+// chain is the plugins applied, in order, under each policy that protects a request: the first
+// that does not abstain decides for that policy, and a request no plugin decides is denied.
+type chain []plugin
+
+// perPolicy is the guard's chain.
+var perPolicy = chain{
+	{"agent", byAgent},
+	{"exemption", byExemption},
+	{"breakglass", byBreakGlass},
 }
 
-func containsExact(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
+// byAgent allows the policy's GitOps agents.
+func byAgent(p *Policy, r *Request, _ *Snapshot) (*Decision, string, error) {
+	for _, a := range p.Agents {
+		if matches(a, r) {
+			return &p.agentAllowed, "", nil
 		}
 	}
-	return false
+	return nil, "", nil
 }
 
-func subresourceAllowed(allowed []string, sub string) bool {
-	if len(allowed) == 0 {
-		return sub == ""
-	}
-	return containsExact(allowed, sub)
-}
-
-// inScope reports whether a grant's scope covers the request: a namespaced object in a listed
-// namespace (and resource and name, if listed), or a cluster-scoped object (a Namespace too)
-// listed by name; never RBAC, admission configuration or Writ's own kinds.
-func inScope(sc guardv1.BreakGlassScope, r *Request) bool {
-	if NeverInBreakGlassScope(r.Group, r.Resource) {
-		return false
-	}
-	if r.Namespace == "" || (r.Group == "" && r.Resource == "namespaces") {
-		for _, c := range sc.ClusterResources {
-			if c.APIGroup == r.Group && c.Resource == r.Resource && containsExact(c.Names, r.Name) && !neverNamed(r.Group, r.Resource, r.Name) {
-				return true
-			}
+// byExemption allows what one of the policy's exemptions covers, as far as its narrowing
+// allows; abstaining, it says why the first exemption that covered the request did not allow.
+func byExemption(p *Policy, r *Request, s *Snapshot) (*Decision, string, error) {
+	note := ""
+	for _, e := range p.exemptions {
+		if !e.covers(r) {
+			continue
 		}
-		return false
-	}
-	if !containsExact(sc.Namespaces, r.Namespace) {
-		return false
-	}
-	if len(sc.Resources) > 0 && !ruleMatches(sc.Resources, r.Group, r.Resource) {
-		return false
-	}
-	return len(sc.Names) == 0 || containsExact(sc.Names, r.Name)
-}
-
-// protects reports whether p protects the request, looking at the object before and after: an
-// edit that removes a tracking marker or moves an object (or a namespace) out of protection is
-// itself protected.
-func (p *Policy) protects(r *Request, s *Snapshot) (bool, error) {
-	direct, err := p.protectsDirectly(r, s)
-	if direct || err != nil {
-		return direct, err
-	}
-	return p.tracked && (p.tracks(r.Old) || p.tracks(r.New)), nil
-}
-
-// protectsDirectly reports protection by namespace or resource rule, not by a tracking marker.
-func (p *Policy) protectsDirectly(r *Request, s *Snapshot) (bool, error) {
-	// The apiserver sends a Namespace's own requests with namespace == name.
-	if r.Group == "" && r.Resource == "namespaces" && (r.Namespace == "" || r.Namespace == r.Name) {
-		// The namespace object itself: protected if it is (or was, or would be) a protected
-		// namespace.
-		for _, m := range []*ObjectMeta{r.Old, r.New} {
-			if m != nil && p.namespaceProtected(r.Name, m.Labels) {
-				return true, nil
-			}
+		not, err := e.narrowed(p, r, s)
+		if err != nil {
+			return nil, "", err
 		}
-		if r.Operation == "DELETE" || r.Operation == "UPDATE" {
-			lbls, err := s.NamespaceLabels(r.Name)
-			if err != nil {
-				return false, err
-			}
-			if lbls != nil && p.namespaceProtected(r.Name, lbls) {
-				return true, nil
-			}
+		if not == "" {
+			return &e.allowed, "", nil
+		}
+		if note == "" {
+			note = fmt.Sprintf("exemption %q does not cover this: %s", e.Name, not)
 		}
 	}
-	if r.Namespace == "" {
-		return ruleMatches(p.cluster, r.Group, r.Resource), nil
-	}
-	lbls, err := s.NamespaceLabels(r.Namespace)
-	if err != nil {
-		return false, err
-	}
-	if !p.namespaceProtected(r.Namespace, lbls) {
-		return false, nil
-	}
-	return len(p.resources) == 0 || ruleMatches(p.resources, r.Group, r.Resource), nil
+	return nil, note, nil
 }
 
-func (p *Policy) namespaceProtected(name string, lbls map[string]string) bool {
-	if p.nsNames[name] {
-		return true
+// byBreakGlass allows the holder of a live grant whose scope covers the request.
+func byBreakGlass(p *Policy, r *Request, s *Snapshot) (*Decision, string, error) {
+	for i := range s.Grants {
+		// An expired grant is no longer one, but a newer one may be.
+		if g := &s.Grants[i]; g.covers(r) && g.liveAt(s.Now) {
+			return &Decision{Allowed: true, Policy: p.Name, Plugin: "breakglass", Reason: "BreakGlass", BreakGlass: g.ID, Audit: audit.BreakGlassUsed}, "", nil
+		}
 	}
-	return p.nsSelector != nil && !p.nsSelector.Empty() && p.nsSelector.Matches(labels.Set(lbls))
+	return nil, "", nil
 }
 
-// Decide runs the chain for r.
+// Decide runs the guard's chain for r.
 func Decide(r *Request, s *Snapshot) Decision {
+	return perPolicy.decide(r, s)
+}
+
+// decide runs the chain under every policy that protects r. The first Enforce policy that
+// denies decides; else a Warn policy that would have denied warns; else the request is allowed:
+// by a break-glass grant if one allowed it under any policy (so that the use is recorded), by the
+// first policy that allowed it otherwise, or as unprotected.
+func (c chain) decide(r *Request, s *Snapshot) Decision {
 	if s.ExemptNamespaces[r.Namespace] || (r.Resource == "namespaces" && r.Group == "" && s.ExemptNamespaces[r.Name]) {
 		return Decision{Allowed: true, Plugin: "exempt-namespace", Reason: "ExemptNamespace"}
 	}
-	var warn Decision
-	warned := false
-	allowedBy := Decision{Allowed: true, Plugin: "unprotected", Reason: "Unprotected"}
+	var warn, allowed Decision
 	var buf [8]*Policy
 	for _, p := range s.ordered(r, buf[:0]) {
 		protected, err := p.protects(r, s)
 		if err != nil {
-			return Decision{Policy: p.Name, Plugin: "protect", Reason: "LookupFailed",
-				Message: fmt.Sprintf("writ cannot decide on %s (%v); the guard fails closed: retry, or ask an administrator", r.Ref(), err)}
+			return lookupFailed(p, "protect", r, err)
 		}
 		if !protected {
 			continue
 		}
-		d := decideUnder(p, r, s)
+		d := c.under(p, r, s)
 		switch {
 		case d.Allowed:
-			if allowedBy.Plugin == "unprotected" || d.BreakGlass != "" {
-				allowedBy = d
+			if !allowed.Allowed || d.BreakGlass != "" {
+				allowed = d
 			}
 		case p.Mode == guardv1.Warn:
-			d.Allowed, d.Warn = true, true
-			if !warned {
-				warn, warned = d, true
+			if !warn.Warn {
+				warn = d
+				warn.Allowed, warn.Warn = true, true
 			}
 		default:
 			return d
 		}
 	}
-	if warned {
+	switch {
+	case warn.Warn:
 		return warn
+	case allowed.Allowed:
+		return allowed
 	}
-	return allowedBy
+	return Decision{Allowed: true, Plugin: "unprotected", Reason: "Unprotected"}
 }
 
-// ordered returns the policies that protect the request directly first, so a denial names the
-// policy that protects the object's namespace or kind rather than one that only sees its
-// tracking marker. Lookup errors surface when Decide asks again. The result is appended to buf
-// (a caller's array, so that deciding allocates nothing for it).
-func (s *Snapshot) ordered(r *Request, buf []*Policy) []*Policy {
-	if len(s.Policies) < 2 {
-		return s.Policies
-	}
-	out := buf
-	var direct uint64 // bit i: s.Policies[i] protects directly (only the first 64 are put first)
-	for i, p := range s.Policies[:min(len(s.Policies), 64)] {
-		if ok, _ := p.protectsDirectly(r, s); ok {
-			out = append(out, p)
-			direct |= 1 << i
-		}
-	}
-	for i, p := range s.Policies {
-		if i >= 64 || direct&(1<<i) == 0 {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-func decideUnder(p *Policy, r *Request, s *Snapshot) Decision {
+// under is the decision for r under p: the first plugin that does not abstain decides, and if
+// all abstain the request is denied with the first note any of them gave.
+func (c chain) under(p *Policy, r *Request, s *Snapshot) Decision {
 	note := ""
-	for _, pl := range perPolicy {
-		v, why, err := pl.decide(p, r, s)
+	for _, pl := range c {
+		d, why, err := pl.decide(p, r, s)
 		if err != nil {
-			return Decision{Policy: p.Name, Plugin: pl.name, Reason: "LookupFailed",
-				Message: fmt.Sprintf("writ cannot decide on %s (%v); the guard fails closed: retry, or ask an administrator", r.Ref(), err)}
+			return lookupFailed(p, pl.name, r, err)
 		}
-		switch {
-		case v == Allow && pl.name == "breakglass":
-			return Decision{Allowed: true, Policy: p.Name, Plugin: pl.name, Reason: "BreakGlass", BreakGlass: why}
-		case v == Allow && pl.name == "exemption":
-			return Decision{Allowed: true, Policy: p.Name, Plugin: pl.name, Reason: "Exempt"}
-		case v == Allow:
-			return Decision{Allowed: true, Policy: p.Name, Plugin: pl.name, Reason: "Allowed"}
-		case note == "":
+		if d != nil {
+			return *d
+		}
+		if note == "" {
 			note = why
 		}
 	}
 	return Decision{Policy: p.Name, Plugin: "guard", Reason: "NotAgent", Message: denialMessage(p, r, s, note)}
+}
+
+// lookupFailed is the denial when the guard could not read what it decides on.
+func lookupFailed(p *Policy, plugin string, r *Request, err error) Decision {
+	return Decision{Policy: p.Name, Plugin: plugin, Reason: "LookupFailed",
+		Message: fmt.Sprintf("writ cannot decide on %s (%v); the guard fails closed: retry, or ask an administrator", r.Ref(), err)}
 }
 
 // denialMessage tells a person who they are, what was denied, which policy, where the source of
@@ -322,8 +210,8 @@ func denialMessage(p *Policy, r *Request, s *Snapshot, note string) string {
 	} else {
 		b.WriteString(" Change it in Git.")
 	}
-	for _, g := range s.Grants {
-		if g.Requester == r.User && inScope(g.Scope, r) && !s.Now.Before(g.Expires) {
+	for i := range s.Grants {
+		if g := &s.Grants[i]; g.covers(r) && !g.liveAt(s.Now) {
 			fmt.Fprintf(&b, " Your break-glass request %q expired at %s.", g.ID, g.Expires.UTC().Format(time.RFC3339))
 		}
 	}

@@ -2,12 +2,31 @@
 // resources by any identity other than the GitOps agent, with exemptions for the system
 // controllers Kubernetes needs and an audited, time-boxed break-glass path.
 //
-// A decision is a chain of small plugins (chain.go), each of which may allow, deny or abstain;
-// the first that does not abstain decides. The chain is pure logic over a Request (the admission
-// request reduced to what matters) and a Snapshot of the guard policies, namespace labels and
-// break-glass grants; the HTTP plumbing (handler.go) builds both and records every denial,
-// warning and break-glass use through the audit Recorder. Anything the guard cannot decide —
-// an unreadable object, a namespace it cannot look up — is denied: the guard fails closed.
+// It owns the guard's decision and what the decision rests on: compiled GuardPolicies (Policy,
+// policy.go, with their exemptions and owner rules), what one review knows (Snapshot,
+// snapshot.go, which also keeps the shared part between requests), break-glass grants and the
+// rules for BreakGlassRequests (breakglass.go), the audit record and audit annotations of each
+// decision, and the fallback admission policies the apiserver evaluates itself. The API types
+// are in api/v1alpha1; certs keeps the webhook's TLS without cert-manager; grants mirrors grants
+// into the fallback policy's parameters.
+//
+// A review walks the files in order: handler.go takes the AdmissionReview, request.go reduces it
+// to a Request, reads.go reads the Snapshot (compiled.go compiling each changed policy once),
+// chain.go decides, and handler.go answers, recording the decision's audit kind and its audit
+// annotations (annotations.go) and metrics (metrics.go).
+//
+// A decision is a chain of small plugins (chain.go) run under each policy that protects the
+// request: the policy's agents, its exemptions, the requester's break-glass grants. A plugin
+// returns a complete Decision (allowed or denied, with its reason and the grant or exemption
+// that allowed) or nil to abstain; the first plugin that does not abstain decides for that
+// policy, a Deny as much as an Allow, and if every plugin abstains the policy denies, naming the
+// first reason an abstaining plugin gave. Across policies, a denial under an Enforce policy
+// denies, one under a Warn policy allows with a warning, and an allowed request names the
+// break-glass grant that allowed it under any policy, so that its use is recorded. The chain is
+// pure logic over a Request and a Snapshot; the HTTP plumbing (handler.go) builds both and
+// records every denial, warning and break-glass event through the audit Recorder. Anything the
+// guard cannot decide — an unreadable object, a namespace it cannot look up — is denied: the
+// guard fails closed.
 //
 // FallbackPolicy (vap.go) builds ValidatingAdmissionPolicies the apiserver evaluates itself,
 // before any webhook, so the core of the guard holds while the webhook is down, where webhooks are

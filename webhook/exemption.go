@@ -19,6 +19,9 @@ type exemption struct {
 	changes map[guardv1.MetadataField]bool
 	// owner is the chain of controllers the object must have, nearest first (nil: none).
 	owner []ownerKind
+	// allowed is the decision allowing what the exemption covers (byExemption's), compiled with
+	// its policy.
+	allowed Decision
 }
 
 // compileExemption validates an exemption: an exact subject, named resources and operations
@@ -80,6 +83,13 @@ func (e *exemption) covers(r *Request) bool {
 	return matches(e.Subject, r) && ruleMatches(e.Resources, r.Group, r.Resource) &&
 		containsExact(e.Operations, r.Operation) && subresourceAllowed(e.Subresources, r.Subresource) &&
 		(len(e.Names) == 0 || containsExact(e.Names, r.Name))
+}
+
+func subresourceAllowed(allowed []string, sub string) bool {
+	if len(allowed) == 0 {
+		return sub == ""
+	}
+	return containsExact(allowed, sub)
 }
 
 // narrowed checks what the exemption allows beyond the request's attributes, reading the

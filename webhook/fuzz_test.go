@@ -455,7 +455,7 @@ func fuzzOracle(t *testing.T, g *Guard, req admission.Request) Decision {
 		t.Fatalf("snapshot: %v", err)
 	}
 	if r.Group == guardv1.GroupVersion.Group && r.Resource == "breakglassrequests" {
-		return g.validateBreakGlass(context.Background(), req, r, s)
+		return validateBreakGlass(req, r, s)
 	}
 	return Decide(r, s)
 }

@@ -26,14 +26,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func (m *Metrics) observe(op string, d Decision, took time.Duration) {
-	decision := "allowed"
-	switch {
-	case !d.Allowed:
-		decision = "denied"
-	case d.Warn:
-		decision = "warned"
-	}
-	m.requests.WithLabelValues(op, decision, d.Reason).Inc()
+func (m *Metrics) observe(op string, d *Decision, took time.Duration) {
+	m.requests.WithLabelValues(op, d.outcome(), d.Reason).Inc()
 	m.latency.Observe(took.Seconds())
 }

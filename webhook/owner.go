@@ -41,6 +41,20 @@ func OwnerObjects() []client.Object {
 	return []client.Object{&appsv1.Deployment{}, &appsv1.ReplicaSet{}, &appsv1.StatefulSet{}, &batchv1.Job{}, &corev1.Service{}, &ssv1alpha1.SealedSecret{}}
 }
 
+// OwnerReader reads an object of one of OwnerObjects' kinds into obj, which the caller only
+// reads.
+type OwnerReader interface {
+	GetOwner(namespace, name string, obj client.Object) error
+}
+
+// OwnerReaderFunc is a function as an OwnerReader.
+type OwnerReaderFunc func(namespace, name string, obj client.Object) error
+
+// GetOwner calls f.
+func (f OwnerReaderFunc) GetOwner(namespace, name string, obj client.Object) error {
+	return f(namespace, name, obj)
+}
+
 // child is a resource an owner kind controls, and how an object of it must match its owner.
 type child struct {
 	group, resource string
@@ -137,7 +151,7 @@ func ownedAsDeclared(p *Policy, chain []ownerKind, r *Request, s *Snapshot) (str
 		return "the object cannot be read", nil
 	}
 	ref := metav1.GetControllerOfNoCopy(&head)
-	owner, why, err := s.controller(ref, chain[0], r.Namespace)
+	owner, why, err := readController(s.Owners, ref, chain[0], r.Namespace)
 	if why != "" || err != nil {
 		return why, err
 	}
@@ -149,7 +163,7 @@ func ownedAsDeclared(p *Policy, chain []ownerKind, r *Request, s *Snapshot) (str
 		}
 	}
 	for _, k := range chain[1:] {
-		if owner, why, err = s.controller(metav1.GetControllerOfNoCopy(owner), k, r.Namespace); why != "" || err != nil {
+		if owner, why, err = readController(s.Owners, metav1.GetControllerOfNoCopy(owner), k, r.Namespace); why != "" || err != nil {
 			return "its controller: " + why, err
 		}
 	}
@@ -159,19 +173,20 @@ func ownedAsDeclared(p *Policy, chain []ownerKind, r *Request, s *Snapshot) (str
 	return "", nil
 }
 
-// controller reads the owner ref names, which must be of kind k, from the guard's cache.
-func (s *Snapshot) controller(ref *metav1.OwnerReference, k ownerKind, namespace string) (client.Object, string, error) {
+// readController reads the owner ref names, which must be of kind k, through owners (the guard's
+// cache).
+func readController(owners OwnerReader, ref *metav1.OwnerReference, k ownerKind, namespace string) (client.Object, string, error) {
 	if ref == nil {
 		return nil, fmt.Sprintf("it has no controller, and only objects controlled by a %s are exempt", k.kind), nil
 	}
 	if ref.APIVersion != k.apiVersion || ref.Kind != k.kind {
 		return nil, fmt.Sprintf("its controller is a %s %s, not a %s", ref.APIVersion, ref.Kind, k), nil
 	}
-	if s.Owners == nil {
+	if owners == nil {
 		return nil, "the guard reads no owners", nil
 	}
 	obj := ownerKinds[k]()
-	if err := s.Owners.GetOwner(namespace, ref.Name, obj); err != nil {
+	if err := owners.GetOwner(namespace, ref.Name, obj); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, fmt.Sprintf("its controller %s %s/%s does not exist (or is not in the guard's cache yet)", k.kind, namespace, ref.Name), nil
 		}

@@ -1,7 +1,11 @@
 package webhook
 
 import (
+	"fmt"
 	"strings"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
 // Request is the part of an admission request the guard decides on.
@@ -38,6 +42,43 @@ type ObjectMeta struct {
 	Annotations map[string]string
 
 	name string // only to name the objects of a delete by collection
+}
+
+// toRequest reduces an admission request to what the guard decides on.
+func toRequest(req admission.Request) (*Request, error) {
+	r := &Request{
+		UID: string(req.UID), Operation: string(req.Operation),
+		Group: req.Resource.Group, Version: req.Resource.Version, Resource: req.Resource.Resource, Subresource: req.SubResource,
+		Kind: req.Kind.Kind, Namespace: req.Namespace, Name: req.Name,
+		User: req.UserInfo.Username, Groups: req.UserInfo.Groups,
+	}
+	if req.DryRun != nil {
+		r.DryRun = *req.DryRun
+	}
+	if len(req.UserInfo.Extra) > 0 {
+		r.Extra = map[string][]string{}
+		for k, v := range req.UserInfo.Extra {
+			r.Extra[k] = v
+		}
+	}
+	if req.Operation == admissionv1.Connect {
+		return r, nil // the object is the connect options, not the pod
+	}
+	r.Object, r.OldObject = req.Object.Raw, req.OldObject.Raw
+	var err error
+	allLabels := r.Group == "" && r.Resource == "namespaces"
+	if r.New, err = meta(req.Object.Raw, allLabels); err != nil {
+		return r, fmt.Errorf("object: %w", err)
+	}
+	if r.Old, err = meta(req.OldObject.Raw, allLabels); err != nil {
+		return r, fmt.Errorf("old object: %w", err)
+	}
+	// A delete by collection reaches admission once per object without the object's name in
+	// the request: take it from the object, so name-scoped decisions see it.
+	if r.Name == "" && r.Old != nil {
+		r.Name = r.Old.name
+	}
+	return r, nil
 }
 
 // ServiceAccount returns namespace and name if the user is a service account.

@@ -35,7 +35,6 @@ func approvalReview(t *testing.T, user string, groups []string, at *metav1.Time)
 // must be the admission time, at most approvalSkew earlier and never more than 1 s later.
 func TestApprovalTimeIsTheGuards(t *testing.T) {
 	s := snapshot(testPolicy(t, guardv1.Enforce))
-	g := &Guard{}
 	for _, c := range []struct {
 		name string
 		at   *metav1.Time
@@ -53,7 +52,7 @@ func TestApprovalTimeIsTheGuards(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := g.validateBreakGlass(context.Background(), req, r, s)
+		d := validateBreakGlass(req, r, s)
 		if d.Allowed != c.ok {
 			t.Errorf("approvedAt %s: allowed %v, want %v: %s", c.name, d.Allowed, c.ok, d.Message)
 		}
