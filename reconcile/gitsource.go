@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -36,10 +35,11 @@ import (
 type GitSourceReconciler struct {
 	Client   client.Client
 	Recorder audit.Recorder
-	// CacheDir holds one repository cache per source.
-	CacheDir string
-	Metrics  *Metrics
-	Now      func() time.Time
+	// Cache holds each source's repository and the checkouts of its verified commits; the
+	// SyncReconciler reads checkouts from the same Cache.
+	Cache   *source.Cache
+	Metrics *Metrics
+	Now     func() time.Time
 
 	mu        sync.Mutex
 	verifiers map[string]cachedVerifier // TrustPolicy name -> compiled at a uid and generation
@@ -80,11 +80,6 @@ func (r *GitSourceReconciler) sourcesOf(ctx context.Context, o client.Object) []
 		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&gs)})
 	}
 	return out
-}
-
-// SourceDir is where a source's cache lives.
-func (r *GitSourceReconciler) SourceDir(namespace, name string) string {
-	return filepath.Join(r.CacheDir, namespace, name)
 }
 
 // Reconcile runs the phases policy -> fetch -> verify the new head -> judge the served commit
@@ -147,6 +142,11 @@ func (r *GitSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	servedErr := r.verifyServed(ctx, j, repo, art)
 	j.summarize(art)
+	if served := gs.Status.LastVerifiedCommit; served != "" {
+		if err := r.Cache.Clean(ctx, cacheKey(&gs), served); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "removing checkouts of commits no longer served (retried on the next reconcile)")
+		}
+	}
 	for _, err := range []error{servedErr, headErr, fetchErr} {
 		if err != nil {
 			return ctrl.Result{}, err
@@ -180,7 +180,7 @@ func (r *GitSourceReconciler) fetch(ctx context.Context, j *judgement) (*source.
 		set(&gs.Status.Conditions, gs.Generation, Ready, servable(gs), "SecretUnavailable", err.Error())
 		return nil, err
 	}
-	art, err := source.Fetch(ctx, opts)
+	art, err := r.Cache.Fetch(ctx, cacheKey(gs), opts)
 	switch {
 	case err == nil:
 		set(&gs.Status.Conditions, gs.Generation, Stalled, false, "Fetched", "")
@@ -271,7 +271,7 @@ func (r *GitSourceReconciler) verifyServed(ctx context.Context, j *judgement, re
 	}
 	if repo == nil {
 		var err error
-		if repo, err = source.OpenCache(r.SourceDir(gs.Namespace, gs.Name)); err != nil {
+		if repo, err = r.Cache.Repository(ctx, cacheKey(gs)); err != nil {
 			return fmt.Errorf("verifying the served commit %s again: opening the source's cache: %w", served, err)
 		}
 	}
@@ -339,6 +339,11 @@ func (j *judgement) summarize(art *source.Artifact) {
 	}
 	set(&gs.Status.Conditions, gs.Generation, Ready, served != "", "VerificationFailed",
 		fmt.Sprintf("commit %s failed verification; still serving %s", art.Commit, orNone(served)))
+}
+
+// cacheKey names a GitSource's cache.
+func cacheKey(gs *reconcilev1.GitSource) source.Key {
+	return source.Key{Namespace: gs.Namespace, Name: gs.Name}
 }
 
 // frozen reports whether the served commit is revoked: syncs must neither apply nor heal it.
@@ -416,7 +421,7 @@ func (r *GitSourceReconciler) verifier(ctx context.Context, name string) (*prove
 
 // options builds fetch options: a full history when the policy verifies ranges.
 func (r *GitSourceReconciler) options(ctx context.Context, gs *reconcilev1.GitSource) (source.Options, error) {
-	o := source.Options{URL: gs.Spec.URL, Dir: r.SourceDir(gs.Namespace, gs.Name), Timeout: time.Minute}
+	o := source.Options{URL: gs.Spec.URL, Timeout: time.Minute}
 	if gs.Spec.Timeout != nil {
 		o.Timeout = gs.Spec.Timeout.Duration
 	}

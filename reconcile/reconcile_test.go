@@ -22,6 +22,7 @@ import (
 	provenancev1 "writ.dev/writ/provenance/api/v1alpha1"
 	"writ.dev/writ/reconcile"
 	reconcilev1 "writ.dev/writ/reconcile/api/v1alpha1"
+	"writ.dev/writ/reconcile/source"
 	"writ.dev/writ/test/fixtures"
 	"writ.dev/writ/test/harness"
 )
@@ -31,9 +32,10 @@ var env *harness.Env
 func TestMain(m *testing.M) { os.Exit(harness.Main(m, harness.Options{}, &env)) }
 
 type recorded struct {
-	mu  sync.Mutex
-	all []audit.Event
-	reg *prometheus.Registry
+	mu    sync.Mutex
+	all   []audit.Event
+	reg   *prometheus.Registry
+	cache string // the root of the reconcilers' source.Cache
 }
 
 // counter returns the value of a counter with the given label value, from the test's registry.
@@ -68,7 +70,7 @@ func start(t testing.TB) *recorded {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &recorded{reg: prometheus.NewRegistry()}
+	rec := &recorded{reg: prometheus.NewRegistry(), cache: cache}
 	metrics := reconcile.NewMetrics(rec.reg)
 	buf := audit.NewBuffered(func(_ context.Context, e audit.Event) error {
 		rec.mu.Lock()
@@ -76,11 +78,11 @@ func start(t testing.TB) *recorded {
 		rec.mu.Unlock()
 		return nil
 	}, audit.BufferedOptions{})
-	src := &reconcile.GitSourceReconciler{Client: mgr.GetClient(), Recorder: buf, Metrics: metrics, CacheDir: cache + "/sources"}
-	if err := src.SetupWithManager(mgr); err != nil {
+	sources := source.NewCache(cache)
+	if err := (&reconcile.GitSourceReconciler{Client: mgr.GetClient(), Recorder: buf, Metrics: metrics, Cache: sources}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
-	if err := (&reconcile.SyncReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Config: mgr.GetConfig(), Recorder: buf, Sources: src, Metrics: metrics, CacheDir: cache + "/syncs"}).SetupWithManager(mgr); err != nil {
+	if err := (&reconcile.SyncReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Config: mgr.GetConfig(), Recorder: buf, Sources: sources, Metrics: metrics}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
 	stopped := make(chan struct{})

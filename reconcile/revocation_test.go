@@ -19,6 +19,7 @@ import (
 	provenancev1 "writ.dev/writ/provenance/api/v1alpha1"
 	"writ.dev/writ/reconcile"
 	reconcilev1 "writ.dev/writ/reconcile/api/v1alpha1"
+	"writ.dev/writ/reconcile/source"
 	"writ.dev/writ/test/fixtures"
 	"writ.dev/writ/test/harness"
 )
@@ -425,7 +426,7 @@ func TestGitSourceErrorsAreTransientOrMarked(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r := &reconcile.GitSourceReconciler{Client: env.Client, CacheDir: t.TempDir()}
+	r := &reconcile.GitSourceReconciler{Client: env.Client, Cache: source.NewCache(t.TempDir())}
 	req := func(name string) ctrl.Request {
 		return ctrl.Request{NamespacedName: client.ObjectKey{Namespace: ns, Name: name}}
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -36,11 +34,10 @@ type SyncReconciler struct {
 	Reader   client.Reader
 	Config   *rest.Config // to impersonate a sync's service account
 	Recorder audit.Recorder
-	Sources  *GitSourceReconciler
-	// CacheDir holds checkouts of verified commits.
-	CacheDir string
-	Now      func() time.Time
-	Metrics  *Metrics
+	// Sources checks out the verified commits of GitSources: the GitSourceReconciler's Cache.
+	Sources Checkouts
+	Now     func() time.Time
+	Metrics *Metrics
 
 	drift *driftWatcher
 	memo  *apply.Memo // what each sync last applied, so a no-op resync skips per-object dry runs
@@ -323,35 +320,24 @@ func (r *SyncReconciler) detectFrozen(ctx context.Context, s *reconcilev1.Sync, 
 	}
 }
 
-// render materialises commit once per sync and renders the sync's path.
+// Checkouts gives a sync the files of a commit its GitSource verified; *source.Cache is one.
+type Checkouts interface {
+	Checkout(ctx context.Context, k source.Key, commit string) (*source.Tree, error)
+}
+
+// render checks commit out of the source's cache and renders the sync's path.
 func (r *SyncReconciler) render(ctx context.Context, s *reconcilev1.Sync, gs *reconcilev1.GitSource, commit string) ([]*unstructured.Unstructured, error) {
-	dir := filepath.Join(r.CacheDir, s.Namespace, s.Name, commit)
-	if _, err := os.Stat(dir); os.IsNotExist(err) {
-		repo, err := source.OpenCache(r.Sources.SourceDir(gs.Namespace, gs.Name))
-		if err != nil {
-			return nil, fmt.Errorf("opening the source's cache: %w", err)
-		}
-		if err := source.Checkout(ctx, repo, commit, dir); err != nil {
-			return nil, err
-		}
-		r.cleanOld(filepath.Dir(dir), commit)
+	tree, err := r.Sources.Checkout(ctx, cacheKey(gs), commit)
+	if err != nil {
+		return nil, err
 	}
-	objs, err := render.Render(ctx, render.Options{Root: dir, Path: s.Spec.Path, TargetNamespace: s.Spec.TargetNamespace, Scope: render.RESTMapperScope(r.Client.RESTMapper())})
+	defer tree.Close()
+	objs, err := render.Render(ctx, render.Options{Root: tree.Dir, Path: s.Spec.Path, TargetNamespace: s.Spec.TargetNamespace, Scope: render.RESTMapperScope(r.Client.RESTMapper())})
 	if err != nil {
 		return nil, err
 	}
 	render.Sort(objs)
 	return objs, nil
-}
-
-// cleanOld removes checkouts of earlier commits.
-func (r *SyncReconciler) cleanOld(dir, keep string) {
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		if e.Name() != keep {
-			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
-		}
-	}
 }
 
 // clientFor returns a client acting as the sync's service account, or the reconciler's own.

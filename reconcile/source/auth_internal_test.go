@@ -58,7 +58,7 @@ func FuzzURLPasswordNeverInError(f *testing.F) {
 			return
 		}
 		raw := scheme + "://alice:" + pass + "@" + host + "/" + path
-		_, err := Options{URL: raw, Ref: Ref{Branch: "main"}, Dir: "x"}.compile()
+		_, err := Options{URL: raw, Ref: Ref{Branch: "main"}}.compile()
 		if err != nil && strings.Contains(err.Error(), pass) {
 			t.Fatalf("url %q: error shows the password: %v", raw, err)
 		}

@@ -17,38 +17,29 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
-// checkout makes treesDir/<commit> hold commit's tree and returns that path. The tree is written
-// into a temporary directory beside it and renamed into place only when complete, so no reader
-// ever sees half a tree. A tree already in place is reused: a commit's tree never changes. The
-// other trees in treesDir (earlier commits, leftovers of an interrupted run) are removed.
-func checkout(ctx context.Context, r *git.Repository, commit plumbing.Hash, treesDir string) (string, error) {
-	final := filepath.Join(treesDir, commit.String())
-	if _, err := os.Lstat(final); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(treesDir, 0o755); err != nil {
-			return "", fmt.Errorf("creating checkout directory: %w", err)
-		}
-		tmp, err := os.MkdirTemp(treesDir, ".tmp-")
-		if err != nil {
-			return "", fmt.Errorf("creating checkout directory: %w", err)
-		}
-		if err := writeTree(ctx, r, commit, tmp); err != nil {
-			_ = os.RemoveAll(tmp)
-			return "", fmt.Errorf("checking out %s: %w", commit, err)
-		}
-		if err := os.Rename(tmp, final); err != nil {
-			_ = os.RemoveAll(tmp)
-			return "", fmt.Errorf("checking out %s: %w", commit, err)
-		}
-	} else if err != nil {
-		return "", fmt.Errorf("checking out %s: %w", commit, err)
+// checkout writes commit's tree into final, which must not exist: into a temporary directory
+// beside it first, renamed into place only when complete, so no reader ever sees half a tree.
+func checkout(ctx context.Context, r *git.Repository, commit plumbing.Hash, final string) error {
+	parent := filepath.Dir(final)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("creating checkout directory: %w", err)
 	}
-	entries, _ := os.ReadDir(treesDir)
-	for _, e := range entries {
-		if e.Name() != commit.String() {
-			_ = os.RemoveAll(filepath.Join(treesDir, e.Name())) // best effort; the next Fetch retries
-		}
+	tmp, err := os.MkdirTemp(parent, ".tmp-")
+	if err != nil {
+		return fmt.Errorf("creating checkout directory: %w", err)
 	}
-	return final, nil
+	if err := writeTree(ctx, r, commit, tmp); err != nil {
+		_ = os.RemoveAll(tmp)
+		if ctx.Err() != nil {
+			return fmt.Errorf("checking out %s: %w", commit, ctx.Err())
+		}
+		return fmt.Errorf("checking out %s: %w", commit, err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		_ = os.RemoveAll(tmp)
+		return fmt.Errorf("checking out %s: %w", commit, err)
+	}
+	return nil
 }
 
 type symlink struct{ path, target string }
@@ -193,35 +184,4 @@ func readBlob(r *git.Repository, h plumbing.Hash, limit int64) (string, error) {
 	defer rd.Close()
 	data, err := io.ReadAll(rd)
 	return string(data), err
-}
-
-// Checkout writes commit's tree from r into dir, which must not exist yet: into a temporary
-// directory beside it first, renamed into place when complete. It is how a sync materialises a
-// verified commit other than the one the last Fetch checked out.
-func Checkout(ctx context.Context, r *git.Repository, commit, dir string) error {
-	h := plumbing.NewHash(commit)
-	if h.IsZero() || h.String() != commit {
-		return fmt.Errorf("%w: %q is not a full commit hash", ErrInvalidOptions, commit)
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return fmt.Errorf("creating checkout directory: %w", err)
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".tmp-")
-	if err != nil {
-		return fmt.Errorf("creating checkout directory: %w", err)
-	}
-	if err := writeTree(ctx, r, h, tmp); err != nil {
-		_ = os.RemoveAll(tmp)
-		return fmt.Errorf("checking out %s: %w", commit, err)
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		_ = os.RemoveAll(tmp)
-		return fmt.Errorf("checking out %s: %w", commit, err)
-	}
-	return nil
-}
-
-// OpenCache opens the bare repository a Fetch with Options.Dir = dir maintains, for reading.
-func OpenCache(dir string) (*git.Repository, error) {
-	return git.PlainOpen(filepath.Join(dir, repoDir))
 }

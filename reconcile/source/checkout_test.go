@@ -34,12 +34,12 @@ func TestCheckoutKeepsSymlinksInsideTheRepository(t *testing.T) {
 		"overlays/prod/up": "../../base",
 		"dangling.yaml":    "missing.yaml", // allowed: reading it fails, inside the tree
 	})
-	a := fetch(t, source.Options{URL: o.url(), Ref: source.Ref{Branch: "main"}, Dir: t.TempDir()})
+	a, tree := fetchAndCheckout(t, t.TempDir(), source.Options{URL: o.url(), Ref: source.Ref{Branch: "main"}})
 	if a.Commit != want {
 		t.Fatalf("got %s, want %s", a.Commit, want)
 	}
 	for _, p := range []string{"app.yaml", "overlays/prod/up/app.yaml"} {
-		if got := readFile(t, a.Dir, p); got != "kind: Deployment\n" {
+		if got := readFile(t, tree.Dir, p); got != "kind: Deployment\n" {
 			t.Errorf("%s reads %q", p, got)
 		}
 	}
@@ -57,19 +57,19 @@ func TestCheckoutRefusesEscapingSymlinks(t *testing.T) {
 			t.Parallel()
 			o := newOrigin(t)
 			good := o.commit(map[string]string{"app.yaml": "ok\n"})
-			opts := source.Options{URL: o.url(), Ref: source.Ref{Branch: "main"}, Dir: t.TempDir()}
-			fetch(t, opts)
+			opts, dir := source.Options{URL: o.url(), Ref: source.Ref{Branch: "main"}}, t.TempDir()
+			fetchAndCheckout(t, dir, opts)
 
 			o.symlinkCommit(links)
-			_, err := fetchErr(opts)
+			_, err := checkoutErr(dir, fetch(t, dir, opts).Commit)
 			if err == nil || !strings.Contains(err.Error(), "must point inside the repository") {
 				t.Fatalf("got %v, want the symlink refused", err)
 			}
 			// The failed checkout left nothing behind, and the previous one is intact.
-			if got := checkouts(t, opts.Dir); !slices.Equal(got, []string{good}) {
-				t.Fatalf("checkouts after the refused fetch: %v, want only %s", got, good)
+			if got := checkouts(t, dir); !slices.Equal(got, []string{good}) {
+				t.Fatalf("checkouts after the refused checkout: %v, want only %s", got, good)
 			}
-			if got := readFile(t, filepath.Join(opts.Dir, "trees", good), "app.yaml"); got != "ok\n" {
+			if got := readFile(t, filepath.Join(sourceDir(dir), "trees", good), "app.yaml"); got != "ok\n" {
 				t.Fatalf("previous checkout changed: %q", got)
 			}
 		})
@@ -98,7 +98,8 @@ func TestCheckoutRefusesUnsafeTreeEntries(t *testing.T) {
 			commit := o.git("commit-tree", "-p", "HEAD", "-m", "hostile", treeHash)
 			o.git("update-ref", "refs/heads/main", commit)
 
-			_, err := fetchErr(source.Options{URL: o.url(), Ref: source.Ref{Branch: "main"}, Dir: t.TempDir()})
+			dir := t.TempDir()
+			_, err := checkoutErr(dir, fetch(t, dir, source.Options{URL: o.url(), Ref: source.Ref{Branch: "main"}}).Commit)
 			if err == nil {
 				t.Fatalf("a tree with entries %q was checked out", entries)
 			}

@@ -12,18 +12,20 @@ import (
 	"writ.dev/writ/reconcile/source"
 )
 
-// Fetch, verify, then render. The verifier gets the last verified commit so that a force-push
-// to an older commit is rejected as a rollback.
-func ExampleFetch() {
+// Fetch, verify, then check out and render. The verifier gets the last verified commit so that
+// a force-push to an older commit is rejected as a rollback; only a commit that verified is
+// checked out.
+func ExampleCache_Fetch() {
 	ctx := context.Background()
 	var verifier *provenance.Verifier // compiled once from the TrustPolicy
 	lastVerified := ""                // from the reconciler's status
+	cache := source.NewCache("/var/cache/writ/sources")
+	key := source.Key{Namespace: "platform", Name: "config"}
 
-	a, err := source.Fetch(ctx, source.Options{
+	a, err := cache.Fetch(ctx, key, source.Options{
 		URL:     "https://git.example.com/platform/config.git",
 		Ref:     source.Ref{SemVer: ">=1.2.0 <2.0.0"},
 		Auth:    source.Auth{BearerToken: os.Getenv("GIT_TOKEN")},
-		Dir:     "/var/cache/writ/sources/platform",
 		Timeout: time.Minute,
 	})
 	if err != nil {
@@ -34,15 +36,20 @@ func ExampleFetch() {
 	if err != nil || !report.Verified() {
 		log.Fatalf("not deploying %s: %v %v", a.Commit, err, report.Err())
 	}
-	fmt.Println("render", a.Dir)
+	tree, err := cache.Checkout(ctx, key, a.Commit)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer tree.Close()
+	fmt.Println("render", tree.Dir)
 }
 
 // Options are validated before anything touches the network, with errors that say what to fix.
-func ExampleFetch_invalidOptions() {
-	_, err := source.Fetch(context.Background(), source.Options{
+func ExampleCache_Fetch_invalidOptions() {
+	cache := source.NewCache("/var/cache/writ/sources")
+	_, err := cache.Fetch(context.Background(), source.Key{Namespace: "platform", Name: "config"}, source.Options{
 		URL: "git@github.com:example/config.git",
 		Ref: source.Ref{Branch: "main"},
-		Dir: "/var/cache/writ/sources/config",
 		Auth: source.Auth{
 			SSHPrivateKey: []byte("-----BEGIN OPENSSH PRIVATE KEY-----\n..."),
 		},

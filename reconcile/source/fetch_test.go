@@ -25,38 +25,42 @@ func TestFetchBranchSeesNewCommits(t *testing.T) {
 	}
 	o.git("commit", "-q", "-am", "executable")
 	first = o.git("rev-parse", "HEAD")
-	opts := source.Options{URL: o.url(), Ref: source.Ref{Branch: "main"}, Dir: t.TempDir()}
+	opts, dir := source.Options{URL: o.url(), Ref: source.Ref{Branch: "main"}}, t.TempDir()
 
-	a := fetch(t, opts)
+	a, ta := fetchAndCheckout(t, dir, opts)
 	if a.Commit != first || a.Ref != "refs/heads/main" || a.Tag != "" {
 		t.Fatalf("got commit %s ref %q tag %q, want %s refs/heads/main", a.Commit, a.Ref, a.Tag, first)
 	}
-	if got := readFile(t, a.Dir, "deploy/app.yaml"); got != "replicas: 1\n" {
+	if got := readFile(t, ta.Dir, "deploy/app.yaml"); got != "replicas: 1\n" {
 		t.Fatalf("checkout has %q", got)
 	}
-	if fi, err := os.Stat(filepath.Join(a.Dir, "run.sh")); err != nil || fi.Mode().Perm()&0o100 == 0 {
+	if fi, err := os.Stat(filepath.Join(ta.Dir, "run.sh")); err != nil || fi.Mode().Perm()&0o100 == 0 {
 		t.Fatalf("run.sh lost its executable bit: %v %v", fi.Mode(), err)
 	}
 	if h, err := a.Repo.ResolveRevision(plumbing.Revision(a.Ref)); err != nil || h.String() != first {
 		t.Fatalf("Repo resolves %s to %v, %v", a.Ref, h, err)
 	}
+	ta.Close()
 
 	second := o.commit(map[string]string{"deploy/app.yaml": "replicas: 2\n"})
-	b := fetch(t, opts)
+	b, tb := fetchAndCheckout(t, dir, opts)
 	if b.Commit != second {
 		t.Fatalf("second fetch got %s, want the new commit %s", b.Commit, second)
 	}
-	if got := readFile(t, b.Dir, "deploy/app.yaml"); got != "replicas: 2\n" {
+	if got := readFile(t, tb.Dir, "deploy/app.yaml"); got != "replicas: 2\n" {
 		t.Fatalf("second checkout has %q", got)
 	}
-	if got := checkouts(t, opts.Dir); !slices.Equal(got, []string{second}) {
+	if err := cacheAt(dir).Clean(context.Background(), key, second); err != nil {
+		t.Fatal(err)
+	}
+	if got := checkouts(t, dir); !slices.Equal(got, []string{second}) {
 		t.Fatalf("checkouts after the second fetch: %v, want only %s", got, second)
 	}
 
 	// Nothing new: the same checkout is reused.
-	c := fetch(t, opts)
-	if c.Commit != second || c.Dir != b.Dir {
-		t.Fatalf("third fetch got %s in %s, want %s in %s", c.Commit, c.Dir, second, b.Dir)
+	c, tc := fetchAndCheckout(t, dir, opts)
+	if c.Commit != second || tc.Dir != tb.Dir {
+		t.Fatalf("third fetch got %s in %s, want %s in %s", c.Commit, tc.Dir, second, tb.Dir)
 	}
 }
 
@@ -65,13 +69,13 @@ func TestFetchForcePushReportsOlderCommit(t *testing.T) {
 	o := newOrigin(t)
 	older := o.commitN(1)
 	newer := o.commitN(2)
-	opts := source.Options{URL: o.url(), Ref: source.Ref{Branch: "main"}, Dir: t.TempDir()}
-	if a := fetch(t, opts); a.Commit != newer {
+	opts, dir := source.Options{URL: o.url(), Ref: source.Ref{Branch: "main"}}, t.TempDir()
+	if a := fetch(t, dir, opts); a.Commit != newer {
 		t.Fatalf("got %s, want %s", a.Commit, newer)
 	}
 
 	o.git("reset", "-q", "--hard", older)
-	a := fetch(t, opts)
+	a := fetch(t, dir, opts)
 	if a.Commit != older {
 		t.Fatalf("after a force-push to %s, Fetch reported %s: the rollback must be visible", older, a.Commit)
 	}
@@ -95,7 +99,7 @@ func TestFetchTags(t *testing.T) {
 		{"v1.0.0", light},
 		{"refs/tags/v1.1.0", annotated},
 	} {
-		a := fetch(t, source.Options{URL: o.url(), Ref: source.Ref{Tag: tc.tag}, Dir: dir})
+		a := fetch(t, dir, source.Options{URL: o.url(), Ref: source.Ref{Tag: tc.tag}})
 		if a.Commit != tc.want {
 			t.Errorf("tag %s: got %s, want %s", tc.tag, a.Commit, tc.want)
 		}
@@ -105,7 +109,7 @@ func TestFetchTags(t *testing.T) {
 	}
 
 	// The annotated tag object is kept for Tag-mode verification.
-	a := fetch(t, source.Options{URL: o.url(), Ref: source.Ref{Tag: "v1.1.0"}, Dir: dir})
+	a := fetch(t, dir, source.Options{URL: o.url(), Ref: source.Ref{Tag: "v1.1.0"}})
 	ref, err := a.Repo.Reference(plumbing.ReferenceName(a.Ref), false)
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +122,7 @@ func TestFetchTags(t *testing.T) {
 		t.Fatalf("tag object points at %s with message %q", tag.Target, tag.Message)
 	}
 
-	_, err = fetchErr(source.Options{URL: o.url(), Ref: source.Ref{Tag: "v9.9.9"}, Dir: dir})
+	_, err = fetchErr(dir, source.Options{URL: o.url(), Ref: source.Ref{Tag: "v9.9.9"}})
 	if !errors.Is(err, source.ErrRefNotFound) {
 		t.Fatalf("missing tag: got %v, want ErrRefNotFound", err)
 	}
@@ -145,25 +149,25 @@ func TestFetchSemVer(t *testing.T) {
 	tag("v1.10", false)        // not semver: must not read as 1.10.0
 	tag("approve/v1.8.0", false)
 	tag("latest", false)
-	opts := source.Options{URL: o.url(), Ref: source.Ref{SemVer: ">=1.0.0 <2.0.0"}, Dir: t.TempDir()}
+	opts, dir := source.Options{URL: o.url(), Ref: source.Ref{SemVer: ">=1.0.0 <2.0.0"}}, t.TempDir()
 
-	a := fetch(t, opts)
+	a := fetch(t, dir, opts)
 	if a.Commit != want || a.Tag != "1.3.0" || a.Ref != "refs/tags/1.3.0" {
 		t.Fatalf("got %s (tag %q, ref %q), want 1.3.0 at %s", a.Commit, a.Tag, a.Ref, want)
 	}
 
 	newer := tag("v1.4.0", true)
-	if a := fetch(t, opts); a.Commit != newer || a.Tag != "v1.4.0" {
+	if a := fetch(t, dir, opts); a.Commit != newer || a.Tag != "v1.4.0" {
 		t.Fatalf("after tagging v1.4.0 got %s (%s), want %s", a.Tag, a.Commit, newer)
 	}
 
 	// A tag deleted upstream stops matching.
 	o.git("tag", "-d", "v1.4.0")
-	if a := fetch(t, opts); a.Tag != "1.3.0" {
+	if a := fetch(t, dir, opts); a.Tag != "1.3.0" {
 		t.Fatalf("after deleting v1.4.0 got %s, want 1.3.0", a.Tag)
 	}
 
-	_, err := fetchErr(source.Options{URL: o.url(), Ref: source.Ref{SemVer: ">=3.0.0"}, Dir: opts.Dir})
+	_, err := fetchErr(dir, source.Options{URL: o.url(), Ref: source.Ref{SemVer: ">=3.0.0"}})
 	if !errors.Is(err, source.ErrRefNotFound) {
 		t.Fatalf("empty range: got %v, want ErrRefNotFound", err)
 	}
@@ -180,14 +184,14 @@ func TestFetchPinnedCommit(t *testing.T) {
 	dir := t.TempDir()
 
 	for _, want := range []string{pinned, onBranch} {
-		a := fetch(t, source.Options{URL: o.url(), Ref: source.Ref{Commit: want}, Dir: dir})
+		a := fetch(t, dir, source.Options{URL: o.url(), Ref: source.Ref{Commit: want}})
 		if a.Commit != want || a.Ref != want || a.Tag != "" {
 			t.Errorf("pinned %s: got commit %s ref %q tag %q", want, a.Commit, a.Ref, a.Tag)
 		}
 	}
 
 	missing := "0123456789abcdef0123456789abcdef01234567"
-	_, err := fetchErr(source.Options{URL: o.url(), Ref: source.Ref{Commit: missing}, Dir: dir})
+	_, err := fetchErr(dir, source.Options{URL: o.url(), Ref: source.Ref{Commit: missing}})
 	if !errors.Is(err, source.ErrRefNotFound) {
 		t.Fatalf("unknown commit: got %v, want ErrRefNotFound", err)
 	}
@@ -197,7 +201,7 @@ func TestFetchMissingBranch(t *testing.T) {
 	t.Parallel()
 	o := newOrigin(t)
 	o.commitN(1)
-	_, err := fetchErr(source.Options{URL: o.url(), Ref: source.Ref{Branch: "nope"}, Dir: t.TempDir()})
+	_, err := fetchErr(t.TempDir(), source.Options{URL: o.url(), Ref: source.Ref{Branch: "nope"}})
 	if !errors.Is(err, source.ErrRefNotFound) {
 		t.Fatalf("got %v, want ErrRefNotFound", err)
 	}
@@ -210,9 +214,9 @@ func TestFetchShallowThenFull(t *testing.T) {
 	o.commitN(3)
 	tip := o.commitN(1)
 	parent := o.git("rev-parse", "HEAD~1")
-	opts := source.Options{URL: o.url(), Ref: source.Ref{Branch: "main"}, Depth: 1, Dir: t.TempDir()}
+	opts, dir := source.Options{URL: o.url(), Ref: source.Ref{Branch: "main"}, Depth: 1}, t.TempDir()
 
-	a := fetch(t, opts)
+	a := fetch(t, dir, opts)
 	if a.Commit != tip {
 		t.Fatalf("got %s, want %s", a.Commit, tip)
 	}
@@ -224,12 +228,12 @@ func TestFetchShallowThenFull(t *testing.T) {
 	}
 
 	newTip := o.commitN(1)
-	if a := fetch(t, opts); a.Commit != newTip {
+	if a := fetch(t, dir, opts); a.Commit != newTip {
 		t.Fatalf("shallow refetch got %s, want %s", a.Commit, newTip)
 	}
 
 	opts.Depth = 0
-	a = fetch(t, opts)
+	a = fetch(t, dir, opts)
 	if shallow, _ := a.Repo.Storer.Shallow(); len(shallow) != 0 {
 		t.Fatalf("depth 0 left a shallow cache: %v", shallow)
 	}
@@ -246,7 +250,7 @@ func TestFetchShallowThenFull(t *testing.T) {
 	// Back to shallow on a full cache: more history than asked for is harmless.
 	opts.Depth = 1
 	latest := o.commitN(1)
-	if a := fetch(t, opts); a.Commit != latest {
+	if a := fetch(t, dir, opts); a.Commit != latest {
 		t.Fatalf("depth 1 on a full cache got %s, want %s", a.Commit, latest)
 	}
 }
@@ -266,7 +270,7 @@ func TestFetchStartsOverFromABrokenCache(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "repo", "config"), []byte("[core\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if a := fetch(t, source.Options{URL: o.url(), Ref: source.Ref{Branch: "main"}, Dir: dir}); a.Commit != want {
+	if a := fetch(t, dir, source.Options{URL: o.url(), Ref: source.Ref{Branch: "main"}}); a.Commit != want {
 		t.Fatalf("got %s, want %s", a.Commit, want)
 	}
 }
@@ -275,12 +279,12 @@ func TestFetchConcurrentCallsOnOneDir(t *testing.T) {
 	t.Parallel()
 	o := newOrigin(t)
 	want := o.commitN(2)
-	opts := source.Options{URL: o.url(), Ref: source.Ref{Branch: "main"}, Dir: t.TempDir()}
+	opts, dir := source.Options{URL: o.url(), Ref: source.Ref{Branch: "main"}}, t.TempDir()
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
 	for i := range errs {
 		wg.Go(func() {
-			a, err := fetchErr(opts)
+			a, err := fetchErr(dir, opts)
 			if err == nil && a.Commit != want {
 				err = errors.New("wrong commit " + a.Commit)
 			}
@@ -299,7 +303,7 @@ func TestFetchHonoursCancelledContext(t *testing.T) {
 	o.commitN(1)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := source.Fetch(ctx, source.Options{URL: o.url(), Ref: source.Ref{Branch: "main"}, Dir: t.TempDir()})
+	_, err := fetchCtx(ctx, t.TempDir(), source.Options{URL: o.url(), Ref: source.Ref{Branch: "main"}})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}

@@ -2,11 +2,14 @@ package source_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -91,20 +94,64 @@ func (o *origin) commitN(n int) string {
 	return h
 }
 
-// fetch runs source.Fetch with a 20 s timeout, failing the test on error.
-func fetch(t *testing.T, o source.Options) *source.Artifact {
+// key is the one source a test's cache holds.
+var key = source.Key{Namespace: "test", Name: "origin"}
+
+// caches holds one Cache per test directory, so that calls on one directory share its lock, as
+// the reconcilers share one Cache.
+var caches sync.Map
+
+// cacheAt returns the Cache rooted at dir.
+func cacheAt(dir string) *source.Cache {
+	c, _ := caches.LoadOrStore(dir, source.NewCache(dir))
+	return c.(*source.Cache)
+}
+
+// fetch runs Cache.Fetch for the test's source in the cache at dir with a 20 s timeout, failing
+// the test on error.
+func fetch(t *testing.T, dir string, o source.Options) *source.Artifact {
 	t.Helper()
-	a, err := fetchErr(o)
+	a, err := fetchErr(dir, o)
 	if err != nil {
 		t.Fatalf("Fetch(%s, %+v): %v", o.URL, o.Ref, err)
 	}
 	return a
 }
 
-func fetchErr(o source.Options) (*source.Artifact, error) {
+func fetchErr(dir string, o source.Options) (*source.Artifact, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	return source.Fetch(ctx, o)
+	return fetchCtx(ctx, dir, o)
+}
+
+func fetchCtx(ctx context.Context, dir string, o source.Options) (*source.Artifact, error) {
+	return cacheAt(dir).Fetch(ctx, key, o)
+}
+
+// checkout checks commit out of the test's source in the cache at dir, failing the test on
+// error; the tree is closed when the test ends.
+func checkout(t *testing.T, dir, commit string) *source.Tree {
+	t.Helper()
+	tree, err := checkoutErr(dir, commit)
+	if err != nil {
+		t.Fatalf("Checkout(%s): %v", commit, err)
+	}
+	t.Cleanup(tree.Close)
+	return tree
+}
+
+func checkoutErr(dir, commit string) (*source.Tree, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return cacheAt(dir).Checkout(ctx, key, commit)
+}
+
+// fetchAndCheckout fetches and checks out what the fetch resolved (as a reconciler does once the
+// commit verified).
+func fetchAndCheckout(t *testing.T, dir string, o source.Options) (*source.Artifact, *source.Tree) {
+	t.Helper()
+	a := fetch(t, dir, o)
+	return a, checkout(t, dir, a.Commit)
 }
 
 func readFile(t *testing.T, dir, name string) string {
@@ -116,10 +163,25 @@ func readFile(t *testing.T, dir, name string) string {
 	return string(b)
 }
 
-// checkouts lists the cache's checkout directories.
-func checkouts(t *testing.T, cache string) []string {
+// readFileErr is readFile for goroutines: the error is the text.
+func readFileErr(dir, name string) string {
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
+}
+
+// sourceDir is the directory of the test's source in the cache at dir.
+func sourceDir(dir string) string { return filepath.Join(dir, key.Namespace, key.Name) }
+
+// checkouts lists the checkout directories of the test's source in the cache at dir.
+func checkouts(t *testing.T, dir string) []string {
 	t.Helper()
-	entries, err := os.ReadDir(filepath.Join(cache, "trees"))
+	entries, err := os.ReadDir(filepath.Join(sourceDir(dir), "trees"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

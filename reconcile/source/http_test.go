@@ -67,25 +67,25 @@ func TestFetchOverHTTP(t *testing.T) {
 	url := srv.URL + "/origin"
 
 	t.Run("basic auth, new commits and a force-push", func(t *testing.T) {
-		opts := source.Options{URL: url, Ref: source.Ref{Branch: "main"}, Auth: source.Auth{Username: testUser, Password: testPassword}, Dir: t.TempDir()}
-		if a := fetch(t, opts); a.Commit != newer {
+		opts, dir := source.Options{URL: url, Ref: source.Ref{Branch: "main"}, Auth: source.Auth{Username: testUser, Password: testPassword}}, t.TempDir()
+		if a := fetch(t, dir, opts); a.Commit != newer {
 			t.Fatalf("got %s, want %s", a.Commit, newer)
 		}
 		o.git("reset", "-q", "--hard", older)
 		defer o.git("reset", "-q", "--hard", newer)
-		if a := fetch(t, opts); a.Commit != older {
+		if a := fetch(t, dir, opts); a.Commit != older {
 			t.Fatalf("after a force-push got %s, want %s", a.Commit, older)
 		}
 	})
 	t.Run("bearer token, annotated tag", func(t *testing.T) {
-		opts := source.Options{URL: url, Ref: source.Ref{SemVer: "^1"}, Auth: source.Auth{BearerToken: testToken}, Dir: t.TempDir()}
-		if a := fetch(t, opts); a.Commit != older || a.Tag != "v1.0.0" {
+		opts, dir := source.Options{URL: url, Ref: source.Ref{SemVer: "^1"}, Auth: source.Auth{BearerToken: testToken}}, t.TempDir()
+		if a := fetch(t, dir, opts); a.Commit != older || a.Tag != "v1.0.0" {
 			t.Fatalf("got %s (%s), want v1.0.0 at %s", a.Tag, a.Commit, older)
 		}
 	})
 	t.Run("shallow", func(t *testing.T) {
-		opts := source.Options{URL: url, Ref: source.Ref{Branch: "main"}, Auth: source.Auth{BearerToken: testToken}, Depth: 1, Dir: t.TempDir()}
-		a := fetch(t, opts)
+		opts, dir := source.Options{URL: url, Ref: source.Ref{Branch: "main"}, Auth: source.Auth{BearerToken: testToken}, Depth: 1}, t.TempDir()
+		a := fetch(t, dir, opts)
 		if shallow, _ := a.Repo.Storer.Shallow(); len(shallow) == 0 {
 			t.Fatal("depth 1 over http did not make a shallow cache")
 		}
@@ -109,7 +109,7 @@ func TestFetchOverHTTPRejectsBadCredentials(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := fetchErr(source.Options{URL: srv.URL + "/origin", Ref: source.Ref{Branch: "main"}, Auth: tc.auth, Dir: t.TempDir()})
+			_, err := fetchErr(t.TempDir(), source.Options{URL: srv.URL + "/origin", Ref: source.Ref{Branch: "main"}, Auth: tc.auth})
 			if !errors.Is(err, source.ErrAuth) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want ErrAuth with %q", err, tc.want)
 			}
@@ -124,7 +124,7 @@ func TestFetchOverHTTPMissingRepository(t *testing.T) {
 	o := newOrigin(t)
 	o.commitN(1)
 	srv := serveGit(t, o)
-	_, err := fetchErr(source.Options{URL: srv.URL + "/nope", Ref: source.Ref{Branch: "main"}, Auth: source.Auth{BearerToken: testToken}, Dir: t.TempDir()})
+	_, err := fetchErr(t.TempDir(), source.Options{URL: srv.URL + "/nope", Ref: source.Ref{Branch: "main"}, Auth: source.Auth{BearerToken: testToken}})
 	if err == nil || !strings.Contains(err.Error(), "repository not found") {
 		t.Fatalf("got %v, want repository not found", err)
 	}
@@ -143,7 +143,7 @@ func TestFetchTimeoutOnAHangingServer(t *testing.T) {
 	t.Cleanup(func() { close(release); srv.Close() })
 
 	start := time.Now()
-	_, err := fetchErr(source.Options{URL: srv.URL + "/origin", Ref: source.Ref{Branch: "main"}, Dir: t.TempDir(), Timeout: 300 * time.Millisecond})
+	_, err := fetchErr(t.TempDir(), source.Options{URL: srv.URL + "/origin", Ref: source.Ref{Branch: "main"}, Timeout: 300 * time.Millisecond})
 	if elapsed := time.Since(start); elapsed > 10*time.Second {
 		t.Fatalf("Fetch took %s despite a 300ms timeout", elapsed)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -46,7 +45,7 @@ type Ref struct {
 	Commit string
 }
 
-// Options says what to fetch and where to keep it.
+// Options says what to fetch.
 type Options struct {
 	// URL is the repository: https://, http:// (only loopback hosts may receive credentials
 	// over it), ssh://, the scp-like user@host:path form, or file://. Credentials belong in Auth:
@@ -59,9 +58,6 @@ type Options struct {
 	// Depth limits history: 0 fetches it all (needed when the trust policy verifies a range of
 	// commits or rejects rollbacks); 1 fetches only the tips. A pinned Commit needs 0.
 	Depth int
-	// Dir is this source's cache directory; later Fetch calls update it in place. Give every
-	// source its own.
-	Dir string
 	// Timeout bounds the whole Fetch; 0 means only ctx bounds it.
 	Timeout time.Duration
 }
@@ -101,7 +97,6 @@ type plan struct {
 	name       string // branch or tag name, range text or commit hash
 	constraint *semver.Constraints
 	depth      int
-	dir        string // absolute
 	timeout    time.Duration
 }
 
@@ -131,14 +126,7 @@ func (o Options) compile() (*plan, error) {
 		return nil, invalid("ref.commit needs depth 0: a shallow fetch only has branch and tag tips")
 	case o.Timeout < 0:
 		return nil, invalid("timeout is negative: use 0 for none")
-	case o.Dir == "":
-		return nil, invalid("dir is empty: give every source its own cache directory")
 	}
-	dir, err := filepath.Abs(o.Dir)
-	if err != nil {
-		return nil, invalid("dir %q: %v", o.Dir, err)
-	}
-	p.dir = dir
 	return p, nil
 }
 

@@ -3,6 +3,7 @@ package source_test
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -38,7 +39,6 @@ func TestFetchValidatesOptions(t *testing.T) {
 		{"shallow commit", source.Options{URL: "https://example.com/r.git", Ref: source.Ref{Commit: strings.Repeat("a", 40)}, Depth: 1}, "ref.commit needs depth 0"},
 		{"negative depth", source.Options{URL: "https://example.com/r.git", Ref: branch, Depth: -1}, "depth is -1"},
 		{"negative timeout", source.Options{URL: "https://example.com/r.git", Ref: branch, Timeout: -1}, "timeout is negative"},
-		{"no dir", source.Options{URL: "https://example.com/r.git", Ref: branch}, "dir is empty"},
 		{"two auth kinds", source.Options{URL: "https://example.com/r.git", Ref: branch, Auth: source.Auth{Username: "u", Password: "p", BearerToken: "t"}}, "not username/password and bearer token"},
 		{"username only", source.Options{URL: "https://example.com/r.git", Ref: branch, Auth: source.Auth{Username: "u"}}, "set both username and password"},
 		{"ssh key on https", source.Options{URL: "https://example.com/r.git", Ref: branch, Auth: source.Auth{SSHPrivateKey: key, SSHKnownHosts: knownHosts}}, "needs an ssh:// or user@host:path url"},
@@ -47,16 +47,16 @@ func TestFetchValidatesOptions(t *testing.T) {
 		{"ssh without known_hosts", source.Options{URL: "ssh://git@example.com/r.git", Ref: branch, Auth: source.Auth{SSHPrivateKey: key}}, "needs auth.sshKnownHosts"},
 		{"token on file", source.Options{URL: "file:///srv/repo", Ref: branch, Auth: source.Auth{BearerToken: "t0ken"}}, "file:// source takes no credentials"},
 		{"credentials over http", source.Options{URL: "http://git.example.com/r.git", Ref: branch, Auth: source.Auth{BearerToken: "t0ken"}}, "refusing to send credentials over plain http"},
-		{"garbage known_hosts", source.Options{URL: "ssh://git@git.example.com/r.git", Ref: branch, Dir: dir, Auth: source.Auth{SSHPrivateKey: key, SSHKnownHosts: []byte("git.example.com not-a-key-type AAAA\n")}}, "auth.sshKnownHosts"},
-		{"comments only known_hosts", source.Options{URL: "ssh://git@git.example.com/r.git", Ref: branch, Dir: dir, Auth: source.Auth{SSHPrivateKey: key, SSHKnownHosts: []byte("# nothing\n\n")}}, "holds no host keys"},
-		{"known_hosts for another host", source.Options{URL: "ssh://git@other.example.com/r.git", Ref: branch, Dir: dir, Auth: source.Auth{SSHPrivateKey: key, SSHKnownHosts: knownHosts}}, "has no key for other.example.com:22"},
-		{"known_hosts for another port", source.Options{URL: "git@git.example.com:2222:org/r.git", Ref: branch, Dir: dir, Auth: source.Auth{SSHPrivateKey: key, SSHKnownHosts: knownHosts}}, "has no key for git.example.com:2222"},
-		{"garbage key", source.Options{URL: "ssh://git@git.example.com/r.git", Ref: branch, Dir: dir, Auth: source.Auth{SSHPrivateKey: []byte("hunter2-not-a-key"), SSHKnownHosts: knownHosts}}, "not a private key"},
-		{"encrypted key", source.Options{URL: "ssh://git@git.example.com/r.git", Ref: branch, Dir: dir, Auth: source.Auth{SSHPrivateKey: testEncryptedSSHKey(t), SSHKnownHosts: knownHosts}}, "passphrase-protected"},
+		{"garbage known_hosts", source.Options{URL: "ssh://git@git.example.com/r.git", Ref: branch, Auth: source.Auth{SSHPrivateKey: key, SSHKnownHosts: []byte("git.example.com not-a-key-type AAAA\n")}}, "auth.sshKnownHosts"},
+		{"comments only known_hosts", source.Options{URL: "ssh://git@git.example.com/r.git", Ref: branch, Auth: source.Auth{SSHPrivateKey: key, SSHKnownHosts: []byte("# nothing\n\n")}}, "holds no host keys"},
+		{"known_hosts for another host", source.Options{URL: "ssh://git@other.example.com/r.git", Ref: branch, Auth: source.Auth{SSHPrivateKey: key, SSHKnownHosts: knownHosts}}, "has no key for other.example.com:22"},
+		{"known_hosts for another port", source.Options{URL: "git@git.example.com:2222:org/r.git", Ref: branch, Auth: source.Auth{SSHPrivateKey: key, SSHKnownHosts: knownHosts}}, "has no key for git.example.com:2222"},
+		{"garbage key", source.Options{URL: "ssh://git@git.example.com/r.git", Ref: branch, Auth: source.Auth{SSHPrivateKey: []byte("hunter2-not-a-key"), SSHKnownHosts: knownHosts}}, "not a private key"},
+		{"encrypted key", source.Options{URL: "ssh://git@git.example.com/r.git", Ref: branch, Auth: source.Auth{SSHPrivateKey: testEncryptedSSHKey(t), SSHKnownHosts: knownHosts}}, "passphrase-protected"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := source.Fetch(context.Background(), tc.opts)
+			_, err := fetchCtx(context.Background(), dir, tc.opts)
 			if !errors.Is(err, source.ErrInvalidOptions) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want ErrInvalidOptions with %q", err, tc.want)
 			}
@@ -81,11 +81,11 @@ func TestFetchErrorsNeverShowSecrets(t *testing.T) {
 		{"password over http", source.Options{URL: "http://example.com/r.git", Ref: source.Ref{Branch: "main"}, Auth: source.Auth{Username: "alice", Password: password}}},
 		{"password and token", source.Options{URL: "https://example.com/r.git", Ref: source.Ref{Branch: "main"}, Auth: source.Auth{Username: "alice", Password: password, BearerToken: token}}},
 		{"ssh key on https", source.Options{URL: "https://example.com/r.git", Ref: source.Ref{Branch: "main"}, Auth: source.Auth{SSHPrivateKey: key, SSHKnownHosts: []byte("x")}}},
-		{"truncated key", source.Options{URL: "ssh://git@example.com/r.git", Ref: source.Ref{Branch: "main"}, Dir: dir, Auth: source.Auth{SSHPrivateKey: key[:len(key)/2], SSHKnownHosts: []byte("example.com " + testHostKeyLine(t))}}},
+		{"truncated key", source.Options{URL: "ssh://git@example.com/r.git", Ref: source.Ref{Branch: "main"}, Auth: source.Auth{SSHPrivateKey: key[:len(key)/2], SSHKnownHosts: []byte("example.com " + testHostKeyLine(t))}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := source.Fetch(context.Background(), tc.opts)
+			_, err := fetchCtx(context.Background(), dir, tc.opts)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -133,5 +133,26 @@ func walkErrors(err error) func(func(error) bool) {
 			return true
 		}
 		walk(err)
+	}
+}
+
+// A key is one source's place under the cache's root: an empty part, or one that would climb out
+// of the root or into another source's directory, is refused before anything touches the disk.
+func TestCacheRefusesKeysOutsideItsRoot(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	cache := source.NewCache(root)
+	opts := source.Options{URL: "https://example.com/r.git", Ref: source.Ref{Branch: "main"}}
+	commit := strings.Repeat("a", 40)
+	for _, k := range []source.Key{{}, {Namespace: "ns"}, {Name: "src"}, {Namespace: "..", Name: "src"}, {Namespace: "ns", Name: "../../etc"}, {Namespace: "ns", Name: "a/b"}, {Namespace: ".", Name: "src"}} {
+		if _, err := cache.Fetch(context.Background(), k, opts); !errors.Is(err, source.ErrInvalidOptions) || !strings.Contains(err.Error(), "one non-empty path element") {
+			t.Errorf("Fetch with key %+v: got %v, want ErrInvalidOptions", k, err)
+		}
+		if _, err := cache.Checkout(context.Background(), k, commit); !errors.Is(err, source.ErrInvalidOptions) {
+			t.Errorf("Checkout with key %+v: got %v, want ErrInvalidOptions", k, err)
+		}
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 0 {
+		t.Fatalf("refused keys wrote into the root: %v", entries)
 	}
 }

@@ -193,10 +193,9 @@ func TestFetchOverSSH(t *testing.T) {
 				URL:     tc.url,
 				Ref:     source.Ref{Branch: "main"},
 				Auth:    source.Auth{SSHPrivateKey: clientKey, SSHKnownHosts: srv.knownHosts(tc.hostKey)},
-				Dir:     t.TempDir(),
 				Timeout: 20 * time.Second,
 			}
-			if a := fetch(t, opts); a.Commit != first {
+			if a := fetch(t, t.TempDir(), opts); a.Commit != first {
 				t.Fatalf("got %s, want %s", a.Commit, first)
 			}
 		})
@@ -207,11 +206,11 @@ func TestFetchOverSSH(t *testing.T) {
 			URL:  "ssh://git@" + srv.addr + o.dir,
 			Ref:  source.Ref{Branch: "main"},
 			Auth: source.Auth{SSHPrivateKey: clientKey, SSHKnownHosts: srv.knownHosts("ed25519")},
-			Dir:  t.TempDir(),
 		}
-		fetch(t, opts)
+		dir := t.TempDir()
+		fetch(t, dir, opts)
 		second := o.commitN(1)
-		if a := fetch(t, opts); a.Commit != second {
+		if a := fetch(t, dir, opts); a.Commit != second {
 			t.Fatalf("got %s, want %s", a.Commit, second)
 		}
 	})
@@ -237,7 +236,7 @@ func TestFetchOverSSHRejects(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := fetchErr(source.Options{URL: "ssh://git@" + srv.addr + o.dir, Ref: source.Ref{Branch: "main"}, Auth: tc.auth, Dir: t.TempDir()})
+			_, err := fetchErr(t.TempDir(), source.Options{URL: "ssh://git@" + srv.addr + o.dir, Ref: source.Ref{Branch: "main"}, Auth: tc.auth})
 			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.wantSubstr) {
 				t.Fatalf("got %v, want %v with %q", err, tc.want, tc.wantSubstr)
 			}
@@ -251,6 +250,37 @@ func TestFetchOverSSHRejects(t *testing.T) {
 // speaks SSH must not hold Fetch past its timeout.
 func TestFetchOverSSHTimesOutOnASilentServer(t *testing.T) {
 	t.Parallel()
+	addr := silentServer(t)
+	_, key := newSigner(t, false)
+	host, _ := newSigner(t, false)
+	opts := source.Options{
+		URL:     "ssh://git@" + addr + "/repo",
+		Ref:     source.Ref{Branch: "main"},
+		Auth:    source.Auth{SSHPrivateKey: key, SSHKnownHosts: []byte(knownhosts.Line([]string{addr}, host.PublicKey()))},
+		Timeout: 300 * time.Millisecond,
+	}
+	dir := t.TempDir()
+	start := time.Now()
+	_, err := fetchCtx(context.Background(), dir, opts)
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
+		t.Fatalf("Fetch took %s despite a 300ms timeout", elapsed)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want context.DeadlineExceeded", err)
+	}
+
+	// The abandoned handshake still holds the cache: a second Fetch waits, within its timeout.
+	_, err = fetchCtx(context.Background(), dir, opts)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second fetch: got %v, want context.DeadlineExceeded", err)
+	}
+	t.Log(err)
+}
+
+// silentServer listens on a loopback port, accepts connections and never speaks; it returns the
+// address.
+func silentServer(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -274,28 +304,5 @@ func TestFetchOverSSHTimesOutOnASilentServer(t *testing.T) {
 			c.Close()
 		}
 	})
-	_, key := newSigner(t, false)
-	host, _ := newSigner(t, false)
-	opts := source.Options{
-		URL:     "ssh://git@" + ln.Addr().String() + "/repo",
-		Ref:     source.Ref{Branch: "main"},
-		Auth:    source.Auth{SSHPrivateKey: key, SSHKnownHosts: []byte(knownhosts.Line([]string{ln.Addr().String()}, host.PublicKey()))},
-		Dir:     t.TempDir(),
-		Timeout: 300 * time.Millisecond,
-	}
-	start := time.Now()
-	_, err = source.Fetch(context.Background(), opts)
-	if elapsed := time.Since(start); elapsed > 5*time.Second {
-		t.Fatalf("Fetch took %s despite a 300ms timeout", elapsed)
-	}
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("got %v, want context.DeadlineExceeded", err)
-	}
-
-	// The abandoned handshake still holds the cache: a second Fetch waits, within its timeout.
-	_, err = source.Fetch(context.Background(), opts)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("second fetch: got %v, want context.DeadlineExceeded", err)
-	}
-	t.Log(err)
+	return ln.Addr().String()
 }

@@ -52,10 +52,10 @@ func TestVerifierRejectsAForcePushedRollback(t *testing.T) {
 	o, allowed := signingOrigin(t)
 	older := o.commitN(1)
 	newer := o.commitN(1)
-	opts := source.Options{URL: o.url(), Ref: source.Ref{Branch: "main"}, Dir: t.TempDir()}
+	opts, dir := source.Options{URL: o.url(), Ref: source.Ref{Branch: "main"}}, t.TempDir()
 	v := verifier(t, v1alpha1.ModeRange, allowed)
 
-	a := fetch(t, opts)
+	a := fetch(t, dir, opts)
 	rep, err := v.Verify(context.Background(), provenance.NewRepository(a.Repo), provenance.Request{Target: a.Ref})
 	if err != nil || !rep.Verified() || rep.Target != newer {
 		t.Fatalf("first fetch did not verify: %v %v (target %s)", err, rep.Err(), rep.Target)
@@ -63,7 +63,7 @@ func TestVerifierRejectsAForcePushedRollback(t *testing.T) {
 	lastVerified := rep.Target
 
 	o.git("reset", "-q", "--hard", older)
-	a = fetch(t, opts)
+	a = fetch(t, dir, opts)
 	rep, err = v.Verify(context.Background(), provenance.NewRepository(a.Repo),
 		provenance.Request{Target: a.Ref, LastVerified: lastVerified})
 	if err != nil {
@@ -82,7 +82,7 @@ func TestVerifierChecksTheAnnotatedTag(t *testing.T) {
 	tagged := o.commitN(1)
 	o.git("tag", "-s", "-m", "release", "v1.0.0")
 	o.commitN(1)
-	a := fetch(t, source.Options{URL: o.url(), Ref: source.Ref{SemVer: ">=1.0.0"}, Dir: t.TempDir()})
+	a := fetch(t, t.TempDir(), source.Options{URL: o.url(), Ref: source.Ref{SemVer: ">=1.0.0"}})
 
 	rep, err := verifier(t, v1alpha1.ModeTag, allowed).Verify(context.Background(),
 		provenance.NewRepository(a.Repo), provenance.Request{Target: a.Ref})
@@ -112,12 +112,12 @@ func TestTagReachedUnderAnotherNameIsRefused(t *testing.T) {
 	o.git("-c", "gpg.ssh.allowedSignersFile="+signers, "verify-tag", "v2.0.0") // git's verdict: accepted
 
 	for _, ref := range []source.Ref{{Tag: "v2.0.0"}, {SemVer: ">=1.0.0"}} {
-		_, err := source.Fetch(context.Background(), source.Options{URL: o.url(), Ref: ref, Dir: t.TempDir()})
+		_, err := fetchCtx(context.Background(), t.TempDir(), source.Options{URL: o.url(), Ref: ref})
 		if !errors.Is(err, source.ErrTagName) || !strings.Contains(err.Error(), `"v1.0.0"`) {
 			t.Errorf("%+v: err = %v, want ErrTagName naming v1.0.0", ref, err)
 		}
 	}
-	if a := fetch(t, source.Options{URL: o.url(), Ref: source.Ref{Tag: "v1.0.0"}, Dir: t.TempDir()}); a.Tag != "v1.0.0" {
+	if a := fetch(t, t.TempDir(), source.Options{URL: o.url(), Ref: source.Ref{Tag: "v1.0.0"}}); a.Tag != "v1.0.0" {
 		t.Fatalf("the real tag: %+v", a)
 	}
 }

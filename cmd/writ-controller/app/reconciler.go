@@ -10,6 +10,7 @@ import (
 	"writ.dev/writ/audit"
 	"writ.dev/writ/audit/kuberecorder"
 	"writ.dev/writ/reconcile"
+	"writ.dev/writ/reconcile/source"
 )
 
 // ReconcilerOptions configure the reconciler component: the GitSource and Sync controllers.
@@ -28,12 +29,12 @@ func setupReconciler(ctx context.Context, mgr ctrl.Manager, o ReconcilerOptions)
 		return err
 	}
 	m := reconcile.NewMetrics(metrics.Registry)
-	sources := &reconcile.GitSourceReconciler{Client: mgr.GetClient(), Recorder: rec, Metrics: m, CacheDir: filepath.Join(o.CacheDir, "sources")}
+	cache := source.NewCache(filepath.Join(o.CacheDir, "sources"))
+	sources := &reconcile.GitSourceReconciler{Client: mgr.GetClient(), Recorder: rec, Metrics: m, Cache: cache}
 	if err := sources.SetupWithManager(mgr); err != nil {
 		return err
 	}
-	syncs := &reconcile.SyncReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Config: mgr.GetConfig(), Recorder: rec, Sources: sources, Metrics: m,
-		CacheDir: filepath.Join(o.CacheDir, "syncs")}
+	syncs := &reconcile.SyncReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Config: mgr.GetConfig(), Recorder: rec, Sources: cache, Metrics: m}
 	if err := syncs.SetupWithManager(mgr); err != nil {
 		return err
 	}
