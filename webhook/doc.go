@@ -6,9 +6,10 @@
 // policy.go, with their exemptions and owner rules), what one review knows (Snapshot,
 // snapshot.go, which also keeps the shared part between requests), break-glass grants and the
 // rules for BreakGlassRequests (breakglass.go), the audit record and audit annotations of each
-// decision, and the fallback admission policies the apiserver evaluates itself. The API types
-// are in api/v1alpha1; certs keeps the webhook's TLS without cert-manager; grants mirrors grants
-// into the fallback policy's parameters.
+// decision, the stamp that dates a break-glass approval (Stamp, stamp.go), and the fallback
+// admission policies the apiserver evaluates itself. The API types are in api/v1alpha1; certs
+// keeps the webhook's TLS without cert-manager; grants mirrors grants into the fallback policy's
+// parameters.
 //
 // A review walks the files in order: handler.go takes the AdmissionReview, request.go reduces it
 // to a Request, reads.go reads the Snapshot (compiled.go compiling each changed policy once),
