@@ -18,7 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	ctrlreconcile "sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"writ.dev/writ/audit"
 	"writ.dev/writ/provenance"
@@ -69,15 +69,16 @@ func (r *GitSourceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 // sourcesOf maps a TrustPolicy to the GitSources that name it.
-func (r *GitSourceReconciler) sourcesOf(ctx context.Context, o client.Object) []reconcile.Request {
+func (r *GitSourceReconciler) sourcesOf(ctx context.Context, o client.Object) []ctrlreconcile.Request {
 	var list reconcilev1.GitSourceList
 	if err := r.Client.List(ctx, &list, client.MatchingFields{trustPolicyIndex: o.GetName()}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "listing the GitSources of a TrustPolicy", "trustPolicy", o.GetName())
+		ctrl.LoggerFrom(ctx).Error(err, "listing the GitSources of a TrustPolicy: they judge its change on their interval instead; check the controller's RBAC (list gitsources.writ.dev) and the apiserver",
+			"trustPolicy", o.GetName())
 		return nil
 	}
-	out := make([]reconcile.Request, 0, len(list.Items))
+	out := make([]ctrlreconcile.Request, 0, len(list.Items))
 	for _, gs := range list.Items {
-		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&gs)})
+		out = append(out, ctrlreconcile.Request{NamespacedName: client.ObjectKeyFromObject(&gs)})
 	}
 	return out
 }
@@ -114,18 +115,15 @@ func (r *GitSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 
 	tp, v, err := r.verifier(ctx, gs.Spec.TrustPolicy)
 	if err != nil {
-		reason := "TrustPolicyInvalid"
-		switch {
-		case apierrors.IsNotFound(err):
-			reason = "TrustPolicyNotFound"
-		case !errors.Is(err, provenance.ErrInvalidPolicy):
-			set(&gs.Status.Conditions, gs.Generation, Ready, servable(&gs), "TrustPolicyUnavailable", err.Error())
+		reason, transient := policyFailure(err)
+		if transient {
+			setCondition(&gs.Status.Conditions, gs.Generation, Ready, servable(&gs), reason, err.Error())
 			return ctrl.Result{}, err
 		}
 		// The served commit keeps its last verdict: deleting or breaking the policy must not
 		// become a way to stop healing.
-		set(&gs.Status.Conditions, gs.Generation, Stalled, true, reason, err.Error())
-		set(&gs.Status.Conditions, gs.Generation, Ready, servable(&gs), reason, err.Error())
+		setCondition(&gs.Status.Conditions, gs.Generation, Stalled, true, reason, err.Error())
+		setCondition(&gs.Status.Conditions, gs.Generation, Ready, servable(&gs), reason, err.Error())
 		return res, nil
 	}
 	j := &judgement{gs: &gs, base: base, tp: tp, v: v}
@@ -174,32 +172,33 @@ func (r *GitSourceReconciler) fetch(ctx context.Context, j *judgement) (*source.
 	opts, err := r.options(ctx, gs)
 	if err != nil {
 		if apierrors.IsNotFound(err) {
-			set(&gs.Status.Conditions, gs.Generation, Stalled, true, "InvalidSource", err.Error())
+			setCondition(&gs.Status.Conditions, gs.Generation, Stalled, true, "InvalidSource", err.Error())
 			return nil, nil // the Secret may be created: retried on the interval
 		}
-		set(&gs.Status.Conditions, gs.Generation, Ready, servable(gs), "SecretUnavailable", err.Error())
+		setCondition(&gs.Status.Conditions, gs.Generation, Ready, servable(gs), "SecretUnavailable", err.Error())
 		return nil, err
 	}
 	art, err := r.Cache.Fetch(ctx, cacheKey(gs), opts)
-	switch {
-	case err == nil:
-		set(&gs.Status.Conditions, gs.Generation, Stalled, false, "Fetched", "")
+	if err == nil {
+		setCondition(&gs.Status.Conditions, gs.Generation, Stalled, false, "Fetched", "")
 		return art, nil
-	case errors.Is(err, source.ErrInvalidOptions), errors.Is(err, source.ErrHostKey):
-		set(&gs.Status.Conditions, gs.Generation, Stalled, true, "InvalidSource", err.Error())
-		set(&gs.Status.Conditions, gs.Generation, Ready, servable(gs), "InvalidSource", err.Error())
+	}
+	switch fetchFailure(err) {
+	case fetchInvalid:
+		setCondition(&gs.Status.Conditions, gs.Generation, Stalled, true, "InvalidSource", err.Error())
+		setCondition(&gs.Status.Conditions, gs.Generation, Ready, servable(gs), "InvalidSource", err.Error())
 		return nil, nil
-	case errors.Is(err, source.ErrTagName):
+	case fetchRefused:
 		// A refusal like a failed verification: the replayed tag never becomes the served one.
 		j.refused = err.Error()
-		set(&gs.Status.Conditions, gs.Generation, SourceVerified, false, "TagNameMismatch", err.Error())
+		setCondition(&gs.Status.Conditions, gs.Generation, SourceVerified, false, "TagNameMismatch", err.Error())
 		if prev := apimeta.FindStatusCondition(j.base.Status.Conditions, SourceVerified); prev == nil || prev.Reason != "TagNameMismatch" {
 			r.Metrics.verifyFailed("TagNameMismatch")
-			r.record(ctx, audit.Event{Kind: audit.CommitRejected, Repository: gs.Spec.URL, Policy: gs.Spec.TrustPolicy, Reason: truncate(err.Error())})
+			r.record(ctx, audit.Event{Kind: audit.CommitRejected, Repository: gs.Spec.URL, Policy: gs.Spec.TrustPolicy, Reason: cutMessage(err.Error())})
 		}
 		return nil, nil
 	}
-	set(&gs.Status.Conditions, gs.Generation, Ready, servable(gs), "FetchFailed", err.Error())
+	setCondition(&gs.Status.Conditions, gs.Generation, Ready, servable(gs), "FetchFailed", err.Error())
 	return nil, err
 }
 
@@ -218,13 +217,13 @@ func (r *GitSourceReconciler) verifyHead(ctx context.Context, j *judgement, art 
 	if err != nil {
 		code := provenance.ReasonCode(err)
 		j.refused = fmt.Sprintf("commit %s was not applied: %v", art.Commit, err)
-		gs.Status.Verdict = "Rejected: " + truncate(err.Error())
-		set(&gs.Status.Conditions, gs.Generation, SourceVerified, false, code, j.refused)
+		gs.Status.Verdict = "Rejected: " + cutMessage(err.Error())
+		setCondition(&gs.Status.Conditions, gs.Generation, SourceVerified, false, code, j.refused)
 		// Recorded once per commit and reason, not on every fetch of the same refused head.
 		if prev := apimeta.FindStatusCondition(j.base.Status.Conditions, SourceVerified); j.base.Status.LastFetchedCommit != art.Commit ||
 			prev == nil || prev.Status != metav1.ConditionFalse || prev.Reason != code {
 			r.Metrics.verifyFailed(code)
-			r.record(ctx, audit.Event{Kind: audit.CommitRejected, Commit: art.Commit, Repository: gs.Spec.URL, Policy: gs.Spec.TrustPolicy, Reason: truncate(err.Error())})
+			r.record(ctx, audit.Event{Kind: audit.CommitRejected, Commit: art.Commit, Repository: gs.Spec.URL, Policy: gs.Spec.TrustPolicy, Reason: cutMessage(err.Error())})
 		}
 		return nil
 	}
@@ -239,7 +238,7 @@ func (r *GitSourceReconciler) verifyHead(ctx context.Context, j *judgement, art 
 	gs.Status.Verdict = "Verified"
 	gs.Status.Signers = signers(rep)
 	j.verified = true
-	set(&gs.Status.Conditions, gs.Generation, SourceVerified, true, "Verified", fmt.Sprintf("%d commit(s) verified up to %s", len(rep.Commits), art.Commit))
+	setCondition(&gs.Status.Conditions, gs.Generation, SourceVerified, true, "Verified", fmt.Sprintf("%d commit(s) verified up to %s", len(rep.Commits), art.Commit))
 	r.record(ctx, audit.Event{Kind: audit.CommitVerified, Commit: art.Commit, Repository: gs.Spec.URL, Policy: gs.Spec.TrustPolicy, Signers: signerIDs(gs.Status.Signers)})
 	return nil
 }
@@ -296,13 +295,13 @@ func (r *GitSourceReconciler) verifyServed(ctx context.Context, j *judgement, re
 	}
 	msg := fmt.Sprintf("the served commit %s no longer verifies under TrustPolicy %s (generation %d): %v", served, j.tp.Name, j.tp.Generation, err)
 	was := j.base.Status.Revoked
-	gs.Status.Revoked = &reconcilev1.Revocation{Commit: served, Reason: provenance.ReasonCode(err), Message: truncate(msg),
+	gs.Status.Revoked = &reconcilev1.Revocation{Commit: served, Reason: provenance.ReasonCode(err), Message: cutMessage(msg),
 		TrustPolicyGeneration: j.tp.Generation, Time: metav1.NewTime(now())}
 	if was != nil && was.Commit == served {
 		gs.Status.Revoked.Time = was.Time // revoked since then
 	} else {
 		r.record(ctx, audit.Event{Kind: audit.CommitRevoked, Commit: served, Repository: gs.Spec.URL, Policy: gs.Spec.TrustPolicy,
-			Signers: signerIDs(gs.Status.Signers), Reason: truncate(msg),
+			Signers: signerIDs(gs.Status.Signers), Reason: cutMessage(msg),
 			Object: audit.ObjectRef{Group: reconcilev1.GroupVersion.Group, Kind: "GitSource", Namespace: gs.Namespace, Name: gs.Name}})
 	}
 	return nil
@@ -319,9 +318,9 @@ func (j *judgement) summarize(art *source.Artifact) {
 		if j.refused != "" {
 			msg += "; the newest fetched commit was refused too: " + j.refused
 		}
-		gs.Status.Verdict = "Revoked: " + truncate(rv.Message)
-		set(&gs.Status.Conditions, gs.Generation, SourceVerified, false, "Revoked", msg)
-		set(&gs.Status.Conditions, gs.Generation, Ready, false, "Revoked", msg)
+		gs.Status.Verdict = "Revoked: " + cutMessage(rv.Message)
+		setCondition(&gs.Status.Conditions, gs.Generation, SourceVerified, false, "Revoked", msg)
+		setCondition(&gs.Status.Conditions, gs.Generation, Ready, false, "Revoked", msg)
 		return
 	}
 	served := gs.Status.LastVerifiedCommit
@@ -331,13 +330,13 @@ func (j *judgement) summarize(art *source.Artifact) {
 	if art.Commit == served {
 		gs.Status.Verdict = "Verified"
 		if !j.verified {
-			set(&gs.Status.Conditions, gs.Generation, SourceVerified, true, "Verified",
+			setCondition(&gs.Status.Conditions, gs.Generation, SourceVerified, true, "Verified",
 				fmt.Sprintf("the fetched commit %s is the verified one (TrustPolicy generation %d)", served, gs.Status.TrustPolicyGeneration))
 		}
-		set(&gs.Status.Conditions, gs.Generation, Ready, true, "Verified", "serving "+served)
+		setCondition(&gs.Status.Conditions, gs.Generation, Ready, true, "Verified", "serving "+served)
 		return
 	}
-	set(&gs.Status.Conditions, gs.Generation, Ready, served != "", "VerificationFailed",
+	setCondition(&gs.Status.Conditions, gs.Generation, Ready, served != "", "VerificationFailed",
 		fmt.Sprintf("commit %s failed verification; still serving %s", art.Commit, orNone(served)))
 }
 

@@ -3,20 +3,17 @@ package reconcile
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
-	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	ctrlreconcile "sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"writ.dev/writ/audit"
 	reconcilev1 "writ.dev/writ/reconcile/api/v1alpha1"
@@ -25,8 +22,9 @@ import (
 	"writ.dev/writ/reconcile/source"
 )
 
-// SyncReconciler applies the last verified commit of a Sync's source: checkout -> render ->
-// apply (staged, forced only for declared fields) -> prune by inventory -> wait for health.
+// SyncReconciler applies the last verified commit of a Sync's source. A reconciliation runs the
+// phases resolve -> render -> plan -> apply (which prunes) -> wait, each documented with the
+// conditions it sets, and patches status once, at the end.
 type SyncReconciler struct {
 	Client client.Client
 	// Reader reads the Sync uncached (the manager's API reader), so a drift check right after an
@@ -39,38 +37,27 @@ type SyncReconciler struct {
 	Now     func() time.Time
 	Metrics *Metrics
 
-	drift *driftWatcher
-	memo  *apply.Memo // what each sync last applied, so a no-op resync skips per-object dry runs
-
-	mu       sync.Mutex
-	reported map[types.NamespacedName]map[string]bool // drifts already recorded, per sync
+	watch  *driftWatcher
+	memo   *apply.Memo // what each sync last applied, so a no-op resync skips per-object dry runs
+	drifts driftLog    // drifts already recorded, per sync
 }
 
-// newDrifts returns the drifts not yet recorded for the sync named key, and remembers drifts as its
-// current set: a drift left in place (Warn) is recorded once, not on every check, and again only
-// when the object is written anew. A drift that goes away and comes back is new. After a
-// restart each standing drift is recorded once more.
-func (r *SyncReconciler) newDrifts(key types.NamespacedName, drifts []apply.Drift) []apply.Drift {
-	current := map[string]bool{}
-	var fresh []apply.Drift
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.reported == nil {
-		r.reported = map[types.NamespacedName]map[string]bool{}
-	}
-	for _, d := range drifts {
-		id := d.Entry.ID() + "@" + d.ResourceVersion + " " + strings.Join(d.Fields, ",")
-		current[id] = true
-		if !r.reported[key][id] {
-			fresh = append(fresh, d)
-		}
-	}
-	if len(current) == 0 {
-		delete(r.reported, key)
-	} else {
-		r.reported[key] = current
-	}
-	return fresh
+// Checkouts gives a sync the files of a commit its GitSource verified; *source.Cache is one.
+type Checkouts interface {
+	Checkout(ctx context.Context, k source.Key, commit string) (*source.Tree, error)
+}
+
+// syncRun is one reconciliation's state, filled in by its phases in turn.
+type syncRun struct {
+	s        *reconcilev1.Sync
+	gs       *reconcilev1.GitSource
+	commit   string                       // resolve: the verified commit to apply
+	applying bool                         // resolve: Reconciling was set True
+	objs     []*unstructured.Unstructured // render: what Git declares, sorted
+	engine   *apply.Engine                // plan: acting as the sync's service account
+	step     step                         // plan
+	drifts   []apply.Drift                // plan: what a drift check found
+	result   *apply.Result                // apply
 }
 
 // SetupWithManager registers the reconciler; a source's new verified commit wakes its syncs.
@@ -81,26 +68,31 @@ func (r *SyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err != nil {
 		return err
 	}
-	r.drift = &driftWatcher{ctrl: c, cache: mgr.GetCache()}
+	r.watch = &driftWatcher{ctrl: c, cache: mgr.GetCache()}
 	r.memo = apply.NewMemo()
 	return nil
 }
 
-func (r *SyncReconciler) syncsOf(ctx context.Context, o client.Object) []reconcile.Request {
+// syncsOf maps a GitSource to the Syncs that use it.
+func (r *SyncReconciler) syncsOf(ctx context.Context, o client.Object) []ctrlreconcile.Request {
 	var list reconcilev1.SyncList
 	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing the Syncs of a GitSource: they pick up its new commit on their interval instead; check the controller's RBAC (list syncs.writ.dev) and the apiserver",
+			"gitSource", client.ObjectKeyFromObject(o))
 		return nil
 	}
-	var out []reconcile.Request
+	var out []ctrlreconcile.Request
 	for _, s := range list.Items {
 		if s.Spec.SourceRef.Name == o.GetName() {
-			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&s)})
+			out = append(out, ctrlreconcile.Request{NamespacedName: client.ObjectKeyFromObject(&s)})
 		}
 	}
 	return out
 }
 
-// Reconcile applies one sync and patches its status once, at the end.
+// Reconcile runs a sync's phases and patches its status once, at the end. A phase that fails
+// returns its error: transient ones are retried with the workqueue's backoff, terminal ones
+// (TerminalError) wait for a change; see the package documentation.
 func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	var s reconcilev1.Sync
 	reader := r.Reader
@@ -108,9 +100,10 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 		reader = r.Client
 	}
 	if err := reader.Get(ctx, req.NamespacedName, &s); err != nil {
-		if client.IgnoreNotFound(err) == nil {
+		if apierrors.IsNotFound(err) {
+			// Deleted: what it applied stays in place (see the README); forget its state.
 			r.memo.Forget(req.Namespace, req.Name)
-			r.newDrifts(req.NamespacedName, nil) // forget its drifts
+			r.drifts.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -119,7 +112,11 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 	}
 	base := s.DeepCopy()
 	started := time.Now()
+	run := &syncRun{s: &s}
 	defer func() {
+		if run.applying {
+			setCondition(&s.Status.Conditions, s.Generation, Reconciling, false, "Done", "")
+		}
 		result := "success"
 		if c := apimeta.FindStatusCondition(s.Status.Conditions, Ready); c == nil || c.Status != metav1.ConditionTrue {
 			result = "failure"
@@ -130,241 +127,225 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 			retErr = err
 		}
 	}()
-	interval := 10 * time.Minute
-	if s.Spec.Interval != nil && s.Spec.Interval.Duration > 0 {
-		interval = s.Spec.Interval.Duration
+	for _, phase := range []func(context.Context, *syncRun) (bool, error){r.resolve, r.render, r.plan, r.apply, r.wait} {
+		next, err := phase(ctx, run)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if !next {
+			break
+		}
 	}
-	res = ctrl.Result{RequeueAfter: interval}
+	return ctrl.Result{RequeueAfter: syncInterval(&s)}, nil
+}
 
+// resolve finds the commit to apply: the GitSource's last verified commit. Without one it sets
+// SourceVerified and Ready False (NoVerifiedCommit) and stops; with the GitSource missing, Ready
+// False (SourceNotFound); with the served commit revoked it freezes the sync (Stalled and Ready
+// False, SourceRevoked; SourceVerified False, Revoked), checks for drift without healing
+// (Drifted) and stops. Otherwise it sets SourceVerified True and Reconciling True.
+func (r *SyncReconciler) resolve(ctx context.Context, run *syncRun) (bool, error) {
+	s := run.s
 	var gs reconcilev1.GitSource
 	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: s.Spec.SourceRef.Name}, &gs); err != nil {
-		set(&s.Status.Conditions, s.Generation, Ready, false, "SourceNotFound", err.Error())
-		return res, nil
+		setCondition(&s.Status.Conditions, s.Generation, Ready, false, "SourceNotFound", err.Error())
+		return false, client.IgnoreNotFound(err) // a GitSource created later wakes the sync
 	}
-	commit := gs.Status.LastVerifiedCommit
-	if frozen(&gs) {
-		r.freeze(&s, &gs)
-		r.detectFrozen(ctx, &s, &gs)
-		return res, nil
+	run.gs = &gs
+	state, commit := sourceStateOf(&gs)
+	switch state {
+	case sourceFrozen:
+		markFrozen(s, &gs, r.now())
+		r.detectFrozen(ctx, run)
+		return false, nil
+	case sourceWaiting:
+		markWaiting(s, &gs)
+		return false, nil
 	}
-	if commit == "" {
-		set(&s.Status.Conditions, s.Generation, SourceVerified, false, "NoVerifiedCommit", "the source has no verified commit yet: "+conditionMessage(gs.Status.Conditions, SourceVerified))
-		set(&s.Status.Conditions, s.Generation, Ready, false, "NoVerifiedCommit", "waiting for a verified commit")
-		return res, nil
-	}
-	set(&s.Status.Conditions, s.Generation, SourceVerified, true, "Verified", "applying the last verified commit "+commit)
-	set(&s.Status.Conditions, s.Generation, Reconciling, true, "Applying", "applying "+commit)
-	defer set(&s.Status.Conditions, s.Generation, Reconciling, false, "Done", "")
-
-	objs, err := r.render(ctx, &s, &gs, commit)
-	if err != nil {
-		r.fail(ctx, &s, commit, "RenderFailed", err)
-		set(&s.Status.Conditions, s.Generation, Stalled, true, "RenderFailed", err.Error())
-		return res, nil
-	}
-	c, err := r.clientFor(&s)
-	if err != nil {
-		r.fail(ctx, &s, commit, "ImpersonationFailed", err)
-		return res, nil
-	}
-	engine := apply.New(c)
-	engine.Memo = r.memo
-	prev := fromInventory(s.Status.Inventory)
-	prune := s.Spec.Prune == nil || *s.Spec.Prune
-	stamp := apply.Stamp{SyncNamespace: s.Namespace, SyncName: s.Name, Commit: commit, Source: sourceOf(gs.Spec.URL, s.Spec.Path)}
-	mode := s.Spec.Drift
-	if mode == "" {
-		mode = reconcilev1.DriftHeal
-	}
-	// The same commit again: this is a drift check (an object changed, or the interval passed).
-	// Healing re-applies only the objects the check found drifted, so every heal follows a
-	// recorded detection: a change made after the check is left to the check its own watch
-	// event starts.
-	var drifts []apply.Drift
-	healOnly := false
-	if commit == s.Status.LastAppliedCommit && s.Generation == s.Status.ObservedGeneration {
-		if mode == reconcilev1.DriftOff {
-			return res, nil
-		}
-		if drifts, err = engine.Drift(ctx, objs, stamp); err != nil {
-			r.fail(ctx, &s, commit, "DriftCheckFailed", err)
-			return res, nil
-		}
-		r.Metrics.drifted(string(mode), len(drifts))
-		for _, d := range r.newDrifts(client.ObjectKeyFromObject(&s), drifts) {
-			r.record(ctx, driftEvent(audit.DriftDetected, &s, commit, d))
-		}
-		if mode == reconcilev1.DriftWarn {
-			if len(drifts) > 0 {
-				set(&s.Status.Conditions, s.Generation, Drifted, true, "DriftDetected", describe(drifts))
-			} else {
-				set(&s.Status.Conditions, s.Generation, Drifted, false, "InSync", "the cluster matches Git")
-			}
-			return res, nil
-		}
-		healOnly = true
-	}
-	result := &apply.Result{Inventory: prev}
-	if !healOnly {
-		result, err = engine.Apply(ctx, objs, stamp, prev, prune)
-	} else if len(drifts) > 0 {
-		result, err = engine.Apply(ctx, driftedObjects(objs, drifts), stamp, nil, false)
-		result.Inventory = prev // the same commit: the inventory does not change
-	}
-	if err != nil {
-		// An admission mutation changed what Writ applied: the cluster does not match Git.
-		if mutated := (*apply.MutatedError)(nil); errors.As(err, &mutated) {
-			for _, d := range r.newDrifts(client.ObjectKeyFromObject(&s), mutated.Drifts) {
-				r.record(ctx, driftEvent(audit.DriftDetected, &s, commit, d))
-			}
-			set(&s.Status.Conditions, s.Generation, Drifted, true, "MutatedOnApply", describe(mutated.Drifts))
-		}
-		r.fail(ctx, &s, commit, "ApplyFailed", err)
-		return ctrl.Result{RequeueAfter: min(interval, 30*time.Second)}, nil
-	}
-	set(&s.Status.Conditions, s.Generation, Stalled, false, "Applied", "")
-	for _, d := range drifts {
-		r.record(ctx, driftEvent(audit.DriftHealed, &s, commit, d))
-	}
-	if len(drifts) > 0 {
-		set(&s.Status.Conditions, s.Generation, Drifted, false, "DriftHealed", "healed: "+describe(drifts))
-	} else {
-		set(&s.Status.Conditions, s.Generation, Drifted, false, "InSync", "the cluster matches Git")
-	}
-	if mode != reconcilev1.DriftOff && r.drift != nil {
-		if err := r.drift.ensure(result.Inventory); err != nil {
-			ctrl.LoggerFrom(ctx).Error(err, "watching applied kinds for drift")
-		}
-	}
-	r.Metrics.applied(result.Counts())
-	s.Status.Inventory = toInventory(result.Inventory)
-	changed := !healOnly && (commit != s.Status.LastAppliedCommit || len(result.Created)+len(result.Configured)+len(result.Pruned) > 0)
-	s.Status.LastAppliedCommit = commit
-	s.Status.LastAppliedSigners = gs.Status.Signers
-	if changed {
-		r.history(&s, commit, "Applied", fmt.Sprintf("created %d, configured %d, pruned %d", len(result.Created), len(result.Configured), len(result.Pruned)))
-		var signers, approvers []string
-		for _, sg := range gs.Status.Signers {
-			if sg.Approval {
-				approvers = append(approvers, sg.Method+":"+sg.Fingerprint+sg.Identity)
-			} else {
-				signers = append(signers, sg.Method+":"+sg.Fingerprint+sg.Identity)
-			}
-		}
-		r.record(ctx, audit.Event{Kind: audit.SyncApplied, Commit: commit, Repository: gs.Spec.URL, Signers: signers, Approvers: approvers,
-			Object: audit.ObjectRef{Group: reconcilev1.GroupVersion.Group, Kind: "Sync", Namespace: s.Namespace, Name: s.Name}, Objects: result.Counts()})
-	}
-	if s.Spec.Wait == nil || *s.Spec.Wait {
-		timeout := 5 * time.Minute
-		if s.Spec.Timeout != nil {
-			timeout = s.Spec.Timeout.Duration
-		}
-		if err := engine.Wait(ctx, result.Inventory, timeout); err != nil {
-			set(&s.Status.Conditions, s.Generation, Ready, false, "HealthCheckFailed", err.Error())
-			return ctrl.Result{RequeueAfter: min(interval, 30*time.Second)}, nil
-		}
-	}
-	set(&s.Status.Conditions, s.Generation, Ready, true, "Applied", fmt.Sprintf("applied %s: %d objects", commit, len(result.Inventory)))
-	return res, nil
+	run.commit, run.applying = commit, true
+	markServing(s, commit)
+	return true, nil
 }
 
-// freeze stops a sync whose source's served commit was revoked: nothing is applied, pruned or
-// healed (a drift event lands here too) until the source serves a commit that verifies. It sets Stalled and Ready False with reason SourceRevoked, and SourceVerified False
-// with reason Revoked; the freeze is written to the sync's history once.
-func (r *SyncReconciler) freeze(s *reconcilev1.Sync, gs *reconcilev1.GitSource) {
-	rv := gs.Status.Revoked
-	msg := fmt.Sprintf("frozen: the source's commit %s was revoked (%s): %s; nothing is applied and drift is not healed until GitSource %s serves a commit that verifies",
-		rv.Commit, rv.Reason, rv.Message, gs.Name)
-	if c := apimeta.FindStatusCondition(s.Status.Conditions, Stalled); c == nil || c.Reason != "SourceRevoked" {
-		r.history(s, rv.Commit, "Frozen", msg)
+// render checks the commit out of the source's cache and renders the sync's path. A tree Writ
+// refuses to write or manifests that do not render set Ready False and Stalled True
+// (RenderFailed), with a Failed history entry, and are terminal for the commit; a checkout that
+// may pass on a retry sets Ready False (CheckoutFailed) and is returned.
+func (r *SyncReconciler) render(ctx context.Context, run *syncRun) (bool, error) {
+	objs, f, err := r.renderCommit(ctx, run.s, run.gs, run.commit)
+	if err != nil {
+		markFailed(run.s, run.commit, f.reason, err, r.now())
+		if f.stalled {
+			setCondition(&run.s.Status.Conditions, run.s.Generation, Stalled, true, f.reason, err.Error())
+		}
+		return false, f.result(err)
 	}
-	set(&s.Status.Conditions, s.Generation, Stalled, true, "SourceRevoked", msg)
-	set(&s.Status.Conditions, s.Generation, Ready, false, "SourceRevoked", msg)
-	set(&s.Status.Conditions, s.Generation, SourceVerified, false, "Revoked", rv.Message)
-	set(&s.Status.Conditions, s.Generation, Reconciling, false, "Frozen", "")
+	run.objs = objs
+	return true, nil
 }
 
-// detectFrozen still watches a frozen sync for drift, healing nothing: what differs from the
-// commit last applied is recorded (DriftDetected, once per edit) and reported (Drifted=True),
-// so a change made while Writ may not heal is not also a change nobody saw. It only reads and
-// dry-runs; failures are logged, the freeze holds either way.
-func (r *SyncReconciler) detectFrozen(ctx context.Context, s *reconcilev1.Sync, gs *reconcilev1.GitSource) {
-	commit := s.Status.LastAppliedCommit
-	if commit == "" || s.Spec.Drift == reconcilev1.DriftOff {
-		return
-	}
-	objs, err := r.render(ctx, s, gs, commit)
-	if err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "rendering the last applied commit of a frozen sync for drift detection")
-		return
-	}
-	c, err := r.clientFor(s)
-	if err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "impersonating for drift detection")
-		return
-	}
-	engine := apply.New(c)
-	engine.Memo = r.memo
-	drifts, err := engine.Drift(ctx, objs, apply.Stamp{SyncNamespace: s.Namespace, SyncName: s.Name, Commit: commit, Source: sourceOf(gs.Spec.URL, s.Spec.Path)})
-	if err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "checking a frozen sync for drift")
-		return
-	}
-	for _, d := range r.newDrifts(client.ObjectKeyFromObject(s), drifts) {
-		r.record(ctx, driftEvent(audit.DriftDetected, s, commit, d))
-	}
-	if len(drifts) > 0 {
-		set(&s.Status.Conditions, s.Generation, Drifted, true, "DriftDetected", "not healed while frozen: "+describe(drifts))
-	} else {
-		set(&s.Status.Conditions, s.Generation, Drifted, false, "InSync", "the cluster matches Git")
-	}
-}
-
-// Checkouts gives a sync the files of a commit its GitSource verified; *source.Cache is one.
-type Checkouts interface {
-	Checkout(ctx context.Context, k source.Key, commit string) (*source.Tree, error)
-}
-
-// render checks commit out of the source's cache and renders the sync's path.
-func (r *SyncReconciler) render(ctx context.Context, s *reconcilev1.Sync, gs *reconcilev1.GitSource, commit string) ([]*unstructured.Unstructured, error) {
+// renderCommit checks commit out and renders the sync's path of it; on failure it says how the
+// failure is reported.
+func (r *SyncReconciler) renderCommit(ctx context.Context, s *reconcilev1.Sync, gs *reconcilev1.GitSource, commit string) ([]*unstructured.Unstructured, failure, error) {
 	tree, err := r.Sources.Checkout(ctx, cacheKey(gs), commit)
 	if err != nil {
-		return nil, err
+		return nil, checkoutFailure(err), err
 	}
 	defer tree.Close()
 	objs, err := render.Render(ctx, render.Options{Root: tree.Dir, Path: s.Spec.Path, TargetNamespace: s.Spec.TargetNamespace, Scope: render.RESTMapperScope(r.Client.RESTMapper())})
 	if err != nil {
-		return nil, err
+		return nil, renderFailure(ctx, err), err
 	}
 	render.Sort(objs)
-	return objs, nil
+	return objs, failure{}, nil
 }
 
-// clientFor returns a client acting as the sync's service account, or the reconciler's own.
-func (r *SyncReconciler) clientFor(s *reconcilev1.Sync) (client.Client, error) {
-	if s.Spec.ServiceAccountName == "" {
-		return r.Client, nil
+// plan decides what this reconciliation writes: a new commit or generation is applied whole; the
+// same commit again is a drift check, which stops here with drift Off, and in Warn mode after
+// setting Drifted (DriftDetected, or False InSync). Drifts found are recorded (DriftDetected,
+// once per edit). Healing re-applies only the objects the check found drifted, so every heal
+// follows a recorded detection: a change made after the check is left to the check its own
+// watch event starts. A service account that cannot be impersonated, or a drift check that
+// fails, sets Ready False (ImpersonationFailed, DriftCheckFailed) and is returned.
+func (r *SyncReconciler) plan(ctx context.Context, run *syncRun) (bool, error) {
+	s := run.s
+	engine, err := r.engineFor(s)
+	if err != nil {
+		markFailed(s, run.commit, "ImpersonationFailed", err, r.now())
+		return false, err
 	}
-	cfg := rest.CopyConfig(r.Config)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + s.Namespace + ":" + s.Spec.ServiceAccountName}
-	return client.New(cfg, client.Options{Scheme: r.Client.Scheme(), Mapper: r.Client.RESTMapper()})
+	run.engine, run.step = engine, stepOf(s, run.commit)
+	switch run.step {
+	case stepNothing:
+		return false, nil
+	case stepApply:
+		return true, nil
+	}
+	mode := driftMode(s)
+	if run.drifts, err = engine.Drift(ctx, run.objs, stampOf(s, run.gs, run.commit)); err != nil {
+		markFailed(s, run.commit, "DriftCheckFailed", err, r.now())
+		return false, err
+	}
+	r.Metrics.drifted(string(mode), len(run.drifts))
+	r.recordDetected(ctx, s, run.commit, run.drifts)
+	if mode == reconcilev1.DriftWarn {
+		markDrift(s, "", run.drifts)
+		return false, nil
+	}
+	return true, nil
 }
 
-func (r *SyncReconciler) fail(ctx context.Context, s *reconcilev1.Sync, commit, reason string, err error) {
-	set(&s.Status.Conditions, s.Generation, Ready, false, reason, err.Error())
-	r.history(s, commit, "Failed", err.Error())
+// apply applies what plan decided with server-side apply (staged, forced only for declared
+// fields) and prunes what Git no longer declares, by inventory. It sets Stalled False (Applied)
+// and Drifted False (DriftHealed, or InSync), records DriftHealed for each heal and SyncApplied
+// when the cluster or the commit changed, and watches the applied kinds for drift. A failed
+// apply sets Ready False (ApplyFailed), with Drifted True (MutatedOnApply) when an admission
+// mutation changed what Writ wrote, and is returned.
+func (r *SyncReconciler) apply(ctx context.Context, run *syncRun) (bool, error) {
+	s, commit := run.s, run.commit
+	stamp := stampOf(s, run.gs, commit)
+	prev := fromInventory(s.Status.Inventory)
+	res, err := &apply.Result{Inventory: prev}, error(nil)
+	switch {
+	case run.step == stepApply:
+		res, err = run.engine.Apply(ctx, run.objs, stamp, prev, s.Spec.Prune == nil || *s.Spec.Prune)
+	case len(run.drifts) > 0:
+		if res, err = run.engine.Apply(ctx, driftedObjects(run.objs, run.drifts), stamp, nil, false); err == nil {
+			res.Inventory = prev // the same commit: the inventory does not change
+		}
+	}
+	if err != nil {
+		// An admission mutation changed what Writ applied: the cluster does not match Git.
+		if mutated := (*apply.MutatedError)(nil); errors.As(err, &mutated) {
+			r.recordDetected(ctx, s, commit, mutated.Drifts)
+			setCondition(&s.Status.Conditions, s.Generation, Drifted, true, "MutatedOnApply", describe(mutated.Drifts))
+		}
+		markFailed(s, commit, "ApplyFailed", err, r.now())
+		return false, err
+	}
+	for _, d := range run.drifts {
+		r.record(ctx, driftEvent(audit.DriftHealed, s, commit, d))
+	}
+	if driftMode(s) != reconcilev1.DriftOff && r.watch != nil {
+		if err := r.watch.ensure(res.Inventory); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "watching applied kinds for drift: drift is then found on the interval only")
+		}
+	}
+	r.Metrics.applied(res.Counts())
+	if markApplied(s, run.gs, commit, res, run.drifts, run.step != stepApply, r.now()) {
+		r.record(ctx, appliedEvent(s, run.gs, commit, res))
+	}
+	run.result = res
+	return true, nil
 }
 
-func (r *SyncReconciler) history(s *reconcilev1.Sync, commit, result, msg string) {
-	now := time.Now
-	if r.Now != nil {
-		now = r.Now
+// wait waits, unless the sync says not to, until what was applied is healthy (Deployments rolled
+// out, Jobs complete, CRDs established, resources Ready) and sets Ready True (Applied). Objects
+// that are not healthy within the timeout set Ready False (HealthCheckFailed), which is
+// returned.
+func (r *SyncReconciler) wait(ctx context.Context, run *syncRun) (bool, error) {
+	if wait, timeout := healthWait(run.s); wait {
+		if err := run.engine.Wait(ctx, run.result.Inventory, timeout); err != nil {
+			setCondition(&run.s.Status.Conditions, run.s.Generation, Ready, false, "HealthCheckFailed", err.Error())
+			return false, err
+		}
 	}
-	h := append([]reconcilev1.HistoryEntry{{Commit: commit, Time: metav1.NewTime(now()), Result: result, Message: truncate(msg)}}, s.Status.History...)
-	if len(h) > 10 {
-		h = h[:10]
+	markReady(run.s, run.commit, len(run.result.Inventory))
+	return true, nil
+}
+
+// detectFrozen still watches a frozen sync for drift, healing nothing: what differs from the
+// commit last applied is recorded (DriftDetected, once per edit) and reported (Drifted, "not
+// healed while frozen"), so a change made while Writ may not heal is not also a change nobody
+// saw. It only reads and dry-runs; failures are logged, the freeze holds either way.
+func (r *SyncReconciler) detectFrozen(ctx context.Context, run *syncRun) {
+	s := run.s
+	commit := s.Status.LastAppliedCommit
+	if commit == "" || s.Spec.Drift == reconcilev1.DriftOff {
+		return
 	}
-	s.Status.History = h
+	log := ctrl.LoggerFrom(ctx)
+	objs, _, err := r.renderCommit(ctx, s, run.gs, commit)
+	if err != nil {
+		log.Error(err, "rendering the last applied commit of a frozen sync for drift detection")
+		return
+	}
+	engine, err := r.engineFor(s)
+	if err != nil {
+		log.Error(err, "impersonating for drift detection")
+		return
+	}
+	drifts, err := engine.Drift(ctx, objs, stampOf(s, run.gs, commit))
+	if err != nil {
+		log.Error(err, "checking a frozen sync for drift")
+		return
+	}
+	r.recordDetected(ctx, s, commit, drifts)
+	markDrift(s, "not healed while frozen: ", drifts)
+}
+
+// engineFor returns an apply engine acting as the sync's service account, or as the
+// reconciler itself.
+func (r *SyncReconciler) engineFor(s *reconcilev1.Sync) (*apply.Engine, error) {
+	c := r.Client
+	if s.Spec.ServiceAccountName != "" {
+		cfg := rest.CopyConfig(r.Config)
+		cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + s.Namespace + ":" + s.Spec.ServiceAccountName}
+		var err error
+		if c, err = client.New(cfg, client.Options{Scheme: r.Client.Scheme(), Mapper: r.Client.RESTMapper()}); err != nil {
+			return nil, err
+		}
+	}
+	engine := apply.New(c)
+	engine.Memo = r.memo
+	return engine, nil
+}
+
+// recordDetected records DriftDetected for each drift not recorded yet.
+func (r *SyncReconciler) recordDetected(ctx context.Context, s *reconcilev1.Sync, commit string, drifts []apply.Drift) {
+	for _, d := range r.drifts.fresh(client.ObjectKeyFromObject(s), drifts) {
+		r.record(ctx, driftEvent(audit.DriftDetected, s, commit, d))
+	}
 }
 
 func (r *SyncReconciler) record(ctx context.Context, e audit.Event) {
@@ -373,83 +354,9 @@ func (r *SyncReconciler) record(ctx context.Context, e audit.Event) {
 	}
 }
 
-func driftEvent(kind audit.Kind, s *reconcilev1.Sync, commit string, d apply.Drift) audit.Event {
-	e := audit.Event{Kind: kind, Commit: commit, Fields: d.Fields,
-		Object: audit.ObjectRef{Group: d.Group, Version: d.Version, Kind: d.Kind, Namespace: d.Namespace, Name: d.Name},
-		Reason: "sync " + s.Namespace + "/" + s.Name}
-	if d.Deleted {
-		e.Reason += ": the object was deleted"
+func (r *SyncReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
 	}
-	if d.Mutated {
-		e.Reason += ": the apiserver stored other values than Writ applied (an admission mutation)"
-	}
-	if len(d.Managers) > 0 {
-		e.Actor.User = d.Managers[0]
-	}
-	return e
-}
-
-func describe(drifts []apply.Drift) string {
-	var parts []string
-	for _, d := range drifts {
-		if d.Deleted {
-			parts = append(parts, d.Entry.String()+" (deleted)")
-			continue
-		}
-		by := ""
-		if len(d.Managers) > 0 {
-			by = " by " + d.Managers[0]
-		}
-		parts = append(parts, fmt.Sprintf("%s%s (%s)", d.Entry, by, strings.Join(d.Fields, ", ")))
-	}
-	return strings.Join(parts, "; ")
-}
-
-// driftedObjects returns the objects of objs that drifts name.
-func driftedObjects(objs []*unstructured.Unstructured, drifts []apply.Drift) []*unstructured.Unstructured {
-	ids := map[string]bool{}
-	for _, d := range drifts {
-		ids[d.Entry.ID()] = true
-	}
-	var out []*unstructured.Unstructured
-	for _, o := range objs {
-		if ids[apply.EntryOf(o).ID()] {
-			out = append(out, o)
-		}
-	}
-	return out
-}
-
-func conditionMessage(conds []metav1.Condition, typ string) string {
-	for _, c := range conds {
-		if c.Type == typ {
-			return c.Message
-		}
-	}
-	return "not fetched yet"
-}
-
-func fromInventory(in []reconcilev1.InventoryEntry) []apply.Entry {
-	out := make([]apply.Entry, len(in))
-	for i, e := range in {
-		out[i] = apply.Entry(e)
-	}
-	return out
-}
-
-func toInventory(in []apply.Entry) []reconcilev1.InventoryEntry {
-	out := make([]reconcilev1.InventoryEntry, len(in))
-	for i, e := range in {
-		out[i] = reconcilev1.InventoryEntry(e)
-	}
-	return out
-}
-
-// sourceOf is what the writ.dev/source annotation (and so the guard's denial) says: the
-// repository and the path in it, e.g. "https://git.example.com/shop (path deploy)".
-func sourceOf(url, path string) string {
-	if path = strings.Trim(path, "/"); path == "" || path == "." {
-		return url
-	}
-	return url + " (path " + path + ")"
+	return time.Now()
 }

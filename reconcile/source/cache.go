@@ -172,7 +172,11 @@ type Tree struct {
 }
 
 // Close releases the tree: cleanup may remove it from now on. It is safe to call twice.
-func (t *Tree) Close() { t.close() }
+func (t *Tree) Close() {
+	if t.close != nil {
+		t.close()
+	}
+}
 
 // Checkout returns the files of commit in k's repository, writing them into trees/<commit> the
 // first time. Give it only a commit the source's reconciler verified (a GitSource's

@@ -75,7 +75,7 @@ func writeTree(ctx context.Context, r *git.Repository, commit plumbing.Hash, dir
 		// Stat follows the link inside root and fails if it leaves root. A link to a missing
 		// file inside the tree is allowed: git allows it, and reading it fails harmlessly.
 		if _, err := root.Stat(l.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("symlink %s -> %s is refused: it must point inside the repository (%v)", l.path, l.target, err)
+			return unsafeTree("symlink %s -> %s is refused: it must point inside the repository (%v)", l.path, l.target, err)
 		}
 	}
 	return nil
@@ -87,7 +87,7 @@ func writeEntries(ctx context.Context, r *git.Repository, root *os.Root, t *obje
 			return err
 		}
 		if !validName(e.Name) {
-			return fmt.Errorf("tree entry %q in directory %q is not a safe file name", e.Name, dir)
+			return unsafeTree("tree entry %q in directory %q is not a safe file name", e.Name, dir)
 		}
 		p := path.Join(dir, e.Name)
 		switch e.Mode {
@@ -120,20 +120,30 @@ func writeEntries(ctx context.Context, r *git.Repository, root *os.Root, t *obje
 				return fmt.Errorf("reading symlink %s: %w", p, err)
 			}
 			if target == "" || strings.ContainsRune(target, 0) {
-				return fmt.Errorf("symlink %s has an invalid target", p)
+				return unsafeTree("symlink %s has an invalid target", p)
 			}
 			*links = append(*links, symlink{p, target})
 		default:
-			return fmt.Errorf("tree entry %s has unsupported mode %s", p, e.Mode)
+			return unsafeTree("tree entry %s has unsupported mode %s", p, e.Mode)
 		}
 	}
 	return nil
 }
 
+// unsafeTreeError is a tree Writ refuses to write; it matches ErrUnsafeTree.
+type unsafeTreeError struct{ msg string }
+
+func (e *unsafeTreeError) Error() string        { return e.msg }
+func (e *unsafeTreeError) Is(target error) bool { return target == ErrUnsafeTree }
+
+func unsafeTree(format string, args ...any) error {
+	return &unsafeTreeError{msg: fmt.Sprintf(format, args...)}
+}
+
 // created explains the error of creating p; a name that exists already was listed twice.
 func created(p string, err error) error {
 	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("tree lists %s twice", p)
+		return unsafeTree("tree lists %s twice", p)
 	}
 	return err
 }

@@ -1,6 +1,7 @@
 package source_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -62,7 +63,7 @@ func TestCheckoutRefusesEscapingSymlinks(t *testing.T) {
 
 			o.symlinkCommit(links)
 			_, err := checkoutErr(dir, fetch(t, dir, opts).Commit)
-			if err == nil || !strings.Contains(err.Error(), "must point inside the repository") {
+			if !errors.Is(err, source.ErrUnsafeTree) || !strings.Contains(err.Error(), "must point inside the repository") {
 				t.Fatalf("got %v, want the symlink refused", err)
 			}
 			// The failed checkout left nothing behind, and the previous one is intact.
@@ -100,8 +101,8 @@ func TestCheckoutRefusesUnsafeTreeEntries(t *testing.T) {
 
 			dir := t.TempDir()
 			_, err := checkoutErr(dir, fetch(t, dir, source.Options{URL: o.url(), Ref: source.Ref{Branch: "main"}}).Commit)
-			if err == nil {
-				t.Fatalf("a tree with entries %q was checked out", entries)
+			if !errors.Is(err, source.ErrUnsafeTree) {
+				t.Fatalf("a tree with entries %q: got %v, want ErrUnsafeTree", entries, err)
 			}
 			t.Log(err)
 		})

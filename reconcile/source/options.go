@@ -62,7 +62,7 @@ type Options struct {
 	Timeout time.Duration
 }
 
-// Errors that Fetch wraps, for errors.Is.
+// Errors that Fetch and Checkout wrap, for errors.Is.
 var (
 	// ErrInvalidOptions: Options are wrong; retrying will not help until they change.
 	ErrInvalidOptions = errors.New("invalid source options")
@@ -75,6 +75,10 @@ var (
 	// ErrTagName: the tag ref points at an annotated tag object of another name: an old
 	// release's tag served under a new name (a replay). git accepts this; Writ does not.
 	ErrTagName = errors.New("tag reached under another name")
+	// ErrUnsafeTree (from Checkout): the commit's tree holds an entry Writ will not write: a
+	// symlink that leaves the tree, a name git refuses ("..", ".git"), a name listed twice, an
+	// unknown mode. The commit cannot be deployed as it is; another commit can.
+	ErrUnsafeTree = errors.New("unsafe tree")
 )
 
 type refKind int

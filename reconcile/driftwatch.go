@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	ctrlreconcile "sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"writ.dev/writ/reconcile/apply"
@@ -42,13 +42,13 @@ func (w *driftWatcher) ensure(inventory []apply.Entry) error {
 		obj := &metav1.PartialObjectMetadata{}
 		obj.SetGroupVersionKind(gvk)
 		src := source.Kind[*metav1.PartialObjectMetadata](w.cache, obj,
-			handler.TypedEnqueueRequestsFromMapFunc(func(_ context.Context, o *metav1.PartialObjectMetadata) []reconcile.Request {
+			handler.TypedEnqueueRequestsFromMapFunc(func(_ context.Context, o *metav1.PartialObjectMetadata) []ctrlreconcile.Request {
 				owner := o.GetLabels()[wellknown.ManagedLabel]
 				ns, name, ok := strings.Cut(owner, ".")
 				if !ok {
 					return nil
 				}
-				return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
+				return []ctrlreconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
 			}),
 			predicate.TypedFuncs[*metav1.PartialObjectMetadata]{
 				// The initial list of a new watch arrives as creates: an object changed while no
