@@ -49,7 +49,9 @@
 // A Sync failure that retrying the same commit cannot fix (manifests that do not render, a tree
 // with an escaping symlink) sets Stalled True and is returned as reconcile.TerminalError: it is
 // retried only when something changes (the Sync, its GitSource serving a new commit, an object
-// it applied), as Flux's stalling state. States that wait for something outside (no GitSource,
+// it applied), as Flux's stalling state. A Sync's own status writes do not wake it (the
+// controller watches Syncs for generation changes), so a failure's history entry cannot undo
+// the backoff. States that wait for something outside (no GitSource,
 // no verified commit, a frozen source) return no error and are looked at again on the interval
 // or when the GitSource changes. A GitSource polls its remote, so its own terminal states (an
 // invalid or missing TrustPolicy, source options that cannot work, a refused commit) are marked

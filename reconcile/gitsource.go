@@ -84,7 +84,9 @@ func (r *GitSourceReconciler) sourcesOf(ctx context.Context, o client.Object) []
 }
 
 // Reconcile runs the phases policy -> fetch -> verify the new head -> judge the served commit
-// under the current policy, and patches status once, at the end. Transient failures (the
+// under the current policy -> summarize, removes the checkouts of commits no longer served, and
+// patches status once, at the end. Every phase after the policy runs even when the fetch failed,
+// so that a revocation reaches the served commit while the remote is down. Transient failures (the
 // remote, the apiserver, a cache that cannot be read) are returned, so the workqueue backs off;
 // terminal ones (an invalid or missing TrustPolicy, invalid source options, a refused commit)
 // are marked in conditions and retried on the interval.

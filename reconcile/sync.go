@@ -11,8 +11,10 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	ctrlreconcile "sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"writ.dev/writ/audit"
@@ -60,9 +62,12 @@ type syncRun struct {
 	result   *apply.Result                // apply
 }
 
-// SetupWithManager registers the reconciler; a source's new verified commit wakes its syncs.
+// SetupWithManager registers the reconciler; a source's new verified commit wakes its syncs. A
+// Sync wakes on a change of its spec (its generation), not of its status: the status a failed
+// reconciliation writes (a history entry) must not requeue it past the workqueue's backoff.
 func (r *SyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	c, err := ctrl.NewControllerManagedBy(mgr).Named("sync").For(&reconcilev1.Sync{}).
+	c, err := ctrl.NewControllerManagedBy(mgr).Named("sync").
+		For(&reconcilev1.Sync{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&reconcilev1.GitSource{}, handler.EnqueueRequestsFromMapFunc(r.syncsOf)).
 		Build(r)
 	if err != nil {
