@@ -10,7 +10,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -70,10 +72,10 @@ func (s *sink) put(ctx context.Context, e audit.Event) error {
 	obj := &auditv1.AuditEvent{ObjectMeta: metav1.ObjectMeta{Namespace: s.o.Namespace}, Spec: auditv1.FromEvent(e)}
 	if !aggregates(e.Kind) {
 		obj.GenerateName = strings.ToLower(string(e.Kind)) + "-"
-		return retry.OnError(retry.DefaultBackoff, retriable, func() error { return s.c.Create(ctx, obj) })
+		return retry.OnError(handOver, retriable, func() error { return s.c.Create(ctx, obj) })
 	}
 	obj.Name = Name(e, s.o.Bucket)
-	return retry.OnError(retry.DefaultBackoff, retriable, func() error {
+	return retry.OnError(handOver, retriable, func() error {
 		err := s.c.Create(ctx, obj.DeepCopy())
 		if !apierrors.IsAlreadyExists(err) {
 			return err
@@ -87,8 +89,16 @@ func (s *sink) put(ctx context.Context, e audit.Event) error {
 	})
 }
 
+// handOver is how long a recorder keeps trying one event: about 15 s over nine attempts (inside
+// put's 30 s), long enough to outlast an apiserver restart or a client whose discovery does not
+// know the AuditEvent kind yet (its CRD just installed), short enough not to hold the queue.
+var handOver = wait.Backoff{Duration: 50 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 9, Cap: 4 * time.Second}
+
+// retriable reports whether a failed hand-over may succeed if tried again: a conflict, the event
+// ingested meanwhile, an overloaded or restarting apiserver, or a kind the client's REST mapper
+// has not discovered yet.
 func retriable(err error) bool {
-	return apierrors.IsConflict(err) || apierrors.IsNotFound(err) || apierrors.IsServerTimeout(err) ||
+	return meta.IsNoMatchError(err) || apierrors.IsConflict(err) || apierrors.IsNotFound(err) || apierrors.IsServerTimeout(err) ||
 		apierrors.IsTooManyRequests(err) || apierrors.IsInternalError(err) || apierrors.IsServiceUnavailable(err)
 }
 

@@ -8,8 +8,16 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"writ.dev/writ/audit"
+	auditv1 "writ.dev/writ/audit/api/v1alpha1"
 )
 
 func TestNameAggregatesOnlyIdenticalEventsInABucket(t *testing.T) {
@@ -69,5 +77,49 @@ func TestMetricsExposeRecorderCounters(t *testing.T) {
 	}
 	if got["delivered"] != 1 || got["failed"] != 1 || got["dropped"] != 0 {
 		t.Fatalf("metrics %v", got)
+	}
+}
+
+// A client whose discovery does not know the AuditEvent kind yet (its CRD was just installed)
+// fails a few creates with "no matches for kind": the recorder keeps trying instead of losing the
+// event, and gives up only on an error that retrying cannot cure.
+func TestPutRetriesUntilTheKindIsKnown(t *testing.T) {
+	s := runtime.NewScheme()
+	if err := auditv1.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	gk := schema.GroupKind{Group: auditv1.GroupVersion.Group, Kind: "AuditEvent"}
+	for name, tc := range map[string]struct {
+		failures int
+		err      error
+		stored   bool
+	}{
+		"unknown kind, then known": {failures: 3, err: &meta.NoKindMatchError{GroupKind: gk, SearchedVersions: []string{"v1alpha1"}}, stored: true},
+		"apiserver unavailable":    {failures: 2, err: apierrors.NewServiceUnavailable("restarting"), stored: true},
+		"forbidden":                {failures: 1, err: apierrors.NewForbidden(schema.GroupResource{Group: gk.Group, Resource: "auditevents"}, "", errors.New("no")), stored: false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			calls := 0
+			c := fake.NewClientBuilder().WithScheme(s).WithInterceptorFuncs(interceptor.Funcs{
+				Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+					calls++
+					if calls <= tc.failures {
+						return tc.err
+					}
+					return c.Create(ctx, obj, opts...)
+				}}).Build()
+			sk := &sink{c: c, o: Options{Namespace: "writ-system", Bucket: time.Second}}
+			err := sk.put(context.Background(), audit.Event{Kind: audit.DriftDetected, Time: time.Now()})
+			var list auditv1.AuditEventList
+			if lerr := c.List(context.Background(), &list); lerr != nil {
+				t.Fatal(lerr)
+			}
+			if tc.stored && (err != nil || len(list.Items) != 1) {
+				t.Fatalf("put = %v after %d calls, %d events stored; want the event stored", err, calls, len(list.Items))
+			}
+			if !tc.stored && (err == nil || len(list.Items) != 0 || calls != 1) {
+				t.Fatalf("put = %v after %d calls, %d events stored; want one refused attempt", err, calls, len(list.Items))
+			}
+		})
 	}
 }
