@@ -13,7 +13,7 @@
 // only of the fields Git declares: an HPA's replicas or a controller's status stay theirs.
 //
 // Drift, and the check after every apply, compare what the apiserver stores with what Git
-// declares (compare.go), never a server-side dry-run: a mutating admission policy or webhook
+// declares (the rule of package reconcile/declared), never a server-side dry-run: a mutating admission policy or webhook
 // changes a dry-run exactly as it changes the write. An apply whose stored result differs from
 // Git for a field Git sets fails with a *MutatedError naming the objects and fields.
 package apply

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"writ.dev/writ/reconcile/declared"
 	"writ.dev/writ/wellknown"
 )
 
@@ -68,8 +69,8 @@ func (e *Engine) verifyStored(ctx context.Context, objs []*unstructured.Unstruct
 	return nil
 }
 
-// Drift compares each object Git declares with the object the apiserver stores (see
-// declaredDiff): a field is drift if Git sets it and the stored value differs, so fields other
+// Drift compares each object Git declares with the object the apiserver stores (the rule of
+// package declared): a field is drift if Git sets it and the stored value differs, so fields other
 // managers own and Git does not declare (an HPA's replicas, defaulted fields, status) never are,
 // and a mutating admission policy or webhook that rewrote Writ's last apply cannot hide behind a
 // dry-run mutated the same way. An object Git declares that is gone from the cluster is drift too
@@ -109,7 +110,11 @@ func (e *Engine) compareLive(ctx context.Context, o *unstructured.Unstructured, 
 			return nil, fmt.Errorf("reading %s from the cluster: %w", subject(o), err)
 		}
 	}
-	fields := declaredDiff(o, cur)
+	want, err := declared.Compile(o)
+	if err != nil {
+		return nil, fmt.Errorf("comparing %s with Git: %w", subject(o), err)
+	}
+	fields := want.Diff(cur.Object)
 	if len(fields) == 0 {
 		return nil, nil
 	}

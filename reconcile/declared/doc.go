@@ -1,0 +1,42 @@
+// Package declared is Writ's one definition of "the object stores what Git declares".
+//
+// Drift detection and the check after every apply (reconcile/apply) judge the object the
+// apiserver stores, never a server-side dry-run of Writ's apply: a mutating admission policy or
+// webhook changes a dry-run exactly as it changes the real write, so a dry-run agrees with
+// whatever the mutation stored. The same rule is meant for admission, where the object the
+// apiserver is about to store arrives as raw JSON and the budget is a few microseconds.
+//
+// Compile does all the work that depends only on the Git manifest, once: a core Secret's
+// stringData is merged into data (base64), status is dropped (Writ's apply never writes it), the
+// manifest is put through the typed round trip of its kind when the client's scheme knows the kind
+// (decode into the Go type, encode again), so that a declared value may match in either spelling
+// (a quantity "1000m" stored as "1", a false or zero the type omits dropped, base64 re-encoded),
+// object keys are sorted and lists of objects are keyed. The result, *Fields, is immutable and
+// safe for concurrent use; it holds no reference to the manifest.
+//
+// Two ways to compare, one rule:
+//
+//   - (*Fields).Diff(live) takes the decoded live object (unstructured's map) and returns every
+//     differing path.
+//   - (*Fields).FirstDiffJSON(raw) streams over the live object's JSON (as an AdmissionReview
+//     carries it), compares only the declared paths, skips everything else without decoding or
+//     allocating, and returns the first path Diff would return. Malformed JSON, or JSON that is
+//     not an object, is an error, never "no difference": a caller deciding admission fails
+//     closed. The whole document is validated, also after a difference is found.
+//
+// The rule: only fields the manifest sets are compared; defaults, other managers' fields and
+// status never are. null in Git unsets a field and declares nothing. A declared empty object or
+// list, or a field the typed round trip drops, matches an absent or null live value. Numbers
+// compare by value whatever their spelling (3, 3.0, 3e0); strings after JSON unescaping; a
+// scalar of another JSON type never matches. A list of objects each with a distinct string
+// "name" is matched by name (extra live elements, such as a sidecar a mutating webhook adds, are
+// not compared; a live list whose elements are not all distinctly named matches no declared
+// element); any other list is matched by position and must keep its length. Duplicate keys in
+// the live JSON: the last one counts, as encoding/json decodes them. Custom resources are stored
+// as sent and compared as such; a CRD's conversion webhook that rewrites a declared value is a
+// difference.
+//
+// Paths are spelt from the object's root: ".spec.template.spec.containers[name=web].image",
+// ".spec.ports[0].port", ".metadata.labels"; values are never returned, so a path is safe to log
+// even for a Secret.
+package declared

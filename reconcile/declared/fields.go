@@ -1,0 +1,116 @@
+package declared
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/scheme"
+)
+
+// Fields is what one Git manifest declares, compiled for comparison with live objects. It is
+// immutable and safe for concurrent use.
+type Fields struct {
+	root *node
+}
+
+// Compile prepares want for comparison: every normalisation that depends only on the manifest
+// (Secret stringData, the typed round trip of a built-in kind, status dropped, keys sorted, lists
+// of objects keyed by name) is done here once.
+func Compile(want *unstructured.Unstructured) (*Fields, error) {
+	if want == nil || want.Object == nil {
+		return nil, errors.New("declared: no manifest to compile")
+	}
+	gvk := want.GroupVersionKind()
+	w := secretData(gvk, want.Object)
+	n := normalised(gvk, want.Object)
+	if n == nil {
+		n = w
+	}
+	// A status subresource is never written by Writ's apply.
+	w, n = without(w, "status"), without(n, "status")
+	return &Fields{root: build(w, n, true)}, nil
+}
+
+// Diff returns the paths (".spec.template.spec.containers[name=web].image") at which live, the
+// decoded object the apiserver stores, differs from a field the manifest declares, in order:
+// object keys sorted, named list elements in the manifest's order. Values are never returned.
+func (f *Fields) Diff(live map[string]any) []string {
+	return f.root.diff("", live, true, nil)
+}
+
+// FirstDiffJSON returns the first path Diff would return for the object whose JSON is live,
+// without decoding it: only the declared paths are compared and everything else is skipped.
+// err is non-nil when live is not a well-formed JSON object; then differs is false and the
+// caller must not take that for a match.
+func (f *Fields) FirstDiffJSON(live []byte) (path string, differs bool, err error) {
+	s := scanners.Get().(*scanner)
+	defer s.release()
+	s.b, s.i = live, 0
+	return s.document(f.root)
+}
+
+var scanners = sync.Pool{New: func() any { return new(scanner) }}
+
+func without(m map[string]any, key string) map[string]any {
+	if _, ok := m[key]; !ok {
+		return m
+	}
+	c := make(map[string]any, len(m))
+	for k, v := range m {
+		if k != key {
+			c[k] = v
+		}
+	}
+	return c
+}
+
+// normalised is the manifest as the apiserver would store it if it were stored unchanged: its
+// typed round trip, or nil for a kind the scheme does not know (stored as sent).
+func normalised(gvk schema.GroupVersionKind, want map[string]any) map[string]any {
+	obj, err := scheme.Scheme.New(gvk)
+	if err != nil {
+		return nil
+	}
+	b, err := json.Marshal(want)
+	if err != nil || json.Unmarshal(b, obj) != nil {
+		return nil
+	}
+	if b, err = json.Marshal(obj); err != nil {
+		return nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil
+	}
+	return secretData(gvk, m)
+}
+
+// secretData merges a core Secret's stringData into data, base64-encoded, as the apiserver does.
+func secretData(gvk schema.GroupVersionKind, m map[string]any) map[string]any {
+	sd, ok := m["stringData"].(map[string]any)
+	if gvk.Group != "" || gvk.Kind != "Secret" || !ok {
+		return m
+	}
+	c := make(map[string]any, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	data := map[string]any{}
+	if d, ok := m["data"].(map[string]any); ok {
+		for k, v := range d {
+			data[k] = v
+		}
+	}
+	for k, v := range sd {
+		if s, ok := v.(string); ok {
+			data[k] = base64.StdEncoding.EncodeToString([]byte(s))
+		}
+	}
+	delete(c, "stringData")
+	c["data"] = data
+	return c
+}

@@ -1,0 +1,378 @@
+package declared
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/bits"
+	"strconv"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// ErrMalformed is wrapped by every error FirstDiffJSON returns for input that is not a well-formed
+// JSON object (the grammar of RFC 8259, as encoding/json accepts it).
+var ErrMalformed = errors.New("the live object is not well-formed JSON")
+
+// scanner reads one JSON document. Its buffers are reused across documents (see scanners), so
+// that comparing a matching object allocates nothing.
+type scanner struct {
+	b []byte
+	i int
+
+	slots []slot // per declared key or element, a stack shared by the nested objects and lists
+	names []span // the live element names of the named list being read, in nbuf
+	nbuf  []byte // decoded live element names
+	sbuf  []byte // a decoded live string
+	stack []byte // the open containers skipValue is inside
+}
+
+// slot is the result for one declared key or element of the object or list being read.
+type slot struct {
+	seen    bool
+	differs bool
+	path    string
+}
+
+type span struct{ start, end int }
+
+func (s *scanner) release() {
+	s.b = nil
+	s.slots, s.names, s.nbuf, s.sbuf, s.stack = s.slots[:0], s.names[:0], s.nbuf[:0], s.sbuf[:0], s.stack[:0]
+	clear(s.slots[:cap(s.slots)]) // drop the paths of the last difference
+	scanners.Put(s)
+}
+
+func (s *scanner) errorf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s at offset %d", ErrMalformed, fmt.Sprintf(format, args...), s.i)
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// peek returns the next byte after white space, or 0 at the end.
+func (s *scanner) peek() byte {
+	s.ws()
+	if s.i >= len(s.b) {
+		return 0
+	}
+	return s.b[s.i]
+}
+
+// expect consumes c after white space.
+func (s *scanner) expect(c byte) error {
+	if s.peek() != c {
+		return s.unexpected("'" + string(c) + "'")
+	}
+	s.i++
+	return nil
+}
+
+func (s *scanner) unexpected(want string) error {
+	if s.i >= len(s.b) {
+		return s.errorf("unexpected end, want %s", want)
+	}
+	return s.errorf("unexpected %q, want %s", s.b[s.i], want)
+}
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// str reads a string at s.i (the opening quote) and returns its raw contents; plain means they
+// are printable ASCII without escapes, and so are their own decoded value.
+func (s *scanner) str() (raw []byte, plain bool, err error) {
+	s.i++ // the opening quote
+	start, plain := s.i, true
+	for {
+		// Eight bytes at a time: stop at a quote, a backslash, a control or a non-ASCII byte.
+		for s.i+8 <= len(s.b) {
+			x := binary.LittleEndian.Uint64(s.b[s.i:])
+			q, bs := x^(ones*'"'), x^(ones*'\\')
+			m := ((q - ones) &^ q) | ((bs - ones) &^ bs) | ((x - ones*0x20) &^ x) | x
+			if m &= highs; m != 0 {
+				s.i += bits.TrailingZeros64(m) / 8
+				break
+			}
+			s.i += 8
+		}
+		if s.i >= len(s.b) {
+			return nil, false, s.errorf("unterminated string")
+		}
+		switch c := s.b[s.i]; {
+		case c == '"':
+			s.i++
+			return s.b[start : s.i-1], plain, nil
+		case c == '\\':
+			plain = false
+			if err := s.escape(); err != nil {
+				return nil, false, err
+			}
+		case c < 0x20:
+			return nil, false, s.errorf("control character in string")
+		case c >= utf8.RuneSelf:
+			plain = false
+			s.i++
+		default:
+			s.i++
+		}
+	}
+}
+
+// escape consumes one escape sequence at s.i (the backslash).
+func (s *scanner) escape() error {
+	if s.i+1 >= len(s.b) {
+		return s.errorf("unterminated string")
+	}
+	switch s.b[s.i+1] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		s.i += 2
+		return nil
+	case 'u':
+		if s.i+6 > len(s.b) || hex4(s.b[s.i+2:s.i+6]) < 0 {
+			return s.errorf("invalid \\u escape")
+		}
+		s.i += 6
+		return nil
+	}
+	return s.errorf("invalid escape")
+}
+
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return -1
+		}
+		r = r*16 + rune(c)
+	}
+	return r
+}
+
+// unquote appends the decoded value of the raw contents of a well-formed string to dst, exactly
+// as encoding/json decodes it (invalid UTF-8 and lone surrogates become U+FFFD).
+func unquote(dst, raw []byte) []byte {
+	for r := 0; r < len(raw); {
+		switch c := raw[r]; {
+		case c == '\\':
+			switch e := raw[r+1]; e {
+			case 'b':
+				dst, r = append(dst, '\b'), r+2
+			case 'f':
+				dst, r = append(dst, '\f'), r+2
+			case 'n':
+				dst, r = append(dst, '\n'), r+2
+			case 'r':
+				dst, r = append(dst, '\r'), r+2
+			case 't':
+				dst, r = append(dst, '\t'), r+2
+			case 'u':
+				rr := hex4(raw[r+2:])
+				r += 6
+				if utf16.IsSurrogate(rr) {
+					if r+6 <= len(raw) && raw[r] == '\\' && raw[r+1] == 'u' {
+						if dec := utf16.DecodeRune(rr, hex4(raw[r+2:])); dec != unicode.ReplacementChar {
+							dst, r = utf8.AppendRune(dst, dec), r+6
+							break
+						}
+					}
+					rr = unicode.ReplacementChar
+				}
+				dst = utf8.AppendRune(dst, rr)
+			default: // '"', '\\', '/'
+				dst, r = append(dst, e), r+2
+			}
+		case c < utf8.RuneSelf:
+			dst, r = append(dst, c), r+1
+		default:
+			rr, size := utf8.DecodeRune(raw[r:])
+			dst, r = utf8.AppendRune(dst, rr), r+size
+		}
+	}
+	return dst
+}
+
+// text returns the decoded value of a string read by str, in buf when it needs decoding.
+func text(raw []byte, plain bool, buf *[]byte) []byte {
+	if plain {
+		return raw
+	}
+	*buf = unquote((*buf)[:0], raw)
+	return *buf
+}
+
+// number reads a number at s.i and returns its text.
+func (s *scanner) number() ([]byte, error) {
+	start := s.i
+	if s.i < len(s.b) && s.b[s.i] == '-' {
+		s.i++
+	}
+	switch {
+	case s.i < len(s.b) && s.b[s.i] == '0':
+		s.i++
+	case s.i < len(s.b) && '1' <= s.b[s.i] && s.b[s.i] <= '9':
+		s.digits()
+	default:
+		return nil, s.unexpected("a digit")
+	}
+	if s.i < len(s.b) && s.b[s.i] == '.' {
+		s.i++
+		if s.digits() == 0 {
+			return nil, s.unexpected("a digit")
+		}
+	}
+	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
+		s.i++
+		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
+			s.i++
+		}
+		if s.digits() == 0 {
+			return nil, s.unexpected("a digit")
+		}
+	}
+	return s.b[start:s.i], nil
+}
+
+func (s *scanner) digits() int {
+	n := 0
+	for s.i < len(s.b) && '0' <= s.b[s.i] && s.b[s.i] <= '9' {
+		s.i, n = s.i+1, n+1
+	}
+	return n
+}
+
+// numberValue is the value of a well-formed number's text, as encoding/json decodes it into a
+// float64; a number out of range is malformed for comparison (encoding/json refuses it too).
+func (s *scanner) numberValue(t []byte) (float64, error) {
+	if len(t) <= 16 { // an integer of up to 15 digits is exact in a float64: no strconv, no allocation
+		neg, d := t[0] == '-', t
+		if neg {
+			d = d[1:]
+		}
+		var v int64
+		ok := len(d) <= 15
+		for _, c := range d {
+			if c < '0' || c > '9' {
+				ok = false
+				break
+			}
+			v = v*10 + int64(c-'0')
+		}
+		if ok {
+			if neg {
+				return -float64(v), nil
+			}
+			return float64(v), nil
+		}
+	}
+	f, err := strconv.ParseFloat(string(t), 64)
+	if err != nil {
+		return 0, s.errorf("number %s out of range", t)
+	}
+	return f, nil
+}
+
+var literals = [256]string{'t': "true", 'f': "false", 'n': "null"}
+
+// literal consumes true, false or null at s.i.
+func (s *scanner) literal(word string) error {
+	if len(s.b)-s.i < len(word) || string(s.b[s.i:s.i+len(word)]) != word {
+		return s.unexpected("a value")
+	}
+	s.i += len(word)
+	return nil
+}
+
+// skipValue consumes one value at s.i (after white space), checking it is well formed, without
+// decoding it. It keeps its own stack, so deep nesting cannot exhaust the goroutine's.
+func (s *scanner) skipValue() error {
+	base := len(s.stack)
+	defer func() { s.stack = s.stack[:base] }()
+	for {
+		// A value.
+		switch c := s.peek(); c {
+		case '{':
+			s.i++
+			if s.peek() == '}' {
+				s.i++
+				break
+			}
+			s.stack = append(s.stack, '}')
+			if err := s.key(); err != nil {
+				return err
+			}
+			continue
+		case '[':
+			s.i++
+			if s.peek() == ']' {
+				s.i++
+				break
+			}
+			s.stack = append(s.stack, ']')
+			continue
+		case '"':
+			if _, _, err := s.str(); err != nil {
+				return err
+			}
+		case 't', 'f', 'n':
+			if err := s.literal(literals[c]); err != nil {
+				return err
+			}
+		default:
+			if _, err := s.number(); err != nil {
+				return err
+			}
+		}
+		// After a value: close what ends here, or go on to the next element.
+		for {
+			if len(s.stack) == base {
+				return nil
+			}
+			top := s.stack[len(s.stack)-1]
+			c := s.peek()
+			if c == top {
+				s.i++
+				s.stack = s.stack[:len(s.stack)-1]
+				continue
+			}
+			if c != ',' {
+				return s.unexpected("',' or '" + string(top) + "'")
+			}
+			s.i++
+			if top == '}' {
+				if err := s.key(); err != nil {
+					return err
+				}
+			}
+			break
+		}
+	}
+}
+
+// key consumes an object key and its colon, returning the raw key.
+func (s *scanner) key() error {
+	if s.peek() != '"' {
+		return s.unexpected("a key")
+	}
+	if _, _, err := s.str(); err != nil {
+		return err
+	}
+	return s.expect(':')
+}

@@ -1,0 +1,279 @@
+package declared
+
+import (
+	"bytes"
+	"unsafe"
+)
+
+// document compares the whole JSON document in s.b with the declared object root.
+func (s *scanner) document(root *node) (string, bool, error) {
+	if s.peek() != '{' {
+		return "", false, s.unexpected("a JSON object")
+	}
+	path, differs, err := s.value(root)
+	if err != nil {
+		return "", false, err
+	}
+	if s.peek() != 0 {
+		return "", false, s.errorf("data after the object")
+	}
+	return path, differs, nil
+}
+
+// value consumes the value at s.i and compares it with n; the path returned is relative to the
+// value's own. Differences are only recorded as they are found: the value is always read to its
+// end, so malformed JSON anywhere is an error.
+func (s *scanner) value(n *node) (string, bool, error) {
+	if n == nil {
+		return "", false, s.skipValue()
+	}
+	c := s.peek()
+	if c == 'n' {
+		if err := s.literal("null"); err != nil {
+			return "", false, err
+		}
+		return "", !n.absentOK, nil
+	}
+	switch n.kind {
+	case objectNode:
+		if c != '{' {
+			return "", true, s.skipValue()
+		}
+		return s.object(n)
+	case namedListNode:
+		if c != '[' {
+			return "", true, s.skipValue()
+		}
+		return s.namedList(n)
+	case listNode:
+		if c != '[' {
+			return "", true, s.skipValue()
+		}
+		return s.list(n)
+	}
+	l, err := s.scalar()
+	if err != nil {
+		return "", false, err
+	}
+	return "", !n.matches(l), nil
+}
+
+// scalar consumes any value and returns it as a scalar (an object or list matches nothing).
+func (s *scanner) scalar() (scalar, error) {
+	switch c := s.peek(); {
+	case c == '"':
+		raw, plain, err := s.str()
+		if err != nil {
+			return scalar{}, err
+		}
+		// The scalar is only compared, before the next string is read: it may share the bytes.
+		t := text(raw, plain, &s.sbuf)
+		return scalar{kind: stringScalar, s: unsafe.String(unsafe.SliceData(t), len(t))}, nil
+	case c == 't':
+		return scalar{kind: boolScalar, b: true}, s.literal("true")
+	case c == 'f':
+		return scalar{kind: boolScalar}, s.literal("false")
+	case c == '-' || '0' <= c && c <= '9':
+		t, err := s.number()
+		if err != nil {
+			return scalar{}, err
+		}
+		f, err := s.numberValue(t)
+		return scalar{kind: numberScalar, f: f}, err
+	}
+	return scalar{}, s.skipValue()
+}
+
+// push reserves a zeroed slot per declared key or element and returns the first one's index.
+func (s *scanner) push(k int) int {
+	base := len(s.slots)
+	for range k {
+		s.slots = append(s.slots, slot{})
+	}
+	return base
+}
+
+// items consumes a list (close ']') or an object (close '}') at s.i, calling item at each
+// element or key.
+func (s *scanner) items(close byte, item func() error) error {
+	s.i++ // '[' or '{'
+	if s.peek() == close {
+		s.i++
+		return nil
+	}
+	for {
+		if err := item(); err != nil {
+			return err
+		}
+		if s.peek() != ',' {
+			return s.expect(close)
+		}
+		s.i++
+	}
+}
+
+// member consumes an object key and its colon, and returns the decoded key, valid until the next
+// string is decoded.
+func (s *scanner) member() ([]byte, error) {
+	if s.peek() != '"' {
+		return nil, s.unexpected("a key")
+	}
+	raw, plain, err := s.str()
+	if err != nil {
+		return nil, err
+	}
+	return text(raw, plain, &s.sbuf), s.expect(':')
+}
+
+// object compares the object at s.i with n, key by key; a key n does not declare is skipped.
+func (s *scanner) object(n *node) (string, bool, error) {
+	base := s.push(len(n.kids))
+	defer func() { s.slots = s.slots[:base] }()
+	err := s.items('}', func() error {
+		key, err := s.member()
+		if err != nil {
+			return err
+		}
+		k := n.find(key)
+		if k < 0 {
+			return s.skipValue()
+		}
+		path, differs, err := s.value(n.kids[k])
+		s.slots[base+k] = slot{seen: true, differs: differs, path: path} // a later duplicate wins
+		return err
+	})
+	if err != nil {
+		return "", false, err
+	}
+	for k, kid := range n.kids {
+		switch r := s.slots[base+k]; {
+		case !r.seen && !kid.absentOK, r.differs:
+			return "." + n.keys[k] + r.path, true, nil
+		}
+	}
+	return "", false, nil
+}
+
+// list compares the list at s.i with n element by element; it must keep its length.
+func (s *scanner) list(n *node) (string, bool, error) {
+	count, first, firstPath := 0, -1, ""
+	err := s.items(']', func() error {
+		var e *node
+		if count < len(n.elems) {
+			e = n.elems[count]
+		}
+		path, differs, err := s.value(e)
+		if differs && first < 0 {
+			first, firstPath = count, path
+		}
+		count++
+		return err
+	})
+	switch {
+	case err != nil:
+		return "", false, err
+	case count != len(n.elems):
+		return "", true, nil
+	case first >= 0:
+		return indexPath(first) + firstPath, true, nil
+	}
+	return "", false, nil
+}
+
+// namedList compares the list at s.i with n, element by name. An element is first read for its
+// name (the last "name" key, as encoding/json decodes duplicates), then, if n declares that name,
+// read again and compared. Unless every live element is an object with a distinct string name,
+// no declared element matches.
+func (s *scanner) namedList(n *node) (string, bool, error) {
+	base := s.push(len(n.elems))
+	nameBase, nbufBase := len(s.names), len(s.nbuf)
+	defer func() { s.slots, s.names, s.nbuf = s.slots[:base], s.names[:nameBase], s.nbuf[:nbufBase] }()
+	named := true
+	var seen map[string]struct{} // the names of a long list
+	err := s.items(']', func() error {
+		start := s.i
+		name, ok, err := s.elementName()
+		if err != nil {
+			return err
+		}
+		if ok && named && s.distinct(nameBase, name, &seen) {
+			s.nbuf = append(s.nbuf, name...)
+			s.names = append(s.names, span{len(s.nbuf) - len(name), len(s.nbuf)})
+		} else {
+			named = false
+		}
+		k := n.find(name)
+		if !ok || k < 0 {
+			return nil
+		}
+		end := s.i
+		s.i = start
+		path, differs, err := s.value(n.elems[k])
+		s.i = end
+		s.slots[base+k] = slot{seen: true, differs: differs, path: path}
+		return err
+	})
+	if err != nil {
+		return "", false, err
+	}
+	for k, name := range n.names {
+		if r := s.slots[base+k]; !named || !r.seen || r.differs {
+			return elementPath(name) + r.path, true, nil
+		}
+	}
+	return "", false, nil
+}
+
+// elementName consumes one list element and returns its "name", if it is an object whose last
+// "name" key has a string value. The name is valid until the next string is decoded.
+func (s *scanner) elementName() (name []byte, ok bool, err error) {
+	if s.peek() != '{' {
+		return nil, false, s.skipValue()
+	}
+	err = s.items('}', func() error {
+		key, err := s.member()
+		if err != nil {
+			return err
+		}
+		if string(key) != "name" {
+			return s.skipValue()
+		}
+		if s.peek() != '"' {
+			name, ok = nil, false
+			return s.skipValue()
+		}
+		v, plain, err := s.str()
+		if plain {
+			name, ok = v, true
+		} else if err == nil { // decoded apart from s.sbuf, which the next key reuses
+			name, ok = unquote(nil, v), true
+		}
+		return err
+	})
+	return name, ok, err
+}
+
+// distinct reports whether name differs from the names recorded since nameBase; a long list's
+// names are indexed in *seen.
+func (s *scanner) distinct(nameBase int, name []byte, seen *map[string]struct{}) bool {
+	names := s.names[nameBase:]
+	if len(names) < 32 {
+		for _, sp := range names {
+			if bytes.Equal(s.nbuf[sp.start:sp.end], name) {
+				return false
+			}
+		}
+		return true
+	}
+	if *seen == nil {
+		*seen = make(map[string]struct{}, 2*len(names))
+		for _, sp := range names {
+			(*seen)[string(s.nbuf[sp.start:sp.end])] = struct{}{}
+		}
+	}
+	if _, dup := (*seen)[string(name)]; dup {
+		return false
+	}
+	(*seen)[string(name)] = struct{}{}
+	return true
+}
