@@ -2,6 +2,8 @@ package reconcile_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -109,4 +111,14 @@ func TestUnverifiedHeadsNeverReachTheDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+
+	// Deleting the GitSource removes its cache: nothing of it stays on disk, although its sync
+	// is still there.
+	if err := env.Client.Delete(ctx, &reconcilev1.GitSource{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the deleted source's cache removed", func() (bool, string) {
+		_, err := os.Stat(filepath.Join(rec.cache, ns, "app"))
+		return errors.Is(err, fs.ErrNotExist), fmt.Sprint(err)
+	})
 }

@@ -19,7 +19,8 @@
 // reason and is recorded once as CommitRejected; the last good commit keeps being served. When
 // the TrustPolicy's generation changes, the served commit is verified again from the cache, as it
 // was admitted; one that no longer verifies is revoked (status.revoked, CommitRevoked). After each
-// reconciliation the Cache drops the checkouts of commits no longer served.
+// reconciliation the Cache drops the checkouts of commits no longer served; a deleted GitSource's
+// cache (repository and checkouts) is removed.
 //
 // # Sync: resolve, render, plan, apply, wait
 //

@@ -85,7 +85,7 @@ func (r *GitSourceReconciler) sourcesOf(ctx context.Context, o client.Object) []
 
 // Reconcile runs the phases policy -> fetch -> verify the new head -> judge the served commit
 // under the current policy -> summarize, removes the checkouts of commits no longer served, and
-// patches status once, at the end. Every phase after the policy runs even when the fetch failed,
+// patches status once, at the end; a GitSource that is gone has its cache removed. Every phase after the policy runs even when the fetch failed,
 // so that a revocation reaches the served commit while the remote is down. Transient failures (the
 // remote, the apiserver, a cache that cannot be read) are returned, so the workqueue backs off;
 // terminal ones (an invalid or missing TrustPolicy, invalid source options, a refused commit)
@@ -93,10 +93,12 @@ func (r *GitSourceReconciler) sourcesOf(ctx context.Context, o client.Object) []
 func (r *GitSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	var gs reconcilev1.GitSource
 	if err := r.Client.Get(ctx, req.NamespacedName, &gs); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.Metrics.forgetSource(req.Namespace, req.Name)
+		if !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, err
 		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		// Deleted: forget its metrics and its cache on disk.
+		r.Metrics.forgetSource(req.Namespace, req.Name)
+		return ctrl.Result{}, r.Cache.Remove(ctx, source.Key{Namespace: req.Namespace, Name: req.Name})
 	}
 	if gs.Spec.Suspend {
 		return ctrl.Result{}, nil

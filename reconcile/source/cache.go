@@ -218,6 +218,10 @@ func (c *Cache) Checkout(ctx context.Context, k Key, commit string) (*Tree, erro
 			defer c.mu.Unlock()
 			if c.pins[final]--; c.pins[final] <= 0 {
 				delete(c.pins, final)
+				// The source may have been removed while this tree was open.
+				if _, err := os.Lstat(filepath.Join(dir, repoDir)); errors.Is(err, os.ErrNotExist) {
+					go c.sweepRemoved(dir)
+				}
 			}
 		})
 	}}, nil
@@ -233,19 +237,70 @@ func (c *Cache) Clean(ctx context.Context, k Key, keep string) error {
 		return err
 	}
 	defer unlock()
+	if err := c.removeTrees(dir, keep); err != nil {
+		return fmt.Errorf("cleaning the checkouts of %s: %w", k, err)
+	}
+	return nil
+}
+
+// Remove deletes k's cache: its repository, every checkout no Tree holds open, and then k's
+// directory. The source's reconciler calls it when the GitSource is gone, so a deleted source
+// leaves nothing on disk and a new source of the same name starts from an empty cache. A tree a
+// sync still holds open at that moment is removed when it is closed. Fetching k again (a new
+// source of that name) starts a new cache.
+func (c *Cache) Remove(ctx context.Context, k Key) error {
+	dir, unlock, err := c.lockKey(ctx, k)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := os.RemoveAll(filepath.Join(dir, repoDir)); err != nil {
+		return fmt.Errorf("removing the cache of %s: %w", k, err)
+	}
+	if err := c.removeTrees(dir, ""); err != nil {
+		return fmt.Errorf("removing the checkouts of %s: %w", k, err)
+	}
+	// Both only when empty: an open tree keeps them until it is closed.
+	_ = os.Remove(filepath.Join(dir, treesDir))
+	_ = os.Remove(dir)
+	return nil
+}
+
+// sweepRemoved finishes a Remove of the source in dir once its last open tree is closed: if the
+// source's repository is gone (removed, and not fetched again since), its remaining checkouts and
+// directory go too.
+func (c *Cache) sweepRemoved(dir string) {
+	unlock, err := c.lock(context.Background(), dir)
+	if err != nil {
+		return
+	}
+	defer unlock()
+	if _, err := os.Lstat(filepath.Join(dir, repoDir)); !errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	if c.removeTrees(dir, "") == nil {
+		_ = os.Remove(filepath.Join(dir, treesDir))
+		_ = os.Remove(dir)
+	}
+}
+
+// removeTrees removes the checkouts in dir (a source's directory, whose lock the caller holds)
+// other than keep's and those a Tree holds open, and the leftovers of an interrupted checkout.
+// Removal is best effort: a checkout that cannot be removed is tried again next time.
+func (c *Cache) removeTrees(dir, keep string) error {
 	trees := filepath.Join(dir, treesDir)
 	entries, err := os.ReadDir(trees)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil
 		}
-		return fmt.Errorf("cleaning the checkouts of %s: %w", k, err)
+		return err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, e := range entries {
 		p := filepath.Join(trees, e.Name())
-		if e.Name() != keep && c.pins[p] == 0 {
+		if (keep == "" || e.Name() != keep) && c.pins[p] == 0 {
 			_ = os.RemoveAll(p)
 		}
 	}

@@ -3,6 +3,9 @@ package source_test
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -145,5 +148,55 @@ func TestCleanKeepsTheServedCommitAndOpenTrees(t *testing.T) {
 	}
 	if err := cacheAt(dir).Clean(context.Background(), source.Key{Namespace: "test", Name: "never-fetched"}, served); err != nil {
 		t.Fatalf("cleaning a source with no checkouts: %v", err)
+	}
+}
+
+// Remove deletes a source's repository and checkouts; a tree a sync still holds open stays
+// readable until it is closed, and then goes too. A source fetched again after Remove starts a
+// new cache.
+func TestRemoveLeavesNothingOnceTreesClose(t *testing.T) {
+	t.Parallel()
+	o := newOrigin(t)
+	dir := t.TempDir()
+	opts := source.Options{URL: o.url(), Ref: source.Ref{Branch: "main"}}
+	first := o.commitN(1)
+	fetch(t, dir, opts)
+	checkout(t, dir, first).Close()
+	second := o.commitN(1)
+	fetch(t, dir, opts)
+	reading := checkout(t, dir, second) // a sync rendering when the source is deleted
+	if err := cacheAt(dir).Remove(context.Background(), key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(sourceDir(dir), "repo")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the repository is still there after Remove: %v", err)
+	}
+	if got := checkouts(t, dir); !slices.Equal(got, []string{second}) {
+		t.Fatalf("checkouts after Remove with %s open: %v, want only the open one", second, got)
+	}
+	if got := readFile(t, reading.Dir, "app.yaml"); got != "replicas: 2\n" {
+		t.Fatalf("the open tree changed under its reader: %q", got)
+	}
+	reading.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := os.Stat(sourceDir(dir))
+		if errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the source's directory is still there after its last tree closed: %v (checkouts %v)", err, checkouts(t, dir))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cacheAt(dir).Remove(context.Background(), key); err != nil {
+		t.Fatalf("removing a source with no cache: %v", err)
+	}
+	third := o.commitN(1)
+	if a := fetch(t, dir, opts); a.Commit != third {
+		t.Fatalf("fetch after Remove: got %s, want %s", a.Commit, third)
+	}
+	if got := checkouts(t, dir); len(got) != 0 {
+		t.Fatalf("a fetch after Remove found old checkouts: %v", got)
 	}
 }

@@ -46,9 +46,10 @@
 // visible, and reused while it exists. Symlinks that resolve outside the checkout, and entries
 // git would refuse (".." or ".git"), fail the checkout. Submodules are left empty and Git LFS files
 // hold their pointers. Clean removes the checkouts other than the served commit's and those a
-// Tree still holds open.
+// Tree still holds open. Remove deletes a source's repository and checkouts when its GitSource is
+// gone; a Tree open at that moment is removed when it is closed.
 //
-// Fetch, Repository, Checkout and Clean of one source take its lock in turn, so a checkout
+// Fetch, Repository, Checkout, Clean and Remove of one source take its lock in turn, so a checkout
 // never reads the repository while a fetch writes it; different sources do not wait for each
 // other. Use one Cache per root in a process.
 //
