@@ -1,0 +1,214 @@
+package witness_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"strconv"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"writ.dev/writ/witness"
+)
+
+// bigDeployment returns a Deployment as Git declares it (n containers with envs environment
+// variables each, volumes, probes) and as the apiserver stores it (defaulted, managedFields, a
+// sidecar, status). image is the last container's image in the stored object.
+func bigDeployment(image string, n, envs int) (want map[string]any, live map[string]any) {
+	containers := func(stored bool) []any {
+		var cs []any
+		for c := range n {
+			var env []any
+			for e := range envs {
+				env = append(env, map[string]any{"name": fmt.Sprintf("SETTING_%02d", e), "value": fmt.Sprintf("value-%d-%d", c, e)})
+			}
+			img := "registry.example.com/shop/app-" + strconv.Itoa(c) + ":1.4.2"
+			if stored && c == n-1 {
+				img = image
+			}
+			ct := map[string]any{
+				"name": "app-" + strconv.Itoa(c), "image": img, "env": env,
+				"ports":          []any{map[string]any{"name": "http", "containerPort": 8080 + c}},
+				"resources":      map[string]any{"requests": map[string]any{"cpu": "0.1", "memory": "64Mi"}, "limits": map[string]any{"cpu": "1", "memory": "256Mi"}},
+				"readinessProbe": map[string]any{"httpGet": map[string]any{"path": "/ready", "port": 8080 + c}},
+				"volumeMounts":   []any{map[string]any{"name": "config", "mountPath": "/etc/app"}},
+			}
+			if stored {
+				ct["resources"] = map[string]any{"requests": map[string]any{"cpu": "100m", "memory": "64Mi"}, "limits": map[string]any{"cpu": "1", "memory": "256Mi"}}
+				ct["imagePullPolicy"] = "IfNotPresent"
+				ct["terminationMessagePath"] = "/dev/termination-log"
+				ct["terminationMessagePolicy"] = "File"
+				ct["ports"] = []any{map[string]any{"name": "http", "containerPort": 8080 + c, "protocol": "TCP"}}
+				ct["readinessProbe"] = map[string]any{"httpGet": map[string]any{"path": "/ready", "port": 8080 + c, "scheme": "HTTP"},
+					"timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}
+			}
+			cs = append(cs, ct)
+		}
+		if stored {
+			cs = append(cs, map[string]any{"name": "mesh-proxy", "image": "proxy:1.20", "args": []any{"--inbound", "15006"}})
+		}
+		return cs
+	}
+	meta := func(stored bool) map[string]any {
+		m := map[string]any{"name": "web", "namespace": "shop", "labels": map[string]any{"app": "web", "tier": "frontend"}}
+		if stored {
+			m["labels"] = map[string]any{"app": "web", "tier": "frontend", "writ.dev/managed": "writ-system.shop"}
+			m["uid"], m["resourceVersion"], m["generation"] = "6b1f3f0e-58a4-4a55-9d9b-2f3f1c0e8d11", "48213", 7
+			m["creationTimestamp"] = "2026-12-01T10:00:00Z"
+			var fields []any
+			for range 6 {
+				fields = append(fields, map[string]any{"manager": "writ", "operation": "Apply", "apiVersion": "apps/v1",
+					"time": "2026-12-01T10:00:00Z", "fieldsType": "FieldsV1",
+					"fieldsV1": map[string]any{"f:spec": map[string]any{"f:replicas": map[string]any{}, "f:template": map[string]any{
+						"f:spec": map[string]any{"f:containers": map[string]any{"k:{\"name\":\"app\"}": map[string]any{".": map[string]any{}, "f:image": map[string]any{}, "f:env": map[string]any{}}}}}}}})
+			}
+			m["managedFields"] = fields
+		}
+		return m
+	}
+	obj := func(stored bool) map[string]any {
+		spec := map[string]any{
+			"replicas": 3,
+			"selector": map[string]any{"matchLabels": map[string]any{"app": "web"}},
+			"template": map[string]any{
+				"metadata": map[string]any{"labels": map[string]any{"app": "web", "tier": "frontend"}},
+				"spec": map[string]any{
+					"serviceAccountName": "web", "containers": containers(stored),
+					"volumes": []any{map[string]any{"name": "config", "configMap": map[string]any{"name": "web"}}},
+				},
+			},
+		}
+		o := map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta(stored), "spec": spec}
+		if stored {
+			spec["progressDeadlineSeconds"], spec["revisionHistoryLimit"] = 600, 10
+			spec["strategy"] = map[string]any{"type": "RollingUpdate", "rollingUpdate": map[string]any{"maxSurge": "25%", "maxUnavailable": "25%"}}
+			o["status"] = map[string]any{"replicas": 3, "readyReplicas": 3, "observedGeneration": 7}
+		}
+		return o
+	}
+	return obj(false), obj(true)
+}
+
+// BenchmarkCheck measures Check of an agent's UPDATE of a ~20 KB Deployment, in an index that
+// also holds 10,000 other objects: the lookup and the streaming comparison, which is what the
+// guard adds per agent review (the budget: 20 µs at p99 for the whole check). The
+// mismatch is in the last container's image, so the whole object is read either way. Two shapes
+// of about the same size: eleven containers of 25 environment variables, and five of 70 (lists of
+// 32 named elements or more take reconcile/declared's other path for telling names apart).
+func BenchmarkCheck(b *testing.B) {
+	for _, shape := range []struct {
+		name    string
+		n, envs int
+	}{{"", 11, 25}, {"-long-lists", 5, 70}} {
+		benchCheck(b, shape.name, shape.n, shape.envs)
+	}
+}
+
+func benchCheck(b *testing.B, shape string, n, envs int) {
+	want, _ := bigDeployment("", n, envs)
+	x := &witness.Index{}
+	objs := append(mixedObjects(10_000), &unstructured.Unstructured{Object: want})
+	if err := x.Publish(shop, c1, objs); err != nil {
+		b.Fatal(err)
+	}
+	last := "registry.example.com/shop/app-" + strconv.Itoa(n-1)
+	for _, tc := range []struct {
+		name, image string
+		allowed     bool
+	}{
+		{"match", last + ":1.4.2", true},
+		{"mismatch", last + ":evil", false},
+	} {
+		b.Run(tc.name+shape, func(b *testing.B) {
+			_, live := bigDeployment(tc.image, n, envs)
+			raw, err := json.Marshal(live)
+			if err != nil {
+				b.Fatal(err)
+			}
+			w := witness.Write{Operation: witness.Update, Object: webKey, Sync: shop, Raw: raw}
+			if r := x.Check(w); r.Allowed != tc.allowed {
+				b.Fatalf("%s: %s", tc.name, r.Message())
+			}
+			b.SetBytes(int64(len(raw)))
+			b.ReportAllocs()
+			for b.Loop() {
+				x.Check(w)
+			}
+			b.ReportMetric(float64(len(raw))/1024, "KiB/object")
+		})
+	}
+}
+
+// mixedObjects returns n rendered objects of mixed kinds, as a large Sync declares them: 40%
+// ConfigMaps, 25% Deployments, 20% Services, 15% RBAC (Roles, RoleBindings, ClusterRoles,
+// ClusterRoleBindings).
+func mixedObjects(n int) []*unstructured.Unstructured {
+	objs := make([]*unstructured.Unstructured, 0, n)
+	for i := range n {
+		name := "app-" + strconv.Itoa(i)
+		ns := "team-" + strconv.Itoa(i%20)
+		meta := map[string]any{"name": name, "namespace": ns, "labels": map[string]any{"app": name, "team": ns}}
+		var o map[string]any
+		switch i % 20 {
+		case 0, 1, 2, 3, 4, 5, 6, 7:
+			o = map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": map[string]any{
+				"LOG_LEVEL": "info", "FEATURE_FLAGS": "a,b,c", "ENDPOINT": "https://" + name + ".example.com", "config.yaml": "listen: :8080\nworkers: 4\n"}}
+		case 8, 9, 10, 11, 12:
+			o = map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": map[string]any{
+				"replicas": 2, "selector": map[string]any{"matchLabels": map[string]any{"app": name}},
+				"template": map[string]any{"metadata": map[string]any{"labels": map[string]any{"app": name}}, "spec": map[string]any{
+					"containers": []any{map[string]any{"name": "app", "image": "registry.example.com/" + name + ":1.0",
+						"ports":     []any{map[string]any{"containerPort": 8080}},
+						"env":       []any{map[string]any{"name": "MODE", "value": "prod"}, map[string]any{"name": "PORT", "value": "8080"}},
+						"resources": map[string]any{"requests": map[string]any{"cpu": "100m", "memory": "128Mi"}}}}}}}}
+		case 13, 14, 15, 16:
+			o = map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": map[string]any{
+				"selector": map[string]any{"app": name}, "ports": []any{map[string]any{"name": "http", "port": 80, "targetPort": 8080}}}}
+		case 17:
+			o = map[string]any{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta, "rules": []any{
+				map[string]any{"apiGroups": []any{""}, "resources": []any{"configmaps"}, "verbs": []any{"get", "list", "watch"}}}}
+		case 18:
+			o = map[string]any{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta,
+				"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+				"subjects": []any{map[string]any{"kind": "ServiceAccount", "name": name, "namespace": ns}}}
+		default:
+			kind := []string{"ClusterRole", "ClusterRoleBinding"}[(i/20)%2]
+			o = map[string]any{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": map[string]any{"name": name}}
+			if kind == "ClusterRole" {
+				o["rules"] = []any{map[string]any{"apiGroups": []any{"apps"}, "resources": []any{"deployments"}, "verbs": []any{"get"}}}
+			} else {
+				o["roleRef"] = map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"}
+				o["subjects"] = []any{map[string]any{"kind": "ServiceAccount", "name": name, "namespace": ns}}
+			}
+		}
+		objs = append(objs, &unstructured.Unstructured{Object: o})
+	}
+	return objs
+}
+
+// BenchmarkPublish10k measures building the index of a 10,000-object commit (compiling every
+// object), the goal being 5 s, and the heap the built index retains (MiB/10k-objects,
+// after a GC; the goal is 60 MiB resident).
+func BenchmarkPublish10k(b *testing.B) {
+	objs := mixedObjects(10_000)
+	b.ReportAllocs()
+	for b.Loop() {
+		x := &witness.Index{}
+		if err := x.Publish(shop, c1, objs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	x := &witness.Index{}
+	if err := x.Publish(shop, c1, objs); err != nil {
+		b.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "MiB/10k-objects")
+	runtime.KeepAlive(x)
+}

@@ -1,0 +1,164 @@
+package witness_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"writ.dev/writ/witness"
+)
+
+// checkIndex is the index the Check table runs against:
+//   - Sync shop: commit c1 declared web (nginx:1.27), the Secret db and the ConfigMap old; the
+//     newest, c2, declares web (nginx:1.28), db, the Service web and the ConfigMap both (a: "2").
+//   - Sync shared: commit b1 declares the ConfigMap both (a: "1").
+//   - Sync late has no index.
+func checkIndex(t testing.TB) *witness.Index {
+	x := &witness.Index{}
+	publish(t, x, shop, c1, deployment("nginx:1.27"), secret, configMap("old", "x"))
+	publish(t, x, shop, c2, deployment("nginx:1.28"), secret, service, configMap("both", "2"))
+	publish(t, x, shared, b1, configMap("both", "1"))
+	return x
+}
+
+func TestCheck(t *testing.T) {
+	x := checkIndex(t)
+	crb := witness.Key{Group: "rbac.authorization.k8s.io", Kind: "ClusterRoleBinding", Name: "agent-admin"}
+	crbJSON := `{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding","metadata":{"name":"agent-admin"},` +
+		`"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"cluster-admin"},` +
+		`"subjects":[{"kind":"ServiceAccount","name":"writ-reconciler","namespace":"writ-system"}]}`
+	live := func(doc string) []byte { return jsonOf(t, doc) }
+	for _, tc := range []struct {
+		name   string
+		w      witness.Write
+		reason witness.Reason
+		sync   types.NamespacedName
+		commit string
+		path   string
+	}{
+		{"the newest commit's object", witness.Write{Operation: witness.Update, Object: webKey, Sync: shop, Raw: live(liveDeployment("nginx:1.28", "3"))},
+			witness.Declared, shop, c2, ""},
+		{"create of the newest commit's object", witness.Write{Operation: witness.Create, Object: webKey, Sync: shop, Raw: live(liveDeployment("nginx:1.28", "3"))},
+			witness.Declared, shop, c2, ""},
+		{"the previous commit's object, in a rollout", witness.Write{Operation: witness.Update, Object: webKey, Sync: shop, Raw: live(liveDeployment("nginx:1.27", "3"))},
+			witness.Declared, shop, c1, ""},
+		{"an image no commit declares", witness.Write{Operation: witness.Update, Object: webKey, Sync: shop, Raw: live(liveDeployment("evil:1", "3"))},
+			witness.Mismatch, shop, c2, ".spec.template.spec.containers[name=web].image"},
+		{"a scale of replicas Git declares", witness.Write{Operation: witness.Update, Object: webKey, Sync: shop, Raw: live(liveDeployment("nginx:1.28", "10"))},
+			witness.Mismatch, shop, c2, ".spec.replicas"},
+		{"a cluster-scoped object no commit declares", witness.Write{Operation: witness.Create, Object: crb, Raw: []byte(crbJSON)},
+			witness.Undeclared, types.NamespacedName{}, "", ""},
+		{"the same name in another namespace", witness.Write{Operation: witness.Update, Object: witness.Key{Group: "apps", Kind: "Deployment", Namespace: "other", Name: "web"}, Raw: live(liveDeployment("nginx:1.28", "3"))},
+			witness.Undeclared, types.NamespacedName{}, "", ""},
+		{"the same name in another group", witness.Write{Operation: witness.Update, Object: witness.Key{Group: "extensions", Kind: "Deployment", Namespace: "shop", Name: "web"}, Raw: live(liveDeployment("nginx:1.28", "3"))},
+			witness.Undeclared, types.NamespacedName{}, "", ""},
+		{"an object of a Sync with no index", witness.Write{Operation: witness.Create, Object: cmKey("new"), Sync: late, Raw: live(configMap("new", "1"))},
+			witness.NotReady, late, "", ""},
+		{"a declared object that differs, labelled by a Sync with no index", witness.Write{Operation: witness.Update, Object: webKey, Sync: late, Raw: live(liveDeployment("evil:1", "3"))},
+			witness.NotReady, late, "", ""},
+		{"an undeclared object labelled by a ready Sync", witness.Write{Operation: witness.Create, Object: cmKey("new"), Sync: shop, Raw: live(configMap("new", "1"))},
+			witness.Undeclared, types.NamespacedName{}, "", ""},
+		{"malformed JSON", witness.Write{Operation: witness.Update, Object: webKey, Sync: shop, Raw: []byte(`{"spec":{"replicas":3`)},
+			witness.Malformed, types.NamespacedName{}, "", ""},
+		{"malformed after the difference", witness.Write{Operation: witness.Update, Object: cmKey("both"), Raw: []byte(`{"data":{"a":"9"},"x":tru}`)},
+			witness.Malformed, types.NamespacedName{}, "", ""},
+		{"no object", witness.Write{Operation: witness.Update, Object: webKey, Sync: shop},
+			witness.Malformed, types.NamespacedName{}, "", ""},
+		{"JSON that is not an object", witness.Write{Operation: witness.Create, Object: webKey, Sync: shop, Raw: []byte(`[1]`)},
+			witness.Malformed, types.NamespacedName{}, "", ""},
+		{"an operation Check does not judge", witness.Write{Operation: "CONNECT", Object: webKey, Sync: shop, Raw: live(liveDeployment("nginx:1.28", "3"))},
+			witness.Malformed, types.NamespacedName{}, "", ""},
+		{"one object of two Syncs, as the first declares it", witness.Write{Operation: witness.Update, Object: cmKey("both"), Raw: live(configMap("both", "1"))},
+			witness.Declared, shared, b1, ""},
+		{"one object of two Syncs, as the second declares it", witness.Write{Operation: witness.Update, Object: cmKey("both"), Raw: live(configMap("both", "2"))},
+			witness.Declared, shop, c2, ""},
+		{"one object of two Syncs, as neither declares it", witness.Write{Operation: witness.Update, Object: cmKey("both"), Raw: live(configMap("both", "3"))},
+			witness.Mismatch, shared, b1, ".data.a"},
+		{"a prune", witness.Write{Operation: witness.Delete, Object: cmKey("old"), Sync: shop},
+			witness.Prune, shop, c1, ""},
+		{"a delete of what the newest commit declares", witness.Write{Operation: witness.Delete, Object: webKey, Sync: shop},
+			witness.DeleteDeclared, shop, c2, ""},
+		{"a delete of what one Sync's newest commit declares", witness.Write{Operation: witness.Delete, Object: cmKey("both")},
+			witness.DeleteDeclared, shared, b1, ""},
+		{"a delete of what no commit declares", witness.Write{Operation: witness.Delete, Object: cmKey("orphan"), Sync: shop},
+			witness.Undeclared, types.NamespacedName{}, "", ""},
+		{"a delete of an object of a Sync with no index", witness.Write{Operation: witness.Delete, Object: cmKey("orphan"), Sync: late},
+			witness.NotReady, late, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := x.Check(tc.w)
+			allowed := tc.reason == witness.Declared || tc.reason == witness.Prune
+			if r.Allowed != allowed || r.Reason != tc.reason || r.Sync != tc.sync || r.Commit != tc.commit || r.Path != tc.path {
+				t.Errorf("Check = %+v\nwant allowed %v, reason %s, sync %q, commit %q, path %q", r, allowed, tc.reason, tc.sync, tc.commit, tc.path)
+			}
+			if r.Object != tc.w.Object || r.Operation != tc.w.Operation {
+				t.Errorf("Check names %s %s, want %s %s", r.Operation, r.Object, tc.w.Operation, tc.w.Object)
+			}
+		})
+	}
+}
+
+// TestCheckASecretNamesTheFieldOnly: a Secret that differs from Git is denied with its field's
+// path and the commit, and neither the Result nor its message holds Git's value or the live one.
+func TestCheckASecretNamesTheFieldOnly(t *testing.T) {
+	x := checkIndex(t)
+	raw := []byte(`{"apiVersion":"v1","kind":"Secret","metadata":{"name":"db","namespace":"shop"},"type":"Opaque",` +
+		`"data":{"password":"b3RoZXItcGFzc3dvcmQ="}}`)
+	r := x.Check(witness.Write{Operation: witness.Update, Object: secretKey, Sync: shop, Raw: raw})
+	if r.Allowed || r.Reason != witness.Mismatch || r.Path != ".data.password" || r.Commit != c2 {
+		t.Fatalf("Check = %+v, want a Mismatch at .data.password against %s", r, c2)
+	}
+	msg := r.Message()
+	for _, want := range []string{"Secret shop/db", ".data.password", c2, "the agent's identity was used for a change no verified commit declares"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message %q does not contain %q", msg, want)
+		}
+	}
+	noValue(t, "the message", msg)
+	noValue(t, "the Result", fmt.Sprintf("%#v", r))
+
+	// As the apiserver stores what Git declares (stringData merged into data), it is admitted.
+	ok := []byte(`{"apiVersion":"v1","kind":"Secret","metadata":{"name":"db","namespace":"shop"},"type":"Opaque",` +
+		`"data":{"password":"aHVudGVyMi1kby1ub3QtcHJpbnQ="}}`)
+	if r := x.Check(witness.Write{Operation: witness.Update, Object: secretKey, Sync: shop, Raw: ok}); !r.Allowed {
+		t.Errorf("the declared Secret: %s", r.Message())
+	}
+	// Malformed JSON: the scanner's error, which may quote a byte of the object, is not carried.
+	bad := []byte(`{"data":{"password":"aHVudGVy"x}}`)
+	r = x.Check(witness.Write{Operation: witness.Update, Object: secretKey, Sync: shop, Raw: bad})
+	if r.Reason != witness.Malformed || strings.Contains(r.Message(), "'x'") {
+		t.Errorf("Check = %+v, message %q", r, r.Message())
+	}
+}
+
+func TestMessage(t *testing.T) {
+	x := checkIndex(t)
+	denied := "; the agent's identity was used for a change no verified commit declares"
+	for _, tc := range []struct {
+		w    witness.Write
+		want string
+	}{
+		{witness.Write{Operation: witness.Update, Object: webKey, Raw: jsonOf(t, liveDeployment("nginx:1.28", "3"))},
+			"witness: allowed UPDATE of Deployment.apps shop/web: it is what commit " + c2 + " of Sync writ-system/shop declares"},
+		{witness.Write{Operation: witness.Update, Object: webKey, Raw: jsonOf(t, liveDeployment("evil:1", "3"))},
+			"witness: denied UPDATE of Deployment.apps shop/web: field .spec.template.spec.containers[name=web].image differs from what commit " + c2 + " of Sync writ-system/shop declares" + denied},
+		{witness.Write{Operation: witness.Create, Object: witness.Key{Group: "rbac.authorization.k8s.io", Kind: "ClusterRoleBinding", Name: "x"}, Raw: []byte(`{}`)},
+			"witness: denied CREATE of ClusterRoleBinding.rbac.authorization.k8s.io x: no verified commit declares it" + denied},
+		{witness.Write{Operation: witness.Delete, Object: cmKey("old")},
+			"witness: allowed DELETE of ConfigMap shop/old: a prune: commit " + c1 + " of Sync writ-system/shop declared it and no Sync's newest verified commit does"},
+		{witness.Write{Operation: witness.Delete, Object: webKey},
+			"witness: denied DELETE of Deployment.apps shop/web: commit " + c2 + " of Sync writ-system/shop still declares it (only an object the newest verified commit no longer declares may be deleted, as a prune)" + denied},
+		{witness.Write{Operation: witness.Create, Object: cmKey("n"), Sync: late, Raw: []byte(`{}`)},
+			"witness: denied CREATE of ConfigMap shop/n: the witness is not ready: it has no index yet for Sync writ-system/late (it has not yet fetched, verified and rendered a commit of it), and until it has, the agent's writes to its objects are denied" + denied},
+		{witness.Write{Operation: witness.Update, Object: webKey, Raw: []byte(`{`)},
+			"witness: denied UPDATE of Deployment.apps shop/web: the object's JSON is malformed, so it cannot be compared with what Git declares" + denied},
+		{witness.Write{Operation: "CONNECT", Object: webKey},
+			"witness: denied CONNECT of Deployment.apps shop/web: the operation is not CREATE, UPDATE or DELETE" + denied},
+	} {
+		if got := x.Check(tc.w).Message(); got != tc.want {
+			t.Errorf("Message:\n got %s\nwant %s", got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,46 @@
+// Package witness owns the witness's index of what verified commits declare, and the pure check
+// of an agent's write against it (issue #14: even the agent's identity cannot change what no
+// signed commit declares).
+//
+// The design it serves: the witness runs in the guard webhook's process, as the writ-webhook
+// service account, not as the agent (the reconciler), so that compromising the reconciler, or
+// acting as it, does not let anyone change what the witness believes Git declares. The plan is
+// that a later piece fetches each GitSource itself with read-only credentials, verifies it with the
+// same TrustPolicy, renders each Sync's path with the same renderer, and publishes the result into
+// an Index; the guard then calls Check for every write by the agent. Neither is built yet: this
+// package is the index and the decision only, and nothing calls it.
+//
+// Index keeps, for each Sync (namespace/name), the desired objects of its newest verified commit
+// and of the one before, so a rollout from commit N to N+1 that the reconciler applies in stages
+// is not denied. Each object is compiled once with reconcile/declared when it is published; the
+// index holds the compiled declared.Fields and nothing else of the manifest (a Secret's declared
+// data is in its Fields, because that is what a write is compared with; no method returns a
+// value). Objects are looked up by group, kind, namespace and name (Key), which is what an
+// admission request carries; the version is not part of the key, so a request in another version
+// than the manifest's is compared field by field as it arrives (the caller should send the
+// version the manifests use).
+//
+// Reads never wait: the index is an immutable snapshot behind an atomic pointer, Publish and
+// Forget build the next snapshot and swap it in, serialised among themselves, and Check's lookup
+// (one map access by Key) allocates nothing.
+//
+// Check's rule, for a write by the agent:
+//
+//   - CREATE and UPDATE (PATCH and server-side apply arrive as one of them, with the whole object
+//     about to be stored): allowed if some declaration of the object, in the newest or the previous
+//     commit of any Sync, has no field the stored object differs in (declared.FirstDiffJSON); the
+//     same object declared by two Syncs is admitted by either, and the Result names the Sync and
+//     commit that admitted it. An object no indexed commit declares is denied; JSON that does not
+//     parse is denied (fail closed).
+//   - DELETE: allowed only as a prune, for an object no Sync's newest commit declares and some
+//     Sync's previous commit did. Deleting an object a newest commit still declares is denied, and
+//     so is deleting one no indexed commit declares. Deleting a Sync with prune is out of scope:
+//     Writ orphans what a deleted Sync applied (README, "Deleting a Sync").
+//   - When no declaration admits a write and the Sync the object names (its writ.dev/managed
+//     label, Write.Sync) has no index yet, the Result is NotReady, so the guard can say the witness
+//     is not ready rather than that Git declares something else. NotReady is a denial.
+//
+// A Result carries a reason code, the first differing field path, and the Sync and commit the
+// write was judged against, never a value; Message renders the denial text, which names only field
+// paths, so it is safe for a Secret.
+package witness

@@ -1,0 +1,145 @@
+package witness_test
+
+import (
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/yaml"
+
+	"writ.dev/writ/witness"
+)
+
+var (
+	shop   = types.NamespacedName{Namespace: "writ-system", Name: "shop"}
+	shared = types.NamespacedName{Namespace: "writ-system", Name: "shared"}
+	late   = types.NamespacedName{Namespace: "writ-system", Name: "late"}
+)
+
+const (
+	c1 = "1111111111111111111111111111111111111111"
+	c2 = "2222222222222222222222222222222222222222"
+	c3 = "3333333333333333333333333333333333333333"
+	b1 = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+)
+
+// secretValue is the password a test Secret declares; no Result or message may contain it.
+const secretValue = "hunter2-do-not-print"
+
+// deployment is the manifest of shop/web with the given image, as Git declares it.
+func deployment(image string) string {
+	return `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop, labels: {app: web}}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: ` + image + `
+        resources: {limits: {cpu: "0.5", memory: 128Mi}}
+`
+}
+
+// liveDeployment is shop/web as the apiserver is about to store it: defaulted, with a sidecar a
+// mutating webhook added, and the cpu Git spells 0.5 spelt as the apiserver does.
+func liveDeployment(image string, replicas string) string {
+	return `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop, labels: {app: web, writ.dev/managed: writ-system.shop}, uid: u, resourceVersion: "9", generation: 2}
+spec:
+  replicas: ` + replicas + `
+  progressDeadlineSeconds: 600
+  selector: {matchLabels: {app: web}}
+  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 25%, maxUnavailable: 25%}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      dnsPolicy: ClusterFirst
+      containers:
+      - name: web
+        image: ` + image + `
+        imagePullPolicy: IfNotPresent
+        resources: {limits: {cpu: 500m, memory: 128Mi}}
+      - name: sidecar
+        image: proxy:1
+status: {replicas: 3}
+`
+}
+
+func configMap(name, value string) string {
+	return `apiVersion: v1
+kind: ConfigMap
+metadata: {name: ` + name + `, namespace: shop}
+data: {a: "` + value + `"}
+`
+}
+
+const secret = `apiVersion: v1
+kind: Secret
+metadata: {name: db, namespace: shop}
+type: Opaque
+stringData: {password: ` + secretValue + `}
+`
+
+const service = `apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+`
+
+// objects parses YAML documents into rendered objects.
+func objects(t testing.TB, docs ...string) []*unstructured.Unstructured {
+	t.Helper()
+	var out []*unstructured.Unstructured
+	for _, doc := range docs {
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, u)
+	}
+	return out
+}
+
+// jsonOf is the JSON of a YAML document, as an AdmissionReview carries the object.
+func jsonOf(t testing.TB, doc string) []byte {
+	t.Helper()
+	b, err := yaml.YAMLToJSON([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func publish(t testing.TB, x *witness.Index, sync types.NamespacedName, commit string, docs ...string) {
+	t.Helper()
+	if err := x.Publish(sync, commit, objects(t, docs...)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var (
+	webKey    = witness.Key{Group: "apps", Kind: "Deployment", Namespace: "shop", Name: "web"}
+	secretKey = witness.Key{Kind: "Secret", Namespace: "shop", Name: "db"}
+)
+
+func cmKey(name string) witness.Key {
+	return witness.Key{Kind: "ConfigMap", Namespace: "shop", Name: name}
+}
+
+// noValue fails t if s contains the test Secret's value, in clear or in base64.
+func noValue(t *testing.T, what, s string) {
+	t.Helper()
+	for _, v := range []string{secretValue, "aHVudGVyMi1kby1ub3QtcHJpbnQ", "other-password", "b3RoZXItcGFzc3dvcmQ"} {
+		if strings.Contains(s, v) {
+			t.Errorf("%s contains a Secret's value: %s", what, s)
+		}
+	}
+}

@@ -1,0 +1,95 @@
+package witness
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+
+	"writ.dev/writ/reconcile/declared"
+)
+
+// Index is the witness's index: for each Sync, what its newest verified commit and the one before
+// declare. The zero value is an empty index, ready to use. Check and Ready never wait for Publish
+// or Forget; Publish and Forget are serialised among themselves.
+type Index struct {
+	current atomic.Pointer[snapshot]
+	mu      sync.Mutex // serialises the swaps of current
+}
+
+func (x *Index) load() *snapshot {
+	if s := x.current.Load(); s != nil {
+		return s
+	}
+	return empty
+}
+
+// Publish makes objs, the rendered objects of the verified commit, sync's newest generation, and
+// the generation that was newest the previous one; publishing the commit that is already newest
+// again replaces its objects without shifting. Each object must carry its kind, name and the
+// namespace it is applied in; it is compiled with declared.Compile and not kept. On any error the
+// index is unchanged.
+func (x *Index) Publish(sync types.NamespacedName, commit string, objs []*unstructured.Unstructured) error {
+	if sync.Name == "" || sync.Namespace == "" {
+		return fmt.Errorf("witness: publish: the Sync %q needs a namespace and a name", sync.String())
+	}
+	if commit == "" {
+		return fmt.Errorf("witness: publish Sync %s: no commit", sync)
+	}
+	g := &generation{commit: commit, keys: make([]Key, len(objs)), fields: make([]*declared.Fields, len(objs))}
+	seen := make(map[Key]struct{}, len(objs))
+	for i, obj := range objs {
+		k, err := KeyOf(obj)
+		if err == nil {
+			if _, dup := seen[k]; dup {
+				err = errors.New("declared twice in this commit")
+			}
+		}
+		if err == nil {
+			g.fields[i], err = declared.Compile(obj)
+		}
+		if err != nil {
+			return fmt.Errorf("witness: publish Sync %s commit %s: object %d (%s): %w", sync, commit, i, k, err)
+		}
+		seen[k] = struct{}{}
+		g.keys[i] = k
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	cur := x.load()
+	next := &syncIndex{newest: g}
+	if old := cur.syncs[sync]; old != nil {
+		next.previous = old.newest
+		if old.newest.commit == commit {
+			next.previous = old.previous
+		}
+	}
+	x.current.Store(cur.with(sync, next))
+	return nil
+}
+
+// Forget drops sync's index (the Sync was deleted): its objects are no longer declared by it, and
+// Ready(sync) is false again.
+func (x *Index) Forget(sync types.NamespacedName) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	cur := x.load()
+	if cur.syncs[sync] == nil {
+		return
+	}
+	x.current.Store(cur.with(sync, nil))
+}
+
+// Ready reports whether sync has an index: a commit of it has been published.
+func (x *Index) Ready(sync types.NamespacedName) bool {
+	return x.load().syncs[sync] != nil
+}
+
+// Check decides an agent's write against the commits indexed now (see the package documentation
+// for the rule). It never waits for a Publish, and its lookup allocates nothing.
+func (x *Index) Check(w Write) Result {
+	return x.load().check(w)
+}

@@ -1,0 +1,23 @@
+package witness
+
+// Reason is the short code of a Check's outcome, for metrics and audit records.
+type Reason string
+
+// The outcomes of Check. Declared and Prune allow; every other reason denies.
+const (
+	// Declared: a declaration of the object in an indexed commit has no field the write differs in.
+	Declared Reason = "Declared"
+	// Prune: a DELETE of an object no Sync's newest commit declares and a previous one did.
+	Prune Reason = "Prune"
+	// Undeclared: no indexed commit declares the object.
+	Undeclared Reason = "Undeclared"
+	// Mismatch: every declaration of the object differs from the write; Result.Path is the first
+	// differing field of the first declaration (a newest commit's before a previous one's).
+	Mismatch Reason = "Mismatch"
+	// DeleteDeclared: a DELETE of an object a Sync's newest commit still declares.
+	DeleteDeclared Reason = "DeleteDeclared"
+	// NotReady: nothing admits the write and the Sync the object names has no index yet.
+	NotReady Reason = "NotReady"
+	// Malformed: the object's JSON does not parse, or the operation is not one Check judges.
+	Malformed Reason = "Malformed"
+)

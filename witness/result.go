@@ -1,0 +1,73 @@
+package witness
+
+import (
+	"strings"
+
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Result is Check's decision. It holds no value of the object or of Git's manifest: only the
+// reason, a field path, and the Sync and commit the write was judged against.
+type Result struct {
+	Allowed   bool
+	Reason    Reason
+	Operation Operation
+	Object    Key
+	// Path is the first field at which the write differs from the declaration (Mismatch), as
+	// reconcile/declared spells it: ".spec.template.spec.containers[name=web].image".
+	Path string
+	// Sync and Commit are the declaration the write was judged against: the one that admitted it
+	// (Declared), the previous commit that declared a pruned object (Prune), the first that
+	// differs (Mismatch), the newest commit that still declares it (DeleteDeclared). For NotReady,
+	// Sync is the Sync that has no index and Commit is empty.
+	Sync   types.NamespacedName
+	Commit string
+}
+
+// denial ends every denial's message.
+const denial = "the agent's identity was used for a change no verified commit declares"
+
+// Message says what was decided and why, naming the object, the field path and the commit, never
+// a value (for a Secret, the path names the field only).
+func (r Result) Message() string {
+	var b strings.Builder
+	if r.Allowed {
+		b.WriteString("witness: allowed ")
+	} else {
+		b.WriteString("witness: denied ")
+	}
+	b.WriteString(string(r.Operation))
+	b.WriteString(" of ")
+	b.WriteString(r.Object.String())
+	b.WriteString(": ")
+	switch r.Reason {
+	case Declared:
+		b.WriteString("it is what commit " + r.Commit + " of Sync " + r.Sync.String() + " declares")
+		return b.String()
+	case Prune:
+		b.WriteString("a prune: commit " + r.Commit + " of Sync " + r.Sync.String() +
+			" declared it and no Sync's newest verified commit does")
+		return b.String()
+	case Mismatch:
+		b.WriteString("field " + r.Path + " differs from what commit " + r.Commit + " of Sync " +
+			r.Sync.String() + " declares")
+	case DeleteDeclared:
+		b.WriteString("commit " + r.Commit + " of Sync " + r.Sync.String() +
+			" still declares it (only an object the newest verified commit no longer declares may be deleted, as a prune)")
+	case NotReady:
+		b.WriteString("the witness is not ready: it has no index yet for Sync " + r.Sync.String() +
+			" (it has not yet fetched, verified and rendered a commit of it), and until it has, the agent's writes to its objects are denied")
+	case Undeclared:
+		b.WriteString("no verified commit declares it")
+	case Malformed:
+		if r.Operation != Create && r.Operation != Update && r.Operation != Delete {
+			b.WriteString("the operation is not CREATE, UPDATE or DELETE")
+		} else {
+			b.WriteString("the object's JSON is malformed, so it cannot be compared with what Git declares")
+		}
+	default:
+		b.WriteString("no decision")
+	}
+	b.WriteString("; " + denial)
+	return b.String()
+}

@@ -1,0 +1,163 @@
+package witness
+
+import (
+	"cmp"
+	"maps"
+	"slices"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"writ.dev/writ/reconcile/declared"
+)
+
+// snapshot is one immutable state of the index. Nothing in it is changed once it is published:
+// the next state is a new snapshot sharing what did not change.
+type snapshot struct {
+	syncs map[types.NamespacedName]*syncIndex
+	// objects holds every declaration of each object: newest commits first, then previous ones,
+	// each group ordered by Sync.
+	objects map[Key][]declaration
+}
+
+// syncIndex is what one Sync's newest verified commit and the one before declare; previous is nil
+// until a second commit is published.
+type syncIndex struct {
+	newest, previous *generation
+}
+
+// generation is one commit's objects.
+type generation struct {
+	commit string
+	keys   []Key
+	fields []*declared.Fields // fields[i] is what the commit declares for keys[i]
+}
+
+// declaration is one commit's declaration of one object.
+type declaration struct {
+	sync   types.NamespacedName
+	commit string
+	newest bool
+	fields *declared.Fields
+}
+
+var empty = &snapshot{}
+
+// with returns the snapshot in which sync's index is next, or in which sync has none if next is
+// nil. Only the objects of sync's old and new commits are touched.
+func (s *snapshot) with(sync types.NamespacedName, next *syncIndex) *snapshot {
+	n := &snapshot{syncs: maps.Clone(s.syncs), objects: maps.Clone(s.objects)}
+	if n.syncs == nil {
+		n.syncs = map[types.NamespacedName]*syncIndex{}
+	}
+	if n.objects == nil {
+		n.objects = map[Key][]declaration{}
+	}
+	if old := s.syncs[sync]; old != nil {
+		for _, g := range []*generation{old.newest, old.previous} {
+			if g == nil {
+				continue
+			}
+			for _, k := range g.keys {
+				if d := withoutSync(n.objects[k], sync); len(d) == 0 {
+					delete(n.objects, k)
+				} else {
+					n.objects[k] = d
+				}
+			}
+		}
+	}
+	if next == nil {
+		delete(n.syncs, sync)
+		return n
+	}
+	n.syncs[sync] = next
+	for _, g := range []*generation{next.newest, next.previous} {
+		if g == nil {
+			continue
+		}
+		for i, k := range g.keys {
+			d := declaration{sync: sync, commit: g.commit, newest: g == next.newest, fields: g.fields[i]}
+			// Clip: the old slice may be shared with the snapshot being replaced, so append copies.
+			ds := append(slices.Clip(n.objects[k]), d)
+			slices.SortStableFunc(ds, declarationOrder)
+			n.objects[k] = ds
+		}
+	}
+	return n
+}
+
+// withoutSync returns ds without sync's declarations, as a new slice if it had any.
+func withoutSync(ds []declaration, sync types.NamespacedName) []declaration {
+	if !slices.ContainsFunc(ds, func(d declaration) bool { return d.sync == sync }) {
+		return ds
+	}
+	var out []declaration
+	for _, d := range ds {
+		if d.sync != sync {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func declarationOrder(a, b declaration) int {
+	if a.newest != b.newest {
+		if a.newest {
+			return -1
+		}
+		return 1
+	}
+	return cmp.Or(cmp.Compare(a.sync.Namespace, b.sync.Namespace), cmp.Compare(a.sync.Name, b.sync.Name))
+}
+
+// check is Check's decision over this snapshot.
+func (s *snapshot) check(w Write) Result {
+	r := Result{Operation: w.Operation, Object: w.Object}
+	ds := s.objects[w.Object]
+	switch w.Operation {
+	case Create, Update:
+		for i := range ds {
+			d := &ds[i]
+			path, differs, err := d.fields.FirstDiffJSON(w.Raw)
+			if err != nil {
+				// The whole document is validated whatever the declaration, so one error is enough.
+				r.Reason, r.Path, r.Sync, r.Commit = Malformed, "", types.NamespacedName{}, ""
+				return r
+			}
+			if !differs {
+				r.Allowed, r.Reason, r.Path, r.Sync, r.Commit = true, Declared, "", d.sync, d.commit
+				return r
+			}
+			if i == 0 {
+				r.Reason, r.Path, r.Sync, r.Commit = Mismatch, path, d.sync, d.commit
+			}
+		}
+	case Delete:
+		for i := range ds {
+			d := &ds[i]
+			if d.newest {
+				r.Reason, r.Sync, r.Commit = DeleteDeclared, d.sync, d.commit
+				return r
+			}
+			if i == 0 {
+				r.Allowed, r.Reason, r.Sync, r.Commit = true, Prune, d.sync, d.commit
+			}
+		}
+		if r.Allowed {
+			return r
+		}
+	default:
+		r.Reason = Malformed
+		return r
+	}
+	// Nothing admits the write. If the Sync the object names has no index yet, its newest commit
+	// may well declare it: say the witness is not ready rather than that Git declares otherwise.
+	if w.Sync != (types.NamespacedName{}) && s.syncs[w.Sync] == nil {
+		r.Reason, r.Path, r.Sync, r.Commit = NotReady, "", w.Sync, ""
+		return r
+	}
+	if len(ds) == 0 {
+		r.Reason = Undeclared
+	}
+	return r
+}

@@ -1,0 +1,27 @@
+package witness
+
+import "k8s.io/apimachinery/pkg/types"
+
+// Operation is an admission request's operation. PATCH and server-side apply reach admission as
+// UPDATE or CREATE, with the whole object about to be stored.
+type Operation string
+
+// The operations Check judges; any other is denied.
+const (
+	Create Operation = "CREATE"
+	Update Operation = "UPDATE"
+	Delete Operation = "DELETE"
+)
+
+// Write is an agent's write as Check judges it.
+type Write struct {
+	Operation Operation
+	Object    Key
+	// Sync is the Sync the object names in its writ.dev/managed label (the stored object's for
+	// UPDATE and DELETE, the new one's for CREATE), zero when it has none. It never admits a
+	// write: it only lets Check say NotReady when that Sync has no index yet.
+	Sync types.NamespacedName
+	// Raw is the JSON of the object the apiserver is about to store (CREATE, UPDATE); DELETE
+	// ignores it.
+	Raw []byte
+}
