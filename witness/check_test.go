@@ -162,3 +162,21 @@ func TestMessage(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckLookupAllocatesNothing: the index's part of Check (finding the declarations, telling
+// Undeclared from NotReady, a prune) allocates nothing. (An admitted comparison is
+// reconcile/declared's and reuses a pooled scanner, which -race drops at random; BenchmarkCheck
+// reports its allocations.)
+func TestCheckLookupAllocatesNothing(t *testing.T) {
+	x := checkIndex(t)
+	for _, w := range []witness.Write{
+		{Operation: witness.Create, Object: cmKey("new"), Sync: shop, Raw: []byte(`{}`)},
+		{Operation: witness.Create, Object: cmKey("new"), Sync: late, Raw: []byte(`{}`)},
+		{Operation: witness.Delete, Object: cmKey("old"), Sync: shop},
+		{Operation: witness.Delete, Object: webKey, Sync: shop},
+	} {
+		if n := testing.AllocsPerRun(100, func() { x.Check(w) }); n != 0 {
+			t.Errorf("%s %s: %v allocations per Check", w.Operation, w.Object, n)
+		}
+	}
+}
