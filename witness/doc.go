@@ -34,8 +34,9 @@
 //     parse is denied (fail closed).
 //   - DELETE: allowed only as a prune, for an object no Sync's newest commit declares and some
 //     Sync's previous commit did. Deleting an object a newest commit still declares is denied, and
-//     so is deleting one no indexed commit declares. Deleting a Sync with prune is out of scope:
-//     Writ orphans what a deleted Sync applied (README, "Deleting a Sync").
+//     so is deleting one no indexed commit declares: an object dropped two commits ago whose prune
+//     did not happen is no longer a prune, and goes under break-glass. Deleting a Sync with prune
+//     is out of scope: Writ orphans what a deleted Sync applied (README, "Deleting a Sync").
 //   - When no declaration admits a write and the Sync the object names (its writ.dev/managed
 //     label, Write.Sync) has no index yet, the Result is NotReady, so the guard can say the witness
 //     is not ready rather than that Git declares something else. NotReady is a denial.

@@ -48,26 +48,31 @@ spec:
 // liveDeployment is shop/web as the apiserver is about to store it: defaulted, with a sidecar a
 // mutating webhook added, and the cpu Git spells 0.5 spelt as the apiserver does.
 func liveDeployment(image string, replicas string) string {
+	// In the order the apiserver writes a Deployment's fields.
 	return `apiVersion: apps/v1
 kind: Deployment
-metadata: {name: web, namespace: shop, labels: {app: web, writ.dev/managed: writ-system.shop}, uid: u, resourceVersion: "9", generation: 2}
+metadata:
+  name: web
+  namespace: shop
+  uid: u
+  resourceVersion: "9"
+  generation: 2
+  labels: {app: web, writ.dev/managed: writ-system.shop}
 spec:
   replicas: ` + replicas + `
-  progressDeadlineSeconds: 600
   selector: {matchLabels: {app: web}}
-  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 25%, maxUnavailable: 25%}}
   template:
     metadata: {labels: {app: web}}
     spec:
-      dnsPolicy: ClusterFirst
       containers:
-      - name: web
-        image: ` + image + `
-        imagePullPolicy: IfNotPresent
-        resources: {limits: {cpu: 500m, memory: 128Mi}}
-      - name: sidecar
-        image: proxy:1
-status: {replicas: 3}
+      - {name: web, image: "` + image + `", resources: {limits: {cpu: 500m, memory: 128Mi}}, imagePullPolicy: IfNotPresent}
+      - {name: sidecar, image: "proxy:1"}
+      restartPolicy: Always
+      dnsPolicy: ClusterFirst
+  strategy: {type: RollingUpdate, rollingUpdate: {maxUnavailable: 25%, maxSurge: 25%}}
+  revisionHistoryLimit: 10
+  progressDeadlineSeconds: 600
+status: {observedGeneration: 2, replicas: 3}
 `
 }
 

@@ -52,7 +52,7 @@ func (x *Index) Publish(sync types.NamespacedName, commit string, objs []*unstru
 			g.fields[i], err = declared.Compile(obj)
 		}
 		if err != nil {
-			return fmt.Errorf("witness: publish Sync %s commit %s: object %d (%s): %w", sync, commit, i, k, err)
+			return fmt.Errorf("witness: publish Sync %s commit %s: object %d%s: %w", sync, commit, i, describe(k), err)
 		}
 		seen[k] = struct{}{}
 		g.keys[i] = k
@@ -92,4 +92,12 @@ func (x *Index) Ready(sync types.NamespacedName) bool {
 // for the rule). It never waits for a Publish, and its lookup allocates nothing.
 func (x *Index) Check(w Write) Result {
 	return x.load().check(w)
+}
+
+// describe names an object in an error, as far as it has a kind and name.
+func describe(k Key) string {
+	if k.Kind == "" || k.Name == "" {
+		return ""
+	}
+	return " (" + k.String() + ")"
 }

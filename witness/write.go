@@ -19,7 +19,8 @@ type Write struct {
 	Object    Key
 	// Sync is the Sync the object names in its writ.dev/managed label (the stored object's for
 	// UPDATE and DELETE, the new one's for CREATE), zero when it has none. It never admits a
-	// write: it only lets Check say NotReady when that Sync has no index yet.
+	// write: it only lets Check say NotReady when that Sync has no index yet. The label is the
+	// writer's to set, so a caller must never treat NotReady more leniently than any other denial.
 	Sync types.NamespacedName
 	// Raw is the JSON of the object the apiserver is about to store (CREATE, UPDATE); DELETE
 	// ignores it.
