@@ -2,7 +2,6 @@ package declared_test
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"reflect"
 	"testing"
 
@@ -79,24 +78,6 @@ func compile(t testing.TB, doc string) *declared.Fields {
 	return f
 }
 
-// agree checks that FirstDiffJSON on live's JSON names Diff's first path, and returns Diff.
-func agree(t *testing.T, f *declared.Fields, live map[string]any) []string {
-	t.Helper()
-	got := f.Diff(live)
-	raw, err := json.Marshal(live)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path, differs, err := f.FirstDiffJSON(raw)
-	if err != nil {
-		t.Fatalf("FirstDiffJSON: %v", err)
-	}
-	if differs != (len(got) > 0) || (differs && path != got[0]) {
-		t.Errorf("FirstDiffJSON = %q, %v; Diff = %q", path, differs, got)
-	}
-	return got
-}
-
 func TestDiff(t *testing.T) {
 	set := func(doc string, path []string, v any) string {
 		u := obj(t, doc)
@@ -154,7 +135,7 @@ func TestDiff(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := agree(t, compile(t, c.git), obj(t, c.live).Object)
+			got := checkAgree(t, c.name, compile(t, c.git), obj(t, c.live).Object)
 			if !reflect.DeepEqual(got, c.wantFields) {
 				t.Errorf("drifted fields %q, want %q", got, c.wantFields)
 			}
