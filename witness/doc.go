@@ -13,9 +13,10 @@
 // Index keeps, for each Sync (namespace/name), the desired objects of its newest verified commit
 // and of the one before, so a rollout from commit N to N+1 that the reconciler applies in stages
 // is not denied. Each object is compiled once with reconcile/declared when it is published; the
-// index holds the compiled declared.Fields and nothing else of the manifest (a Secret's declared
-// data is in its Fields, because that is what a write is compared with; no method returns a
-// value). Objects are looked up by group, kind, namespace and name (Key), which is what an
+// index holds the compiled declared.Fields and nothing else of the manifest but its SHA-256, so
+// that a manifest a new commit leaves unchanged is shared, not compiled and held twice (a Secret's
+// declared data is in its Fields, because that is what a write is compared with; no method
+// returns a value or a sum). Objects are looked up by group, kind, namespace and name (Key), which is what an
 // admission request carries; the version is not part of the key, so a request in another version
 // than the manifest's is compared field by field as it arrives (the caller should send the
 // version the manifests use).

@@ -1,6 +1,8 @@
 package witness
 
 import (
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -30,8 +32,10 @@ func (x *Index) load() *snapshot {
 // Publish makes objs, the rendered objects of the verified commit, sync's newest generation, and
 // the generation that was newest the previous one; publishing the commit that is already newest
 // again replaces its objects without shifting. Each object must carry its kind, name and the
-// namespace it is applied in; it is compiled with declared.Compile and not kept. On any error the
-// index is unchanged.
+// namespace it is applied in; it is compiled with declared.Compile and not kept. A manifest the
+// index already holds compiled for the same object (most of a new commit's, unchanged from the one
+// before) is not compiled again: both commits share its Fields. On any error the index is
+// unchanged.
 func (x *Index) Publish(sync types.NamespacedName, commit string, objs []*unstructured.Unstructured) error {
 	if sync.Name == "" || sync.Namespace == "" {
 		return fmt.Errorf("witness: publish: the Sync %q needs a namespace and a name", sync.String())
@@ -39,8 +43,10 @@ func (x *Index) Publish(sync types.NamespacedName, commit string, objs []*unstru
 	if commit == "" {
 		return fmt.Errorf("witness: publish Sync %s: no commit", sync)
 	}
-	g := &generation{commit: commit, keys: make([]Key, len(objs)), fields: make([]*declared.Fields, len(objs))}
+	g := &generation{commit: commit, keys: make([]Key, len(objs)), fields: make([]*declared.Fields, len(objs)), sums: make([]manifestSum, len(objs))}
 	seen := make(map[Key]struct{}, len(objs))
+	// Compiled manifests to reuse: a Publish in between may drop some, never make one wrong.
+	cur := x.load()
 	for i, obj := range objs {
 		k, err := KeyOf(obj)
 		if err == nil {
@@ -49,7 +55,10 @@ func (x *Index) Publish(sync types.NamespacedName, commit string, objs []*unstru
 			}
 		}
 		if err == nil {
-			g.fields[i], err = declared.Compile(obj)
+			g.sums[i] = sumOf(obj)
+			if g.fields[i] = cur.compiled(k, g.sums[i]); g.fields[i] == nil {
+				g.fields[i], err = declared.Compile(obj)
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("witness: publish Sync %s commit %s: object %d%s: %w", sync, commit, i, describe(k), err)
@@ -59,7 +68,7 @@ func (x *Index) Publish(sync types.NamespacedName, commit string, objs []*unstru
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	cur := x.load()
+	cur = x.load()
 	next := &syncIndex{newest: g}
 	if old := cur.syncs[sync]; old != nil {
 		next.previous = old.newest
@@ -92,6 +101,16 @@ func (x *Index) Ready(sync types.NamespacedName) bool {
 // for the rule). It never waits for a Publish, and its lookup allocates nothing.
 func (x *Index) Check(w Write) Result {
 	return x.load().check(w)
+}
+
+// sumOf identifies obj's manifest (encoding/json sorts map keys, so equal manifests have equal
+// sums); zero if it does not marshal, and then it is compiled every time.
+func sumOf(obj *unstructured.Unstructured) manifestSum {
+	b, err := json.Marshal(obj.Object)
+	if err != nil {
+		return manifestSum{}
+	}
+	return sha256.Sum256(b)
 }
 
 // describe names an object in an error, as far as it has a kind and name.

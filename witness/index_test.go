@@ -233,3 +233,34 @@ func TestConcurrentPublishAndCheck(t *testing.T) {
 		t.Error(e)
 	}
 }
+
+// TestPublishReusesUnchangedManifests: a manifest already compiled for the same object (by this
+// Sync's commit before, or by another Sync) is shared, and the verdicts and the commits they name
+// stay those of the commits that declare it; forgetting one holder keeps the other's.
+func TestPublishReusesUnchangedManifests(t *testing.T) {
+	x := &witness.Index{}
+	publish(t, x, shared, b1, configMap("both", "1"))
+	publish(t, x, shop, c1, configMap("both", "1"))
+	publish(t, x, shop, c2, configMap("both", "2"))
+	publish(t, x, shop, c3, configMap("both", "1"))
+	verdict := func(v string) string {
+		r := x.Check(witness.Write{Operation: witness.Update, Object: cmKey("both"), Raw: jsonOf(t, configMap("both", v))})
+		if !r.Allowed {
+			return ""
+		}
+		return r.Sync.Name + " " + r.Commit
+	}
+	if got := verdict("1"); got != "shared "+b1 {
+		t.Errorf("a: 1 admitted by %q", got)
+	}
+	if got := verdict("2"); got != "shop "+c2 {
+		t.Errorf("a: 2 admitted by %q", got)
+	}
+	x.Forget(shared)
+	if got := verdict("1"); got != "shop "+c3 {
+		t.Errorf("after Forget(shared), a: 1 admitted by %q", got)
+	}
+	if r := x.Check(witness.Write{Operation: witness.Delete, Object: cmKey("both")}); r.Reason != witness.DeleteDeclared || r.Commit != c3 {
+		t.Errorf("delete: %+v", r)
+	}
+}

@@ -2,6 +2,7 @@ package witness
 
 import (
 	"cmp"
+	"crypto/sha256"
 	"maps"
 	"slices"
 
@@ -30,7 +31,13 @@ type generation struct {
 	commit string
 	keys   []Key
 	fields []*declared.Fields // fields[i] is what the commit declares for keys[i]
+	sums   []manifestSum      // sums[i] identifies the manifest fields[i] was compiled from
 }
+
+// manifestSum is the SHA-256 of a manifest's JSON (keys sorted), so that a manifest a new commit
+// leaves unchanged is not compiled, nor held, twice; the zero value identifies nothing. It never
+// leaves the index.
+type manifestSum [sha256.Size]byte
 
 // declaration is one commit's declaration of one object.
 type declaration struct {
@@ -38,6 +45,7 @@ type declaration struct {
 	commit string
 	newest bool
 	fields *declared.Fields
+	sum    manifestSum
 }
 
 var empty = &snapshot{}
@@ -76,7 +84,7 @@ func (s *snapshot) with(sync types.NamespacedName, next *syncIndex) *snapshot {
 			continue
 		}
 		for i, k := range g.keys {
-			d := declaration{sync: sync, commit: g.commit, newest: g == next.newest, fields: g.fields[i]}
+			d := declaration{sync: sync, commit: g.commit, newest: g == next.newest, fields: g.fields[i], sum: g.sums[i]}
 			// Clip: the old slice may be shared with the snapshot being replaced, so append copies.
 			ds := append(slices.Clip(n.objects[k]), d)
 			slices.SortStableFunc(ds, declarationOrder)
@@ -108,6 +116,20 @@ func declarationOrder(a, b declaration) int {
 		return 1
 	}
 	return cmp.Or(cmp.Compare(a.sync.Namespace, b.sync.Namespace), cmp.Compare(a.sync.Name, b.sync.Name))
+}
+
+// compiled returns the Fields compiled from the manifest whose sum is sum, if some declaration of
+// k in this snapshot has them.
+func (s *snapshot) compiled(k Key, sum manifestSum) *declared.Fields {
+	if sum == (manifestSum{}) {
+		return nil
+	}
+	for i := range s.objects[k] {
+		if d := &s.objects[k][i]; d.sum == sum {
+			return d.fields
+		}
+	}
+	return nil
 }
 
 // check is Check's decision over this snapshot.
