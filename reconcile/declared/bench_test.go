@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -133,10 +134,13 @@ spec:
 	if err := env.Client.Status().Update(ctx, cur); err != nil {
 		t.Fatal(err)
 	}
-	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "bench", Name: "big"}, cur); err != nil {
+	// Typed, so that the keys come in the order the apiserver writes them ("name" first).
+	var stored appsv1.Deployment
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "bench", Name: "big"}, &stored); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := json.Marshal(cur.Object)
+	stored.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("Deployment"))
+	raw, err := json.Marshal(&stored)
 	if err != nil {
 		t.Fatal(err)
 	}

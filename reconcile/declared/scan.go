@@ -61,6 +61,9 @@ func (s *scanner) ws() {
 
 // peek returns the next byte after white space, or 0 at the end.
 func (s *scanner) peek() byte {
+	if s.i < len(s.b) && s.b[s.i] > ' ' {
+		return s.b[s.i]
+	}
 	s.ws()
 	if s.i >= len(s.b) {
 		return 0
@@ -92,60 +95,63 @@ const (
 // str reads a string at s.i (the opening quote) and returns its raw contents; plain means they
 // are printable ASCII without escapes, and so are their own decoded value.
 func (s *scanner) str() (raw []byte, plain bool, err error) {
-	s.i++ // the opening quote
-	start, plain := s.i, true
+	start := s.i + 1
+	end, plain := endOfString(s.b, s.i)
+	if end < 0 {
+		return nil, false, s.errorf("malformed string")
+	}
+	s.i = end
+	return s.b[start : end-1], plain, nil
+}
+
+// endOfString returns the index after the string whose opening quote is at b[i], and whether
+// its contents are plain (printable ASCII without escapes); -1 if it is malformed or unterminated.
+func endOfString(b []byte, i int) (int, bool) {
+	i++ // the opening quote
+	plain := true
 	for {
 		// Eight bytes at a time: stop at a quote, a backslash, a control or a non-ASCII byte.
-		for s.i+8 <= len(s.b) {
-			x := binary.LittleEndian.Uint64(s.b[s.i:])
+		for i+8 <= len(b) {
+			x := binary.LittleEndian.Uint64(b[i:])
 			q, bs := x^(ones*'"'), x^(ones*'\\')
 			m := ((q - ones) &^ q) | ((bs - ones) &^ bs) | ((x - ones*0x20) &^ x) | x
 			if m &= highs; m != 0 {
-				s.i += bits.TrailingZeros64(m) / 8
+				i += bits.TrailingZeros64(m) / 8
 				break
 			}
-			s.i += 8
+			i += 8
 		}
-		if s.i >= len(s.b) {
-			return nil, false, s.errorf("unterminated string")
+		if i >= len(b) {
+			return -1, false
 		}
-		switch c := s.b[s.i]; {
+		switch c := b[i]; {
 		case c == '"':
-			s.i++
-			return s.b[start : s.i-1], plain, nil
+			return i + 1, plain
 		case c == '\\':
 			plain = false
-			if err := s.escape(); err != nil {
-				return nil, false, err
+			if i+1 >= len(b) {
+				return -1, false
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(b) || hex4(b[i+2:i+6]) < 0 {
+					return -1, false
+				}
+				i += 6
+			default:
+				return -1, false
 			}
 		case c < 0x20:
-			return nil, false, s.errorf("control character in string")
+			return -1, false
 		case c >= utf8.RuneSelf:
 			plain = false
-			s.i++
+			i++
 		default:
-			s.i++
+			i++
 		}
 	}
-}
-
-// escape consumes one escape sequence at s.i (the backslash).
-func (s *scanner) escape() error {
-	if s.i+1 >= len(s.b) {
-		return s.errorf("unterminated string")
-	}
-	switch s.b[s.i+1] {
-	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-		s.i += 2
-		return nil
-	case 'u':
-		if s.i+6 > len(s.b) || hex4(s.b[s.i+2:s.i+6]) < 0 {
-			return s.errorf("invalid \\u escape")
-		}
-		s.i += 6
-		return nil
-	}
-	return s.errorf("invalid escape")
 }
 
 func hex4(b []byte) rune {
@@ -303,62 +309,71 @@ func (s *scanner) literal(word string) error {
 // skipValue consumes one value at s.i (after white space), checking it is well formed, without
 // decoding it. It keeps its own stack, so deep nesting cannot exhaust the goroutine's.
 func (s *scanner) skipValue() error {
+	b, i := s.b, s.i
 	base := len(s.stack)
-	defer func() { s.stack = s.stack[:base] }()
 	for {
 		// A value.
-		switch c := s.peek(); c {
-		case '{':
-			s.i++
-			if s.peek() == '}' {
-				s.i++
-				break
-			}
-			s.stack = append(s.stack, '}')
-			if err := s.key(); err != nil {
-				return err
-			}
-			continue
-		case '[':
-			s.i++
-			if s.peek() == ']' {
-				s.i++
-				break
-			}
-			s.stack = append(s.stack, ']')
-			continue
+		i = skipWS(b, i)
+		if i >= len(b) {
+			return s.fail(base, i, "a value")
+		}
+		switch c := b[i]; c {
 		case '"':
-			if _, _, err := s.str(); err != nil {
-				return err
+			if i, _ = endOfString(b, i); i < 0 {
+				i = len(b)
+				return s.fail(base, i, "the end of a string")
 			}
+		case '{', '[':
+			close := c + 2 // '}' or ']'
+			if i = skipWS(b, i+1); i < len(b) && b[i] == close {
+				i++
+				break
+			}
+			s.stack = append(s.stack, close)
+			if c == '{' {
+				var ok bool
+				if i, ok = skipKey(b, i); !ok {
+					return s.fail(base, i, "a key")
+				}
+			}
+			continue
 		case 't', 'f', 'n':
-			if err := s.literal(literals[c]); err != nil {
-				return err
+			w := literals[c]
+			if len(b)-i < len(w) || string(b[i:i+len(w)]) != w {
+				return s.fail(base, i, "a value")
 			}
+			i += len(w)
 		default:
+			s.i = i
 			if _, err := s.number(); err != nil {
+				s.stack = s.stack[:base]
 				return err
 			}
+			i = s.i
 		}
 		// After a value: close what ends here, or go on to the next element.
 		for {
 			if len(s.stack) == base {
+				s.i = i
 				return nil
 			}
 			top := s.stack[len(s.stack)-1]
-			c := s.peek()
-			if c == top {
-				s.i++
+			if i = skipWS(b, i); i >= len(b) {
+				return s.fail(base, i, "',' or '"+string(top)+"'")
+			}
+			if b[i] == top {
+				i++
 				s.stack = s.stack[:len(s.stack)-1]
 				continue
 			}
-			if c != ',' {
-				return s.unexpected("',' or '" + string(top) + "'")
+			if b[i] != ',' {
+				return s.fail(base, i, "',' or '"+string(top)+"'")
 			}
-			s.i++
+			i++
 			if top == '}' {
-				if err := s.key(); err != nil {
-					return err
+				var ok bool
+				if i, ok = skipKey(b, i); !ok {
+					return s.fail(base, i, "a key")
 				}
 			}
 			break
@@ -366,13 +381,30 @@ func (s *scanner) skipValue() error {
 	}
 }
 
-// key consumes an object key and its colon, returning the raw key.
-func (s *scanner) key() error {
-	if s.peek() != '"' {
-		return s.unexpected("a key")
+// fail ends skipValue with an error at b[i] (i is kept in a register while skipping, not in a
+// closure).
+func (s *scanner) fail(base, i int, want string) error {
+	s.i, s.stack = i, s.stack[:base]
+	return s.unexpected(want)
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
+		i++
 	}
-	if _, _, err := s.str(); err != nil {
-		return err
+	return i
+}
+
+// skipKey consumes an object key and its colon at b[i:] (after white space).
+func skipKey(b []byte, i int) (int, bool) {
+	if i = skipWS(b, i); i >= len(b) || b[i] != '"' {
+		return i, false
 	}
-	return s.expect(':')
+	if i, _ = endOfString(b, i); i < 0 {
+		return len(b), false
+	}
+	if i = skipWS(b, i); i >= len(b) || b[i] != ':' {
+		return i, false
+	}
+	return i + 1, true
 }

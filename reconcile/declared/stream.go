@@ -192,20 +192,36 @@ func (s *scanner) namedList(n *node) (string, bool, error) {
 	var seen map[string]struct{} // the names of a long list
 	err := s.items(']', func() error {
 		start := s.i
+		// The apiserver writes "name" first: then the element is read once, and a match (its
+		// declared "name" included, so that is its last "name") needs nothing more.
+		if k := s.leadingName(n); k >= 0 {
+			_, differs, err := s.value(n.elems[k])
+			if err != nil {
+				return err
+			}
+			if !differs {
+				named = named && !s.slots[base+k].seen // a declared name twice
+				s.slots[base+k] = slot{seen: true}
+				return nil
+			}
+			s.i = start // a difference: read the element's name the careful way
+		}
 		name, ok, err := s.elementName()
 		if err != nil {
 			return err
 		}
-		if ok && named && s.distinct(nameBase, name, &seen) {
-			s.nbuf = append(s.nbuf, name...)
-			s.names = append(s.names, span{len(s.nbuf) - len(name), len(s.nbuf)})
-		} else {
+		if !ok {
 			named = false
-		}
-		k := n.find(name)
-		if !ok || k < 0 {
 			return nil
 		}
+		// Declared names are distinct, and differ from undeclared ones: only a declared name
+		// seen twice, or an undeclared one, needs looking at the others.
+		k := n.find(name)
+		if k < 0 {
+			named = named && s.distinct(nameBase, name, &seen)
+			return nil
+		}
+		named = named && !s.slots[base+k].seen
 		end := s.i
 		s.i = start
 		path, differs, err := s.value(n.elems[k])
@@ -253,9 +269,37 @@ func (s *scanner) elementName() (name []byte, ok bool, err error) {
 	return name, ok, err
 }
 
-// distinct reports whether name differs from the names recorded since nameBase; a long list's
-// names are indexed in *seen.
+// leadingName returns the position among n's names of the element at s.i if its first key is
+// "name" with a string value n declares, else -1. It consumes nothing.
+func (s *scanner) leadingName(n *node) int {
+	start := s.i
+	defer func() { s.i = start }()
+	if s.peek() != '{' {
+		return -1
+	}
+	s.i++
+	if key, err := s.member(); err != nil || string(key) != "name" || s.peek() != '"' {
+		return -1
+	}
+	raw, plain, err := s.str()
+	if err != nil {
+		return -1
+	}
+	return n.find(text(raw, plain, &s.sbuf))
+}
+
+// distinct records name and reports whether it differs from the names recorded since nameBase;
+// a long list's names are indexed in *seen.
 func (s *scanner) distinct(nameBase int, name []byte, seen *map[string]struct{}) bool {
+	if !s.unique(nameBase, name, seen) {
+		return false
+	}
+	s.nbuf = append(s.nbuf, name...)
+	s.names = append(s.names, span{len(s.nbuf) - len(name), len(s.nbuf)})
+	return true
+}
+
+func (s *scanner) unique(nameBase int, name []byte, seen *map[string]struct{}) bool {
 	names := s.names[nameBase:]
 	if len(names) < 32 {
 		for _, sp := range names {
