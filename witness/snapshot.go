@@ -132,6 +132,16 @@ func (s *snapshot) compiled(k Key, sum manifestSum) *declared.Fields {
 	return nil
 }
 
+// comparedBefore reports whether one of ds already holds f (and so was compared, and differed).
+func comparedBefore(ds []declaration, f *declared.Fields) bool {
+	for i := range ds {
+		if ds[i].fields == f {
+			return true
+		}
+	}
+	return false
+}
+
 // check is Check's decision over this snapshot.
 func (s *snapshot) check(w Write) Result {
 	r := Result{Operation: w.Operation, Object: w.Object}
@@ -140,6 +150,9 @@ func (s *snapshot) check(w Write) Result {
 	case Create, Update:
 		for i := range ds {
 			d := &ds[i]
+			if comparedBefore(ds[:i], d.fields) {
+				continue // a manifest two commits share differs once
+			}
 			path, differs, err := d.fields.FirstDiffJSON(w.Raw)
 			if err != nil {
 				// The whole document is validated whatever the declaration, so one error is enough.
