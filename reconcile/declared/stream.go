@@ -14,7 +14,7 @@ func (s *scanner) document(root *node) (string, bool, error) {
 	if err != nil {
 		return "", false, err
 	}
-	if s.peek() != 0 {
+	if s.ws(); s.i != len(s.b) {
 		return "", false, s.errorf("data after the object")
 	}
 	return path, differs, nil
