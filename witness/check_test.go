@@ -1,6 +1,8 @@
 package witness_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -96,7 +98,36 @@ func TestCheck(t *testing.T) {
 			if r.Object != tc.w.Object || r.Operation != tc.w.Operation {
 				t.Errorf("Check names %s %s, want %s %s", r.Operation, r.Object, tc.w.Operation, tc.w.Object)
 			}
+			// Bytes the caller has validated (as the guard's are) are judged the same way.
+			if json.Valid(tc.w.Raw) {
+				v := tc.w
+				v.RawValidated = true
+				if rv := x.Check(v); rv != r {
+					t.Errorf("with RawValidated, Check = %+v, without %+v", rv, r)
+				}
+			}
 		})
+	}
+}
+
+// TestCheckValidatesUnlessTheCallerHas: a Write not marked RawValidated is validated byte by byte,
+// so malformed JSON in a field no commit declares is denied as Malformed; marked RawValidated, the
+// same bytes are only skipped, which is why the mark is for bytes encoding/json has already
+// validated (the guard's decoded AdmissionReview) and nothing else.
+func TestCheckValidatesUnlessTheCallerHas(t *testing.T) {
+	x := checkIndex(t)
+	good := jsonOf(t, configMap("both", "2"))
+	bad := append(bytes.TrimSuffix(bytes.TrimSpace(good), []byte("}")), []byte(`,"undeclared":{"x":tru,"y":[1 2]}}`)...)
+	if json.Valid(bad) {
+		t.Fatalf("the test object is valid JSON: %s", bad)
+	}
+	w := witness.Write{Operation: witness.Update, Object: cmKey("both"), Raw: bad}
+	if r := x.Check(w); r.Allowed || r.Reason != witness.Malformed {
+		t.Errorf("not marked validated: Check = %+v, want Malformed", r)
+	}
+	w.RawValidated = true // a broken promise: the undeclared subtree is not looked at
+	if r := x.Check(w); !r.Allowed || r.Reason != witness.Declared || r.Commit != c2 {
+		t.Errorf("marked validated: Check = %+v, want the skip of the undeclared field to admit it as %s declares", r, c2)
 	}
 }
 

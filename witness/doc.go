@@ -29,7 +29,8 @@
 //
 //   - CREATE and UPDATE (PATCH and server-side apply arrive as one of them, with the whole object
 //     about to be stored): allowed if some declaration of the object, in the newest or the previous
-//     commit of any Sync, has no field the stored object differs in (declared.FirstDiffJSON); the
+//     commit of any Sync, has no field the stored object differs in (declared.FirstDiffJSON, or
+//     declared.FirstDiffValidJSON when the caller vouches the JSON is valid, Write.RawValidated); the
 //     same object declared by two Syncs is admitted by either, and the Result names the Sync and
 //     commit that admitted it. An object no indexed commit declares is denied; JSON that does not
 //     parse is denied (fail closed).

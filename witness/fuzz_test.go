@@ -11,7 +11,8 @@ import (
 // FuzzCheck: whatever JSON an agent sends for shop/web, Check admits it only if it is well-formed
 // and the decoded object has no field that differs from what the admitting commit declares
 // (declared's Diff on the decoded object, the slow path, agrees), and a denial names a path when
-// it says Mismatch. Fail closed: malformed input is never admitted.
+// it says Mismatch. Fail closed: malformed input is never admitted. On valid JSON, a Write marked
+// RawValidated (the guard's) gets the same Result.
 func FuzzCheck(f *testing.F) {
 	x := checkIndex(f)
 	declares := map[string]*declared.Fields{}
@@ -33,6 +34,11 @@ func FuzzCheck(f *testing.F) {
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		r := x.Check(witness.Write{Operation: witness.Update, Object: webKey, Sync: shop, Raw: raw})
+		if json.Valid(raw) { // what the guard sends: the same decision without validating again
+			if rv := x.Check(witness.Write{Operation: witness.Update, Object: webKey, Sync: shop, Raw: raw, RawValidated: true}); rv != r {
+				t.Fatalf("with RawValidated, Check = %+v, without %+v: %s", rv, r, raw)
+			}
+		}
 		switch {
 		case r.Allowed:
 			var live map[string]any

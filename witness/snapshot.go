@@ -148,14 +148,19 @@ func (s *snapshot) check(w Write) Result {
 	ds := s.objects[w.Object]
 	switch w.Operation {
 	case Create, Update:
+		firstDiff := (*declared.Fields).FirstDiffJSON
+		if w.RawValidated {
+			firstDiff = (*declared.Fields).FirstDiffValidJSON
+		}
 		for i := range ds {
 			d := &ds[i]
 			if comparedBefore(ds[:i], d.fields) {
 				continue // a manifest two commits share differs once
 			}
-			path, differs, err := d.fields.FirstDiffJSON(w.Raw)
+			path, differs, err := firstDiff(d.fields, w.Raw)
 			if err != nil {
-				// The whole document is validated whatever the declaration, so one error is enough.
+				// The document is malformed (or, if validated, not an object, or a declared number
+				// out of range): one error is enough.
 				r.Reason, r.Path, r.Sync, r.Commit = Malformed, "", types.NamespacedName{}, ""
 				return r
 			}

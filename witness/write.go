@@ -25,4 +25,11 @@ type Write struct {
 	// Raw is the JSON of the object the apiserver is about to store (CREATE, UPDATE); DELETE
 	// ignores it.
 	Raw []byte
+	// RawValidated is the caller's word that Raw is valid JSON: set it only for bytes encoding/json
+	// has already validated, such as the object of an AdmissionReview the webhook decoded with
+	// encoding/json (which validates the whole document). Check then skips what no commit declares
+	// without validating it again (declared.FirstDiffValidJSON); on bytes that are not valid JSON
+	// its answer would mean nothing, so when in doubt leave it false: Check then validates every
+	// byte (declared.FirstDiffJSON) and denies malformed JSON.
+	RawValidated bool
 }

@@ -53,6 +53,23 @@ func (f *Fields) FirstDiffJSON(live []byte) (path string, differs bool, err erro
 	return s.document(f.root)
 }
 
+// FirstDiffValidJSON is FirstDiffJSON for input the caller KNOWS IS VALID JSON, such as an object
+// taken from an AdmissionReview that encoding/json has decoded (which validates the whole
+// document). The declared values are read, decoded and compared exactly as FirstDiffJSON does,
+// so on valid JSON both give the same answer; the subtrees the manifest does not declare
+// (managedFields, status, other managers' fields) are skipped by matching brackets and strings
+// only, without checking that they are well formed.
+//
+// On input that is not valid JSON it never panics nor reads outside live, but its answer means
+// nothing: it may return an error, a difference, or no difference. Never call it on bytes that
+// have not been validated; a caller that cannot say they have must use FirstDiffJSON.
+func (f *Fields) FirstDiffValidJSON(live []byte) (path string, differs bool, err error) {
+	s := scanners.Get().(*scanner)
+	defer s.release()
+	s.b, s.i, s.valid = live, 0, true
+	return s.document(f.root)
+}
+
 var scanners = sync.Pool{New: func() any { return new(scanner) }}
 
 func without(m map[string]any, key string) map[string]any {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"testing"
 
@@ -14,7 +15,9 @@ import (
 
 // FuzzDiffAgrees compiles a manifest (JSON) and compares it with a live object (JSON) both ways:
 // FirstDiffJSON must never panic, must fail on input that is not a well-formed JSON object
-// (never report "no difference" for it), and otherwise must name Diff's first path. Seeds in
+// (never report "no difference" for it), and otherwise must name Diff's first path.
+// FirstDiffValidJSON must never panic (whatever the input), and on every input json.Valid accepts
+// must give exactly FirstDiffJSON's answer, error included. Seeds in
 // testdata/fuzz/FuzzDiffAgrees; the benchmark's 20 KB Deployment is added here.
 func FuzzDiffAgrees(f *testing.F) {
 	if raw, err := os.ReadFile(liveFixture); err == nil {
@@ -32,6 +35,10 @@ func FuzzDiffAgrees(f *testing.F) {
 			t.Fatal(err)
 		}
 		path, differs, err := fields.FirstDiffJSON(live)
+		vpath, vdiffers, verr := fields.FirstDiffValidJSON(live) // must not panic on any input
+		if json.Valid(live) && (vpath != path || vdiffers != differs || fmt.Sprint(verr) != fmt.Sprint(err)) {
+			t.Fatalf("valid JSON: FirstDiffValidJSON = %q, %v, %v; FirstDiffJSON = %q, %v, %v", vpath, vdiffers, verr, path, differs, err)
+		}
 		var decoded map[string]any
 		decodeErr := json.Unmarshal(live, &decoded)
 		switch {

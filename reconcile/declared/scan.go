@@ -20,6 +20,9 @@ var ErrMalformed = errors.New("the live object is not well-formed JSON")
 type scanner struct {
 	b []byte
 	i int
+	// valid is the caller's word that b is valid JSON (FirstDiffValidJSON): skipValue then only
+	// matches brackets and strings (skipValid) instead of checking every byte.
+	valid bool
 
 	slots []slot // per declared key or element, a stack shared by the nested objects and lists
 	names []span // the live element names of the named list being read, in nbuf
@@ -38,7 +41,7 @@ type slot struct {
 type span struct{ start, end int }
 
 func (s *scanner) release() {
-	s.b = nil
+	s.b, s.valid = nil, false
 	s.slots, s.names, s.nbuf, s.sbuf, s.stack = s.slots[:0], s.names[:0], s.nbuf[:0], s.sbuf[:0], s.stack[:0]
 	clear(s.slots[:cap(s.slots)]) // drop the paths of the last difference
 	scanners.Put(s)
@@ -306,9 +309,13 @@ func (s *scanner) literal(word string) error {
 	return nil
 }
 
-// skipValue consumes one value at s.i (after white space), checking it is well formed, without
-// decoding it. It keeps its own stack, so deep nesting cannot exhaust the goroutine's.
+// skipValue consumes one value at s.i (after white space) without decoding it: checking it is
+// well formed, or, when the caller vouches that the document is valid JSON, only finding its end
+// (skipValid). It keeps its own stack, so deep nesting cannot exhaust the goroutine's.
 func (s *scanner) skipValue() error {
+	if s.valid {
+		return s.skipValid()
+	}
 	b, i := s.b, s.i
 	base := len(s.stack)
 	for {
@@ -407,4 +414,92 @@ func skipKey(b []byte, i int) (int, bool) {
 		return i, false
 	}
 	return i + 1, true
+}
+
+// skipValid consumes one value at s.i (after white space) of a document known to be valid JSON:
+// it matches brackets and strings (honouring backslash escapes) and checks nothing else, so a
+// number, a literal, a colon or a bracket of the wrong kind is not looked at. On input that is not
+// valid JSON it stays within s.b and returns an error only if the value does not end; whatever
+// else it consumed, the walk then reads on from there.
+func (s *scanner) skipValid() error {
+	b := s.b
+	i := skipWS(b, s.i)
+	if i >= len(b) {
+		s.i = i
+		return s.unexpected("a value")
+	}
+	switch b[i] {
+	case '"':
+		if i = skipString(b, i); i < 0 {
+			s.i = len(b)
+			return s.unexpected("the end of a string")
+		}
+	case '{', '[':
+		depth := 0
+		for {
+			for i < len(b) && !structural[b[i]] {
+				i++
+			}
+			if i >= len(b) {
+				s.i = i
+				return s.unexpected("the end of an object or list")
+			}
+			switch b[i] {
+			case '"':
+				if i = skipString(b, i); i < 0 {
+					s.i = len(b)
+					return s.unexpected("the end of a string")
+				}
+				continue
+			case '{', '[':
+				depth++
+			default: // '}', ']'
+				depth--
+			}
+			i++
+			if depth == 0 {
+				break
+			}
+		}
+	default: // a number or a literal: up to the next delimiter
+		for i < len(b) && !delimiter[b[i]] {
+			i++
+		}
+	}
+	s.i = i
+	return nil
+}
+
+// structural marks the bytes skipValid looks for inside an object or list; delimiter, those that
+// end a number or a literal.
+var structural, delimiter = [256]bool{'"': true, '{': true, '}': true, '[': true, ']': true},
+	[256]bool{',': true, '}': true, ']': true, ':': true, ' ': true, '\t': true, '\n': true, '\r': true, '"': true, '{': true, '[': true}
+
+// skipString returns the index after the string whose opening quote is at b[i], without checking
+// its contents (a backslash escapes the byte after it); -1 if it does not end.
+func skipString(b []byte, i int) int {
+	i++ // the opening quote
+	for {
+		// Eight bytes at a time: stop at a quote or a backslash.
+		for i+8 <= len(b) {
+			x := binary.LittleEndian.Uint64(b[i:])
+			q, bs := x^(ones*'"'), x^(ones*'\\')
+			if m := (((q - ones) &^ q) | ((bs - ones) &^ bs)) & highs; m != 0 {
+				i += bits.TrailingZeros64(m) / 8
+				break
+			}
+			i += 8
+		}
+		if i >= len(b) {
+			return -1
+		}
+		switch b[i] {
+		case '"':
+			return i + 1
+		case '\\':
+			i += 2
+		default: // the eight-byte test may stop short of the byte it found
+			i++
+		}
+	}
 }
