@@ -422,52 +422,33 @@ func skipKey(b []byte, i int) (int, bool) {
 // valid JSON it stays within s.b and returns an error only if the value does not end; whatever
 // else it consumed, the walk then reads on from there.
 func (s *scanner) skipValid() error {
-	b := s.b
-	i := skipWS(b, s.i)
-	if i >= len(b) {
-		s.i = i
-		return s.unexpected("a value")
-	}
-	switch b[i] {
-	case '"':
-		if i = skipString(b, i); i < 0 {
-			s.i = len(b)
-			return s.unexpected("the end of a string")
-		}
-	case '{', '[':
-		depth := 0
-		for {
-			for i < len(b) && !structural[b[i]] {
+	b, depth := s.b, 0
+	for i := skipWS(b, s.i); i < len(b); {
+		switch c := b[i]; {
+		case c == '"':
+			if i = skipString(b, i); i < 0 {
+				s.i = len(b)
+				return s.unexpected("the end of a string")
+			}
+		case c == '{' || c == '[':
+			depth, i = depth+1, i+1
+		case depth == 0: // a number or a literal: up to the next delimiter
+			for i < len(b) && !delimiter[b[i]] {
 				i++
 			}
-			if i >= len(b) {
-				s.i = i
-				return s.unexpected("the end of an object or list")
-			}
-			switch b[i] {
-			case '"':
-				if i = skipString(b, i); i < 0 {
-					s.i = len(b)
-					return s.unexpected("the end of a string")
-				}
-				continue
-			case '{', '[':
-				depth++
-			default: // '}', ']'
-				depth--
-			}
-			i++
-			if depth == 0 {
-				break
-			}
+		default: // '}' or ']' (the only other bytes stopped at inside an object or list)
+			depth, i = depth-1, i+1
 		}
-	default: // a number or a literal: up to the next delimiter
-		for i < len(b) && !delimiter[b[i]] {
+		if depth == 0 {
+			s.i = i
+			return nil
+		}
+		for i < len(b) && !structural[b[i]] {
 			i++
 		}
 	}
-	s.i = i
-	return nil
+	s.i = len(b)
+	return s.unexpected("the end of a value")
 }
 
 // structural marks the bytes skipValid looks for inside an object or list; delimiter, those that
