@@ -32,10 +32,6 @@ const (
 	FallbackParamsName = "writ-guard-agents"
 )
 
-// WritServiceAccounts are the service accounts of Writ's components, in Writ's namespace: only
-// they may create AuditEvents, and nobody but Kubernetes may get their tokens.
-var WritServiceAccounts = []string{wellknown.ReconcilerServiceAccount, wellknown.ControllerServiceAccount, wellknown.WebhookServiceAccount}
-
 // Keys of the parameter ConfigMap. Each holds one entry per line; blank lines and lines starting
 // with # are ignored.
 const (

@@ -40,7 +40,7 @@ func commonVariables() []admissionregistrationv1.Variable {
 		{Name: "subresource", Expression: "request.?subResource.orValue('')"},
 		{Name: "ref", Expression: "variables.resource + (variables.group == '' ? '' : '.' + variables.group) + (variables.subresource == '' ? '' : '/' + variables.subresource)"},
 		{Name: "writNamespace", Expression: "params.metadata.namespace"},
-		{Name: "writAccounts", Expression: celList(WritServiceAccounts) + ".map(n, 'system:serviceaccount:' + variables.writNamespace + ':' + n)"},
+		{Name: "writAccounts", Expression: celList(wellknown.ServiceAccounts) + ".map(n, 'system:serviceaccount:' + variables.writNamespace + ':' + n)"},
 		{Name: "isWrit", Expression: "variables.user in variables.writAccounts"},
 		{Name: "isController", Expression: "variables.user == 'system:serviceaccount:' + variables.writNamespace + ':" + wellknown.ControllerServiceAccount + "'"},
 		{Name: "agents", Expression: lines(FallbackAgentsKey)},

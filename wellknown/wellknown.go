@@ -30,5 +30,6 @@ const (
 )
 
 // ServiceAccounts are Writ's three service accounts: the webhook, the reconciler and the
-// controller.
+// controller. Only they may create AuditEvents (audit/controller), and the fallback policies let
+// nobody but Kubernetes mint their tokens or run workloads as them (webhook).
 var ServiceAccounts = []string{WebhookServiceAccount, ReconcilerServiceAccount, ControllerServiceAccount}
