@@ -28,6 +28,12 @@ type Guard struct {
 	// Now is the clock (default time.Now).
 	Now     func() time.Time
 	Metrics *Metrics
+	// Witness judges every write by an identity it Witnessed before the policy chain runs
+	// (witness.go); nil: no witness, the agent's writes are decided by the chain alone.
+	Witness Witness
+	// WitnessMode is the witness's mode where neither the object's Sync nor a GuardPolicy that
+	// protects the object sets one (the webhook's --witness-mode); empty means WitnessEnforce.
+	WitnessMode guardv1.WitnessMode
 
 	compiled    compileCache
 	snapshots   snapshotCache

@@ -17,6 +17,21 @@ const (
 	DriftOff DriftMode = "Off"
 )
 
+// SyncWitnessMode says what the guard does with a write by Writ's own agent to one of this Sync's
+// objects that no verified commit declares. It takes the values of the guard's WitnessMode
+// (webhook/api/v1alpha1), which this package must not import: Enforce, Warn or Off.
+// +kubebuilder:validation:Enum=Enforce;Warn;Off
+type SyncWitnessMode string
+
+const (
+	// SyncWitnessEnforce denies the write.
+	SyncWitnessEnforce SyncWitnessMode = "Enforce"
+	// SyncWitnessWarn allows it with a warning and an UnverifiedAgentWrite audit record.
+	SyncWitnessWarn SyncWitnessMode = "Warn"
+	// SyncWitnessOff does not judge the agent's writes to this Sync's objects against Git.
+	SyncWitnessOff SyncWitnessMode = "Off"
+)
+
 // SyncSpec says what to apply from a source.
 type SyncSpec struct {
 	// SourceRef names the GitSource in this namespace.
@@ -55,6 +70,12 @@ type SyncSpec struct {
 	// Empty means the reconciler's own identity.
 	// +optional
 	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+	// Witness is what the guard does with a write by the agent to one of this Sync's objects that
+	// no verified commit declares: Enforce, Warn or Off. Unset, it does not take part: the
+	// strictest mode set by this Sync or a GuardPolicy protecting the object applies, and with none
+	// set the webhook's --witness-mode (default Enforce).
+	// +optional
+	Witness SyncWitnessMode `json:"witness,omitempty"`
 }
 
 // InventoryEntry is one applied object.

@@ -15,6 +15,21 @@ const (
 	Warn GuardMode = "Warn"
 )
 
+// WitnessMode says what the guard does with a write by Writ's own agent that no verified commit
+// declares (the witness, README "What the agent's identity alone can no longer do"). The Sync's
+// spec.witness (reconcile/api/v1alpha1.SyncWitnessMode) takes the same three values.
+// +kubebuilder:validation:Enum=Enforce;Warn;Off
+type WitnessMode string
+
+const (
+	// WitnessEnforce denies the write, naming the field and the value Git declares.
+	WitnessEnforce WitnessMode = "Enforce"
+	// WitnessWarn allows it with a warning to the client and an UnverifiedAgentWrite audit record.
+	WitnessWarn WitnessMode = "Warn"
+	// WitnessOff does not judge the agent's writes against Git.
+	WitnessOff WitnessMode = "Off"
+)
+
 // SubjectKind is the kind of an identity. There is no Group kind: a group is something a user
 // is in, not who they are (anyone who may impersonate can add any group to any name).
 // +kubebuilder:validation:Enum=User;ServiceAccount;Node
@@ -186,6 +201,12 @@ type GuardPolicySpec struct {
 	// annotates what it applies with repository and path).
 	// +optional
 	SourceOfTruth string `json:"sourceOfTruth,omitempty"`
+	// Witness is what happens to a write by Writ's own agent, to an object this policy protects,
+	// that no verified commit declares: Enforce, Warn or Off. Unset, it does not take part: the
+	// strictest mode set by a protecting policy or the object's Sync applies, and with none set the
+	// webhook's --witness-mode (default Enforce).
+	// +optional
+	Witness WitnessMode `json:"witness,omitempty"`
 }
 
 // GuardPolicy protects resources so that only the GitOps agent may change them.
