@@ -211,3 +211,55 @@ func TestCheckLookupAllocatesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestDeclaredValue: a denial's Result leads to the value its commit declares at its path; never
+// for a Secret, and not once the declaration is gone from the index.
+func TestDeclaredValue(t *testing.T) {
+	x := checkIndex(t)
+	r := x.Check(witness.Write{Operation: witness.Update, Object: webKey, Sync: shop, Raw: jsonOf(t, liveDeployment("evil:1", "3"))})
+	if v, ok := x.DeclaredValue(r); !ok || v != `"nginx:1.28"` {
+		t.Errorf("DeclaredValue(%+v) = %s, %v; want the image commit %s declares", r, v, ok, c2)
+	}
+	prev := r
+	prev.Commit = c1
+	if v, ok := x.DeclaredValue(prev); !ok || v != `"nginx:1.27"` {
+		t.Errorf("DeclaredValue of the previous commit = %s, %v; want its image", v, ok)
+	}
+	r = x.Check(witness.Write{Operation: witness.Update, Object: webKey, Sync: shop, Raw: jsonOf(t, liveDeployment("nginx:1.28", "10"))})
+	if v, ok := x.DeclaredValue(r); !ok || v != `3` {
+		t.Errorf("DeclaredValue(%+v) = %s, %v; want 3", r, v, ok)
+	}
+	// A Secret: refused, whatever the path.
+	s := x.Check(witness.Write{Operation: witness.Update, Object: secretKey, Sync: shop, Raw: []byte(`{"data":{"password":"eA=="}}`)})
+	if s.Reason != witness.Mismatch {
+		t.Fatalf("the Secret: %+v", s)
+	}
+	for _, p := range []string{s.Path, ".data", ".type"} {
+		s.Path = p
+		if v, ok := x.DeclaredValue(s); ok {
+			t.Errorf("DeclaredValue of a Secret at %s = %s", p, v)
+		}
+	}
+	// Not a field the commit declares, another Sync's commit, a Result with no declaration.
+	for _, bad := range []witness.Result{
+		{Reason: witness.Mismatch, Object: webKey, Sync: shop, Commit: c2, Path: ".spec.paused"},
+		{Reason: witness.Mismatch, Object: webKey, Sync: shared, Commit: c2, Path: ".spec.replicas"},
+		{Reason: witness.Mismatch, Object: webKey, Sync: shop, Commit: c3, Path: ".spec.replicas"},
+		{Reason: witness.Undeclared, Object: cmKey("new")},
+		{Reason: witness.Mismatch, Object: webKey, Sync: shop, Commit: c2},
+	} {
+		if v, ok := x.DeclaredValue(bad); ok {
+			t.Errorf("DeclaredValue(%+v) = %s, want refused", bad, v)
+		}
+	}
+	// The declaration gone: c1 is dropped by the next commit, then the Sync is forgotten.
+	publish(t, x, shop, c3, deployment("nginx:1.29"))
+	if v, ok := x.DeclaredValue(prev); ok {
+		t.Errorf("DeclaredValue of a commit the index no longer holds = %s", v)
+	}
+	x.Forget(shop)
+	r.Commit = c3
+	if v, ok := x.DeclaredValue(r); ok {
+		t.Errorf("DeclaredValue after Forget = %s", v)
+	}
+}

@@ -16,7 +16,7 @@
 // index holds the compiled declared.Fields and nothing else of the manifest but its SHA-256, so
 // that a manifest a new commit leaves unchanged is shared, not compiled and held twice (a Secret's
 // declared data is in its Fields, because that is what a write is compared with; no method
-// returns a value or a sum). Objects are looked up by group, kind, namespace and name (Key), which is what an
+// returns a sum, and DeclaredValue never a Secret's value). Objects are looked up by group, kind, namespace and name (Key), which is what an
 // admission request carries; the version is not part of the key, so a request in another version
 // than the manifest's is compared field by field as it arrives (the caller should send the
 // version the manifests use).
@@ -45,5 +45,6 @@
 //
 // A Result carries a reason code, the first differing field path, and the Sync and commit the
 // write was judged against, never a value; Message renders the denial text, which names only field
-// paths, so it is safe for a Secret.
+// paths, so it is safe for a Secret. DeclaredValue returns, for a Result, the value its commit
+// declares at its path (for the guard's denial message); it refuses for a core Secret, always.
 package witness

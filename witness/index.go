@@ -120,3 +120,20 @@ func describe(k Key) string {
 	}
 	return " (" + k.String() + ")"
 }
+
+// DeclaredValue returns the compact JSON of what the declaration r was judged against (r.Sync's
+// commit r.Commit, object r.Object) declares at r.Path, for a denial to show next to the path.
+// It refuses (false) for a core Secret, always: a Secret's declared value is never shown, only
+// the field's path. It is also false when r names no field, or when the index no longer holds
+// that declaration (a newer commit or a Forget replaced it since r was decided).
+func (x *Index) DeclaredValue(r Result) (string, bool) {
+	if r.Object.Group == "" && r.Object.Kind == "Secret" || r.Path == "" || r.Commit == "" {
+		return "", false
+	}
+	for _, d := range x.load().objects[r.Object] {
+		if d.sync == r.Sync && d.commit == r.Commit {
+			return d.fields.DeclaredAt(r.Path)
+		}
+	}
+	return "", false
+}

@@ -37,6 +37,8 @@
 // difference.
 //
 // Paths are spelt from the object's root: ".spec.template.spec.containers[name=web].image",
-// ".spec.ports[0].port", ".metadata.labels"; values are never returned, so a path is safe to log
-// even for a Secret.
+// ".spec.ports[0].port", ".metadata.labels"; Diff and FirstDiffJSON never return values, so a path is
+// safe to log even for a Secret. (*Fields).DeclaredAt returns what the manifest declares at such
+// a path (compact JSON, the manifest's spelling), for a denial's message: a value, so its caller
+// must never show it for a Secret.
 package declared

@@ -159,6 +159,14 @@ func empty(v any) bool {
 	return false
 }
 
+// segment is the path segment of n's element i.
+func (n *node) segment(i int) string {
+	if n.kind == namedListNode {
+		return elementPath(n.names[i])
+	}
+	return indexPath(i)
+}
+
 // elementPath is the path segment of a named list element.
 func elementPath(name string) string { return "[name=" + name + "]" }
 
