@@ -43,6 +43,17 @@
 //     label, Write.Sync) has no index yet, the Result is NotReady, so the guard can say the witness
 //     is not ready rather than that Git declares something else. NotReady is a denial.
 //
+// CheckUnsealed is the rule for the Secrets writ-controller unseals (sealed.go, unsealedindex.go):
+// when a commit declares a SealedSecret (bitnami.com/v1alpha1), Publish also keeps what the Secret
+// unsealed from it must be, as sealing's controller writes it: the SealedSecret's namespace and
+// name, the template's labels and annotations and no others (but sealing.AnnotationUnsealedWith),
+// its type, immutable only if the template says so, exactly the data keys of encryptedData and of
+// the template's data, and one controller owner reference to that SealedSecret (not its uid, which
+// Git does not know), or the template's own when it skips that one. Values are not compared: the
+// witness has no sealing key. A DELETE is denied: the unsealer never deletes (the garbage
+// collector deletes an unsealed Secret with its SealedSecret). The newest and previous commits
+// count, as for Check.
+//
 // A Result carries a reason code, the first differing field path, and the Sync and commit the
 // write was judged against, never a value; Message renders the denial text, which names only field
 // paths, so it is safe for a Secret. DeclaredValue returns, for a Result, the value its commit

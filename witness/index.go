@@ -18,8 +18,9 @@ import (
 // declare. The zero value is an empty index, ready to use. Check and Ready never wait for Publish
 // or Forget; Publish and Forget are serialised among themselves.
 type Index struct {
-	current atomic.Pointer[snapshot]
-	mu      sync.Mutex // serialises the swaps of current
+	current  atomic.Pointer[snapshot]
+	unsealed atomic.Pointer[unsealedIndex] // what the SealedSecrets unseal into (CheckUnsealed)
+	mu       sync.Mutex                    // serialises the swaps of current and unsealed
 }
 
 func (x *Index) load() *snapshot {
@@ -66,6 +67,10 @@ func (x *Index) Publish(sync types.NamespacedName, commit string, objs []*unstru
 		seen[k] = struct{}{}
 		g.keys[i] = k
 	}
+	sealed, err := unsealedOf(sync, commit, objs)
+	if err != nil {
+		return err
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	cur = x.load()
@@ -77,6 +82,7 @@ func (x *Index) Publish(sync types.NamespacedName, commit string, objs []*unstru
 		}
 	}
 	x.current.Store(cur.with(sync, next))
+	x.unsealed.Store(x.loadUnsealed().with(sync, sealed))
 	return nil
 }
 
@@ -90,6 +96,7 @@ func (x *Index) Forget(sync types.NamespacedName) {
 		return
 	}
 	x.current.Store(cur.with(sync, nil))
+	x.unsealed.Store(x.loadUnsealed().with(sync, nil))
 }
 
 // Ready reports whether sync has an index: a commit of it has been published.

@@ -3,7 +3,8 @@ package witness
 // Reason is the short code of a Check's outcome, for metrics and audit records.
 type Reason string
 
-// The outcomes of Check. Declared and Prune allow; every other reason denies.
+// The outcomes of Check and CheckUnsealed. Declared, Prune and Unsealed allow; every other
+// reason denies.
 const (
 	// Declared: a declaration of the object in an indexed commit has no field the write differs in.
 	Declared Reason = "Declared"
@@ -18,6 +19,19 @@ const (
 	DeleteDeclared Reason = "DeleteDeclared"
 	// NotReady: nothing admits the write and the Sync the object names has no index yet.
 	NotReady Reason = "NotReady"
+	// Unsealed (CheckUnsealed): the Secret is what a SealedSecret of the same name in an indexed
+	// commit unseals into (template metadata and type, data keys, owner reference; not values).
+	Unsealed Reason = "Unsealed"
+	// UnsealedMismatch (CheckUnsealed): every SealedSecret of the Secret's name unseals into
+	// something else; Result.Path is the first differing field of the first (".data.extra",
+	// ".type", ".metadata.labels.team", ".metadata.ownerReferences"), a key name, never a value.
+	UnsealedMismatch Reason = "UnsealedMismatch"
+	// NoSealedSecret (CheckUnsealed): no indexed commit declares a SealedSecret of the Secret's
+	// namespace and name.
+	NoSealedSecret Reason = "NoSealedSecret"
+	// UnsealerDelete (CheckUnsealed): a DELETE, which the unsealer never makes (the garbage
+	// collector deletes an unsealed Secret with its SealedSecret, through the owner reference).
+	UnsealerDelete Reason = "UnsealerDelete"
 	// Malformed: the object's JSON does not parse, or the operation is not one Check judges.
 	Malformed Reason = "Malformed"
 )

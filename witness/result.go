@@ -48,6 +48,17 @@ func (r Result) Message() string {
 		b.WriteString("a prune: commit " + r.Commit + " of Sync " + r.Sync.String() +
 			" declared it and no Sync's newest verified commit does")
 		return b.String()
+	case Unsealed:
+		b.WriteString("it is what SealedSecret " + r.sealedSecret() + " of commit " + r.Commit + " of Sync " + r.Sync.String() +
+			" unseals into (its values are not compared: the witness has no sealing key)")
+		return b.String()
+	case UnsealedMismatch:
+		b.WriteString("field " + r.Path + " is not what SealedSecret " + r.sealedSecret() + " of commit " + r.Commit + " of Sync " +
+			r.Sync.String() + " unseals into (the template's metadata and type, its data keys, its owner reference)")
+	case NoSealedSecret:
+		b.WriteString("no verified commit declares a SealedSecret " + r.sealedSecret() + " to unseal it from")
+	case UnsealerDelete:
+		b.WriteString("the unsealer never deletes a Secret (the garbage collector deletes an unsealed Secret with its SealedSecret)")
 	case Mismatch:
 		b.WriteString("field " + r.Path + " differs from what commit " + r.Commit + " of Sync " +
 			r.Sync.String() + " declares")
@@ -71,3 +82,6 @@ func (r Result) Message() string {
 	b.WriteString("; " + denial)
 	return b.String()
 }
+
+// sealedSecret names the SealedSecret an unsealed Secret comes from: the same namespace and name.
+func (r Result) sealedSecret() string { return r.Object.Namespace + "/" + r.Object.Name }
