@@ -94,6 +94,14 @@ func unsealedWrite(t testing.TB, op witness.Operation, s *corev1.Secret) witness
 	return witness.Write{Operation: op, Object: witness.Key{Kind: "Secret", Namespace: s.Namespace, Name: s.Name}, Raw: stored(t, s), RawValidated: true}
 }
 
+// published is an index in which commit c1 of Sync shop declares f's SealedSecret.
+func (f sealedFixture) published(t testing.TB) *witness.Index {
+	t.Helper()
+	x := &witness.Index{}
+	publishObjects(t, x, shop, c1, f.manifest(t, shop))
+	return x
+}
+
 func publishObjects(t testing.TB, x *witness.Index, sync types.NamespacedName, commit string, objs ...*unstructured.Unstructured) {
 	t.Helper()
 	if err := x.Publish(sync, commit, objs); err != nil {
@@ -248,8 +256,7 @@ func TestCheckUnsealedTemplates(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := sealFor(t, "creds", tc.edit)
-			x := &witness.Index{}
-			publishObjects(t, x, shop, c1, f.manifest(t, shop))
+			x := f.published(t)
 			if r := x.CheckUnsealed(unsealedWrite(t, witness.Create, f.secret)); !r.Allowed {
 				t.Fatalf("the real unsealer's Secret was denied: %s", r.Message())
 			}
@@ -270,8 +277,7 @@ func TestCheckUnsealedClusterWide(t *testing.T) {
 	in := sealingtest.Secret("", "anywhere", map[string]string{"password": secretValue})
 	in.Annotations[ssv1alpha1.SealedSecretClusterWideAnnotation] = "true"
 	f := sealSecret(t, in, func(ss *ssv1alpha1.SealedSecret) { ss.Namespace = "shop" })
-	x := &witness.Index{}
-	publishObjects(t, x, shop, c1, f.manifest(t, shop))
+	x := f.published(t)
 	if r := x.CheckUnsealed(unsealedWrite(t, witness.Create, f.secret)); !r.Allowed {
 		t.Fatalf("the real unsealer's Secret was denied: %s", r.Message())
 	}
@@ -322,8 +328,7 @@ func TestCheckUnsealedCommits(t *testing.T) {
 
 func TestPublishSealedSecrets(t *testing.T) {
 	f := sealFor(t, "creds", nil)
-	x := &witness.Index{}
-	publishObjects(t, x, shop, c1, f.manifest(t, shop))
+	x := f.published(t)
 
 	// A SealedSecret the unsealer cannot read fails the Publish, which leaves the index as it was.
 	bad := f.manifest(t, shop)
@@ -356,8 +361,7 @@ func TestPublishSealedSecrets(t *testing.T) {
 // type and owner reference; malformed input is never admitted, and no Result names a value.
 func FuzzCheckUnsealed(f *testing.F) {
 	fx := sealFor(f, "creds", nil)
-	x := &witness.Index{}
-	publishObjects(f, x, shop, c1, fx.manifest(f, shop))
+	x := fx.published(f)
 	f.Add(stored(f, fx.secret))
 	extra := fx.secret.DeepCopy()
 	extra.Data["token"] = []byte("x")
