@@ -56,7 +56,9 @@ func TestSyncActsAsItsServiceAccount(t *testing.T) {
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "team-x", Name: "limited"}, &corev1.ConfigMap{}); err == nil {
 		t.Fatal("applied with the reconciler's own rights instead of the service account's")
 	}
-	// Grant the account what the sync needs in team-x only.
+	// Grant the account what the sync needs in team-x only, and make it an agent of the guard,
+	// as a Sync's service account must be to change what the guard protects.
+	agentOf(t, "gitops-sa", "deployer")
 	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: "team-x", Name: "deployer"},
 		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}}}}
 	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: "team-x", Name: "deployer"},

@@ -19,10 +19,11 @@ import (
 	reconcilev1 "writ.dev/writ/reconcile/api/v1alpha1"
 	"writ.dev/writ/test/fixtures"
 	"writ.dev/writ/test/harness"
+	"writ.dev/writ/wellknown"
 )
 
 // TestHealRewrittenByAnAdmissionPolicyIsDrift: a cluster-admin's MutatingAdmissionPolicy rewrites
-// the agent's heal of an edited ConfigMap. The Sync must not report "the cluster matches Git": it
+// the agent's (writ-reconciler's) heal of an edited ConfigMap. The Sync must not report "the cluster matches Git": it
 // records the drift (DriftDetected, naming the field and the admission mutation), says Drifted,
 // and fails the apply with a message that names the cause.
 func TestHealRewrittenByAnAdmissionPolicyIsDrift(t *testing.T) {
@@ -36,21 +37,17 @@ func TestHealRewrittenByAnAdmissionPolicyIsDrift(t *testing.T) {
 		"app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg, namespace: mut}\ndata: {mode: safe}\n",
 	})
 	const syncNS = "gitops-mut"
-	agentUser := "system:serviceaccount:" + syncNS + ":agent"
+	agentUser := "system:serviceaccount:" + writNS + ":" + wellknown.ReconcilerServiceAccount
 	if err := env.EnsureNamespace(ctx, syncNS); err != nil {
-		t.Fatal(err)
-	}
-	if err := env.Grant(ctx, harness.ServiceAccountSubject(syncNS, "agent"), "cluster-admin"); err != nil {
 		t.Fatal(err)
 	}
 	slow := &metav1.Duration{Duration: time.Hour} // healing comes from the drift watch
 	no := false
 	for _, o := range []client.Object{
-		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: syncNS, Name: "agent"}},
 		&provenancev1.TrustPolicy{ObjectMeta: metav1.ObjectMeta{Name: "mut"}, Spec: provenancev1.TrustPolicySpec{Mode: provenancev1.ModeHead, SSH: &provenancev1.SSHTrust{AllowedSigners: alice.AllowedSigner("")}}},
 		&reconcilev1.GitSource{ObjectMeta: metav1.ObjectMeta{Namespace: syncNS, Name: "app"}, Spec: reconcilev1.GitSourceSpec{URL: "file://" + repo.Dir, TrustPolicy: "mut", Interval: slow}},
 		&reconcilev1.Sync{ObjectMeta: metav1.ObjectMeta{Namespace: syncNS, Name: "app"}, Spec: reconcilev1.SyncSpec{
-			SourceRef: reconcilev1.LocalObjectReference{Name: "app"}, Path: "app", Drift: reconcilev1.DriftHeal, Interval: slow, Wait: &no, ServiceAccountName: "agent"}},
+			SourceRef: reconcilev1.LocalObjectReference{Name: "app"}, Path: "app", Drift: reconcilev1.DriftHeal, Interval: slow, Wait: &no}},
 	} {
 		if err := env.Client.Create(ctx, o); err != nil {
 			t.Fatal(err)
@@ -88,7 +85,7 @@ func TestHealRewrittenByAnAdmissionPolicyIsDrift(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), o) })
 	}
-	agent, err := env.ClientAs(agentUser)
+	agent, err := client.New(agentConfig(t), client.Options{Scheme: env.Scheme})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,8 +95,8 @@ func TestHealRewrittenByAnAdmissionPolicyIsDrift(t *testing.T) {
 		return err == nil && probe.Data["mode"] == "attacker", fmt.Sprint(err, probe.Data)
 	})
 
-	// A human edit: the agent heals it, the policy rewrites the heal.
-	if err := env.Client.Patch(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "mut", Name: "cfg"}},
+	// A person's edit (break-glass): the agent heals it, the policy rewrites the heal.
+	if err := emergency(t, "mut").Patch(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "mut", Name: "cfg"}},
 		client.RawPatch("application/merge-patch+json", []byte(`{"data":{"mode":"by-hand"}}`)), client.FieldOwner("kubectl-edit")); err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package reconcile_test
 
 import (
 	"context"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -26,10 +25,6 @@ import (
 	"writ.dev/writ/test/fixtures"
 	"writ.dev/writ/test/harness"
 )
-
-var env *harness.Env
-
-func TestMain(m *testing.M) { os.Exit(harness.Main(m, harness.Options{}, &env)) }
 
 type recorded struct {
 	mu    sync.Mutex
@@ -58,6 +53,8 @@ func (r *recorded) count(kind audit.Kind, commit string) int {
 	return n
 }
 
+// start runs the GitSource and Sync reconcilers in a manager of their own, as writ-reconciler
+// (agentConfig), until t ends.
 func start(t testing.TB) *recorded {
 	t.Helper()
 	// The cache directory is made first so that its removal (a cleanup registered by
@@ -65,7 +62,7 @@ func start(t testing.TB) *recorded {
 	cache := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	skip := true // each test runs its own manager with the same controllers
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
+	mgr, err := ctrl.NewManager(agentConfig(t), ctrl.Options{Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
 		Controller: config.Controller{SkipNameValidation: &skip}})
 	if err != nil {
 		t.Fatal(err)

@@ -44,6 +44,10 @@ type Options struct {
 	StaticAdmissionPolicies []runtime.Object
 	// Log receives the harness's progress; default os.Stderr.
 	Log io.Writer
+	// Setup, if set, runs in Main once the control plane is up and before the tests: what a
+	// package's whole suite shares (identities, RBAC, webhook servers it registers itself, which
+	// it stops with AtStop). An error fails the package.
+	Setup func(*Env) error
 }
 
 // Env is a running control plane.
@@ -151,6 +155,14 @@ func (e *Env) Stop() error {
 	return err
 }
 
+// AtStop makes Stop call stop before it stops the control plane (after what AtStop was given
+// later): for servers the apiserver calls, such as a webhook component run in the test process.
+func (e *Env) AtStop(stop func()) {
+	e.mu.Lock()
+	e.stopping = append(e.stopping, stop)
+	e.mu.Unlock()
+}
+
 // ServeWebhooks starts a webhook server on the address and certificates the apiserver was told
 // about, lets register add handlers, and returns once it accepts TLS connections. It is stopped
 // by Stop (before the control plane, so its certificate watcher does not outlive it) or by the
@@ -190,9 +202,7 @@ func (e *Env) ServeWebhooks(register func(webhook.Server)) (stop func(), err err
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	e.mu.Lock()
-	e.stopping = append(e.stopping, stop)
-	e.mu.Unlock()
+	e.AtStop(stop)
 	return stop, nil
 }
 
@@ -210,6 +220,13 @@ func Main(m *testing.M, o Options, env **Env) int {
 			fmt.Fprintln(os.Stderr, "harness: integration tests need the control plane; `make test` builds it first")
 		}
 		return 1
+	}
+	if o.Setup != nil {
+		if err := o.Setup(e); err != nil {
+			fmt.Fprintln(os.Stderr, "harness: setting up the suite:", err)
+			_ = e.Stop()
+			return 1
+		}
 	}
 	*env = e
 	code := m.Run()
