@@ -1,12 +1,12 @@
 package declared
 
 // diff appends the paths at which live differs from n (hasLive false: the key is absent).
-func (n *node) diff(path string, live any, hasLive bool, out []string) []string {
-	if n == nil {
+func (f *Fields) diff(n *node, path string, live any, hasLive bool, out []string) []string {
+	if n.kind == nullNode {
 		return out
 	}
 	if !hasLive || live == nil {
-		if n.absentOK {
+		if n.flags&absentOK != 0 {
 			return out
 		}
 		return append(out, path)
@@ -17,9 +17,10 @@ func (n *node) diff(path string, live any, hasLive bool, out []string) []string 
 		if !ok {
 			return append(out, path)
 		}
-		for i, k := range n.keys {
-			lv, lok := l[k]
-			out = n.kids[i].diff(path+"."+k, lv, lok, out)
+		for i := range f.kids(n) {
+			k := &f.nodes[int(n.first)+i]
+			lv, lok := l[f.str(k.key)]
+			out = f.diff(k, path+f.segment(n, i), lv, lok, out)
 		}
 		return out
 	case namedListNode:
@@ -33,14 +34,15 @@ func (n *node) diff(path string, live any, hasLive bool, out []string) []string 
 				byName[name] = l[i]
 			}
 		}
-		for i, name := range n.names {
-			p := path + elementPath(name)
-			lv, lok := byName[name]
+		for i := range f.kids(n) {
+			e := &f.nodes[int(n.first)+i]
+			p := path + f.segment(n, i)
+			lv, lok := byName[f.str(e.key)]
 			if !lok {
 				out = append(out, p)
 				continue
 			}
-			out = n.elems[i].diff(p, lv, true, out)
+			out = f.diff(e, p, lv, true, out)
 		}
 		return out
 	case listNode:
@@ -48,15 +50,15 @@ func (n *node) diff(path string, live any, hasLive bool, out []string) []string 
 		if !ok {
 			return append(out, path)
 		}
-		if len(l) != len(n.elems) {
+		if len(l) != int(n.count) {
 			return append(out, path)
 		}
-		for i, e := range n.elems {
-			out = e.diff(path+indexPath(i), l[i], true, out)
+		for i := range f.kids(n) {
+			out = f.diff(&f.nodes[int(n.first)+i], path+f.segment(n, i), l[i], true, out)
 		}
 		return out
 	}
-	if n.matches(scalarOf(live)) {
+	if f.matches(n, scalarOf(live)) {
 		return out
 	}
 	return append(out, path)

@@ -14,7 +14,10 @@ import (
 // Fields is what one Git manifest declares, compiled for comparison with live objects. It is
 // immutable and safe for concurrent use.
 type Fields struct {
-	root *node
+	nodes []node                       // nodes[0] is the manifest's root object
+	strs  string                       // every key, element name and string value, referred to by position
+	norms []scalar                     // the normalised spelling of the scalars that have another one
+	index map[uint32]map[string]uint32 // the children at nodes[first:] of a long object or list, by key
 }
 
 // Compile prepares want for comparison: every normalisation that depends only on the manifest
@@ -32,14 +35,14 @@ func Compile(want *unstructured.Unstructured) (*Fields, error) {
 	}
 	// A status subresource is never written by Writ's apply.
 	w, n = without(w, "status"), without(n, "status")
-	return &Fields{root: build(w, n, true)}, nil
+	return new(builder).fields(w, n), nil
 }
 
 // Diff returns the paths (".spec.template.spec.containers[name=web].image") at which live, the
 // decoded object the apiserver stores, differs from a field the manifest declares, in order:
 // object keys sorted, named list elements in the manifest's order. Values are never returned.
 func (f *Fields) Diff(live map[string]any) []string {
-	return f.root.diff("", live, true, nil)
+	return f.diff(&f.nodes[0], "", live, true, nil)
 }
 
 // FirstDiffJSON returns the first path Diff would return for the object whose JSON is live,
@@ -50,7 +53,7 @@ func (f *Fields) FirstDiffJSON(live []byte) (path string, differs bool, err erro
 	s := scanners.Get().(*scanner)
 	defer s.release()
 	s.b, s.i = live, 0
-	return s.document(f.root)
+	return s.document(f)
 }
 
 // FirstDiffValidJSON is FirstDiffJSON for input the caller KNOWS IS VALID JSON, such as an object
@@ -67,7 +70,7 @@ func (f *Fields) FirstDiffValidJSON(live []byte) (path string, differs bool, err
 	s := scanners.Get().(*scanner)
 	defer s.release()
 	s.b, s.i, s.valid = live, 0, true
-	return s.document(f.root)
+	return s.document(f)
 }
 
 var scanners = sync.Pool{New: func() any { return new(scanner) }}

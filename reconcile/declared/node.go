@@ -1,31 +1,30 @@
 package declared
 
 import (
-	"sort"
+	"slices"
 	"strconv"
 )
 
 // node is one declared value: an object, a list keyed by element name, a list by position, or a
-// scalar. A nil *node declares nothing (null in Git).
+// scalar. The nodes of one Fields live in one slice (a node's children are contiguous in it) and
+// their strings in one string (ref), so that an index of many objects holds few, small pieces.
 type node struct {
-	kind nodeKind
-	// absentOK: an absent or null live value matches (the declared value is an empty object or
-	// list, or the typed round trip dropped it: a zero value the type omits).
-	absentOK bool
-
-	// object: the declared keys, sorted, and their values (never nil).
-	keys []string
-	kids []*node
-	// named list: the element names, in the manifest's order; elems holds their values.
-	names []string
-	// positional list: elems[i] may be nil (a null element declares nothing, but counts).
-	elems []*node
-	// index finds a key or name without a linear search, for long objects and lists.
-	index map[string]int
-
-	// scalar: the manifest's spelling and, where the typed round trip kept it, the normalised one.
-	want, norm scalar
+	// key is the node's key in its parent object, or, for an element of a named list, its name.
+	key ref
+	// val is a string scalar's value.
+	val ref
+	// f is a number scalar's value.
+	f float64
+	// first and count: an object's or a list's children are nodes[first:first+count]; for a
+	// scalar, first is 1 + the index in norms of its normalised spelling, 0 if it has none other.
+	first, count uint32
+	kind         nodeKind
+	sk           scalarKind // a scalar's JSON type (noScalar: it matches nothing)
+	flags        nodeFlags
 }
+
+// ref is a string of Fields.strs.
+type ref struct{ off, n uint32 }
 
 type nodeKind uint8
 
@@ -34,91 +33,202 @@ const (
 	namedListNode
 	listNode
 	scalarNode
+	nullNode // an element of a positional list that is null in Git: it declares nothing, but counts
 )
 
-// linearMax is the number of keys up to which a linear search beats a map lookup.
+type nodeFlags uint8
+
+const (
+	// absentOK: an absent or null live value matches (the declared value is an empty object or
+	// list, or the typed round trip dropped it: a zero value the type omits).
+	absentOK nodeFlags = 1 << iota
+	// trueBool: a bool scalar is true.
+	trueBool
+)
+
+// linearMax is the number of children up to which a linear search beats a map lookup.
 const linearMax = 8
 
-// build compiles want; norm is its normalised spelling (hasNorm false: the typed round trip
-// dropped the field).
-func build(want, norm any, hasNorm bool) *node {
-	if want == nil {
-		return nil // null in Git unsets a field: nothing declared
+// builder compiles a manifest into Fields.
+type builder struct {
+	nodes []node
+	strs  []byte
+	norms []scalar
+	index map[uint32]map[string]uint32
+}
+
+func (b *builder) ref(s string) ref {
+	off := len(b.strs)
+	b.strs = append(b.strs, s...)
+	return ref{uint32(off), uint32(len(s))}
+}
+
+// fields returns the compiled Fields of want, an object, and norm, its normalised spelling.
+func (b *builder) fields(want, norm map[string]any) *Fields {
+	b.nodes = append(b.nodes, node{})
+	b.nodes[0] = b.build(want, norm, true)
+	// Copied to their length: what grew while building is not kept.
+	return &Fields{nodes: slices.Clone(b.nodes), strs: string(b.strs), norms: slices.Clone(b.norms), index: b.index}
+}
+
+// build compiles want, which is not nil; norm is its normalised spelling (hasNorm false: the typed
+// round trip dropped the field). Its children are appended to b.nodes.
+func (b *builder) build(want, norm any, hasNorm bool) node {
+	n := node{}
+	if empty(want) || !hasNorm {
+		n.flags |= absentOK
 	}
-	n := &node{absentOK: empty(want) || !hasNorm}
 	switch w := want.(type) {
 	case map[string]any:
 		n.kind = objectNode
 		nm, _ := norm.(map[string]any)
 		keys := make([]string, 0, len(w))
-		for k := range w {
-			keys = append(keys, k)
+		for k, v := range w {
+			if v != nil { // null in Git unsets a field: nothing declared
+				keys = append(keys, k)
+			}
 		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		slices.Sort(keys)
+		first := b.reserve(len(keys))
+		n.first, n.count = first, uint32(len(keys))
+		for i, k := range keys {
 			nv, nok := w[k], true // no normalised map: want is its own spelling
 			if nm != nil {
 				nv, nok = nm[k]
 			}
-			if c := build(w[k], nv, nok); c != nil {
-				n.keys, n.kids = append(n.keys, k), append(n.kids, c)
-			}
+			c := b.build(w[k], nv, nok)
+			c.key = b.ref(k)
+			b.nodes[int(first)+i] = c
 		}
-		n.index = indexOf(n.keys)
+		b.indexOf(first, keys)
 	case []any:
 		nl, _ := norm.([]any)
 		if len(nl) != len(w) {
 			nl = w
 		}
-		n.elems = make([]*node, len(w))
-		for i := range w {
-			n.elems[i] = build(w[i], nl[i], true)
+		names, named := elementNames(w)
+		n.kind = listNode
+		if named {
+			n.kind = namedListNode
 		}
-		if names, ok := elementNames(w); ok {
-			n.kind, n.names = namedListNode, names
-			n.index = indexOf(names)
-		} else {
-			n.kind = listNode
+		first := b.reserve(len(w))
+		n.first, n.count = first, uint32(len(w))
+		for i := range w {
+			c := node{kind: nullNode}
+			if w[i] != nil {
+				c = b.build(w[i], nl[i], true)
+			}
+			if named {
+				c.key = b.ref(names[i])
+			}
+			b.nodes[int(first)+i] = c
+		}
+		if named {
+			b.indexOf(first, names)
 		}
 	default:
 		n.kind = scalarNode
-		n.want = scalarOf(want)
+		ws := scalarOf(want)
+		n.setScalar(b, ws)
 		if hasNorm && norm != nil {
-			n.norm = scalarOf(norm)
+			if ns := scalarOf(norm); !ns.equal(ws) {
+				b.norms = append(b.norms, ns)
+				n.first = uint32(len(b.norms))
+			}
 		}
 	}
 	return n
 }
 
-func indexOf(keys []string) map[string]int {
-	if len(keys) <= linearMax {
-		return nil
+func (n *node) setScalar(b *builder, s scalar) {
+	n.sk = s.kind
+	switch s.kind {
+	case stringScalar:
+		n.val = b.ref(s.s)
+	case numberScalar:
+		n.f = s.f
+	case boolScalar:
+		if s.b {
+			n.flags |= trueBool
+		}
 	}
-	m := make(map[string]int, len(keys))
-	for i, k := range keys {
-		m[k] = i
-	}
-	return m
 }
 
-// find returns the position of key among n's keys (object) or names (named list), or -1.
-func (n *node) find(key []byte) int {
-	keys := n.keys
-	if n.kind == namedListNode {
-		keys = n.names
+// scalar returns the manifest's spelling of a scalar node.
+func (f *Fields) scalar(n *node) scalar {
+	s := scalar{kind: n.sk, f: n.f, b: n.flags&trueBool != 0}
+	if n.sk == stringScalar {
+		s.s = f.str(n.val)
 	}
-	if n.index != nil {
-		if i, ok := n.index[string(key)]; ok {
-			return i
+	return s
+}
+
+// reserve appends k zeroed nodes, the children being built, and returns the first one's index.
+func (b *builder) reserve(k int) uint32 {
+	first := len(b.nodes)
+	b.nodes = append(b.nodes, make([]node, k)...)
+	return uint32(first)
+}
+
+// indexOf indexes the keys of the children at first, for long objects and lists.
+func (b *builder) indexOf(first uint32, keys []string) {
+	if len(keys) <= linearMax {
+		return
+	}
+	m := make(map[string]uint32, len(keys))
+	for i, k := range keys {
+		m[k] = uint32(i)
+	}
+	if b.index == nil {
+		b.index = map[uint32]map[string]uint32{}
+	}
+	b.index[first] = m
+}
+
+// str returns the string r.
+func (f *Fields) str(r ref) string { return f.strs[r.off : r.off+r.n] }
+
+// kids returns n's children.
+func (f *Fields) kids(n *node) []node { return f.nodes[n.first : n.first+n.count] }
+
+// find returns the position among n's children (an object's or a named list's) of the one whose
+// key is key, or -1.
+func (f *Fields) find(n *node, key []byte) int {
+	if n.count > linearMax {
+		if i, ok := f.index[n.first][string(key)]; ok {
+			return int(i)
 		}
 		return -1
 	}
-	for i, k := range keys {
-		if k == string(key) {
+	for i := range f.kids(n) {
+		r := f.nodes[int(n.first)+i].key
+		if int(r.n) == len(key) && f.strs[r.off:r.off+r.n] == string(key) {
 			return i
 		}
 	}
 	return -1
+}
+
+// matches reports whether the scalar node n accepts the live scalar l (in either spelling).
+func (f *Fields) matches(n *node, l scalar) bool {
+	if n.sk == noScalar || n.sk != l.kind {
+		return n.first != 0 && f.norms[n.first-1].equal(l)
+	}
+	switch n.sk {
+	case stringScalar:
+		if f.str(n.val) == l.s {
+			return true
+		}
+	case numberScalar:
+		if n.f == l.f {
+			return true
+		}
+	case boolScalar:
+		if (n.flags&trueBool != 0) == l.b {
+			return true
+		}
+	}
+	return n.first != 0 && f.norms[n.first-1].equal(l)
 }
 
 // elementNames returns the "name" of every element of a list of objects, if each has a distinct one.
@@ -159,10 +269,13 @@ func empty(v any) bool {
 	return false
 }
 
-// segment is the path segment of n's element i.
-func (n *node) segment(i int) string {
-	if n.kind == namedListNode {
-		return elementPath(n.names[i])
+// segment is the path segment of n's child i.
+func (f *Fields) segment(n *node, i int) string {
+	switch n.kind {
+	case objectNode:
+		return "." + f.str(f.nodes[int(n.first)+i].key)
+	case namedListNode:
+		return elementPath(f.str(f.nodes[int(n.first)+i].key))
 	}
 	return indexPath(i)
 }

@@ -36,9 +36,6 @@ func scalarOf(v any) scalar {
 	return scalar{}
 }
 
-// matches reports whether the scalar node n accepts the live scalar l (in either spelling).
-func (n *node) matches(l scalar) bool { return n.want.equal(l) || n.norm.equal(l) }
-
 func (a scalar) equal(b scalar) bool {
 	if a.kind == noScalar || a.kind != b.kind {
 		return false

@@ -20,6 +20,7 @@ var ErrMalformed = errors.New("the live object is not well-formed JSON")
 type scanner struct {
 	b []byte
 	i int
+	f *Fields // the declaration being compared
 	// valid is the caller's word that b is valid JSON (FirstDiffValidJSON): skipValue then only
 	// matches brackets and strings (skipValid) instead of checking every byte.
 	valid bool
@@ -41,7 +42,7 @@ type slot struct {
 type span struct{ start, end int }
 
 func (s *scanner) release() {
-	s.b, s.valid = nil, false
+	s.b, s.valid, s.f = nil, false, nil
 	s.slots, s.names, s.nbuf, s.sbuf, s.stack = s.slots[:0], s.names[:0], s.nbuf[:0], s.sbuf[:0], s.stack[:0]
 	clear(s.slots[:cap(s.slots)]) // drop the paths of the last difference
 	scanners.Put(s)

@@ -6,11 +6,12 @@ import (
 )
 
 // document compares the whole JSON document in s.b with the declared object root.
-func (s *scanner) document(root *node) (string, bool, error) {
+func (s *scanner) document(f *Fields) (string, bool, error) {
 	if s.peek() != '{' {
 		return "", false, s.unexpected("a JSON object")
 	}
-	path, differs, err := s.value(root)
+	s.f = f
+	path, differs, err := s.value(&f.nodes[0])
 	if err != nil {
 		return "", false, err
 	}
@@ -20,11 +21,15 @@ func (s *scanner) document(root *node) (string, bool, error) {
 	return path, differs, nil
 }
 
+// nullElement is what the elements of a positional list past its declared ones are compared
+// with: nothing.
+var nullElement = node{kind: nullNode}
+
 // value consumes the value at s.i and compares it with n; the path returned is relative to the
 // value's own. Differences are only recorded as they are found: the value is always read to its
 // end, so malformed JSON anywhere is an error.
 func (s *scanner) value(n *node) (string, bool, error) {
-	if n == nil {
+	if n.kind == nullNode {
 		return "", false, s.skipValue()
 	}
 	c := s.peek()
@@ -32,7 +37,7 @@ func (s *scanner) value(n *node) (string, bool, error) {
 		if err := s.literal("null"); err != nil {
 			return "", false, err
 		}
-		return "", !n.absentOK, nil
+		return "", n.flags&absentOK == 0, nil
 	}
 	switch n.kind {
 	case objectNode:
@@ -55,7 +60,7 @@ func (s *scanner) value(n *node) (string, bool, error) {
 	if err != nil {
 		return "", false, err
 	}
-	return "", !n.matches(l), nil
+	return "", !s.f.matches(n, l), nil
 }
 
 // scalar consumes any value and returns it as a scalar (an object or list matches nothing).
@@ -127,28 +132,28 @@ func (s *scanner) member() ([]byte, error) {
 
 // object compares the object at s.i with n, key by key; a key n does not declare is skipped.
 func (s *scanner) object(n *node) (string, bool, error) {
-	base := s.push(len(n.kids))
+	base := s.push(int(n.count))
 	defer func() { s.slots = s.slots[:base] }()
 	err := s.items('}', func() error {
 		key, err := s.member()
 		if err != nil {
 			return err
 		}
-		k := n.find(key)
+		k := s.f.find(n, key)
 		if k < 0 {
 			return s.skipValue()
 		}
-		path, differs, err := s.value(n.kids[k])
+		path, differs, err := s.value(&s.f.nodes[int(n.first)+k])
 		s.slots[base+k] = slot{seen: true, differs: differs, path: path} // a later duplicate wins
 		return err
 	})
 	if err != nil {
 		return "", false, err
 	}
-	for k, kid := range n.kids {
+	for k, kid := range s.f.kids(n) {
 		switch r := s.slots[base+k]; {
-		case !r.seen && !kid.absentOK, r.differs:
-			return "." + n.keys[k] + r.path, true, nil
+		case !r.seen && kid.flags&absentOK == 0, r.differs:
+			return "." + s.f.str(kid.key) + r.path, true, nil
 		}
 	}
 	return "", false, nil
@@ -158,9 +163,9 @@ func (s *scanner) object(n *node) (string, bool, error) {
 func (s *scanner) list(n *node) (string, bool, error) {
 	count, first, firstPath := 0, -1, ""
 	err := s.items(']', func() error {
-		var e *node
-		if count < len(n.elems) {
-			e = n.elems[count]
+		e := &nullElement
+		if count < int(n.count) {
+			e = &s.f.nodes[int(n.first)+count]
 		}
 		path, differs, err := s.value(e)
 		if differs && first < 0 {
@@ -172,7 +177,7 @@ func (s *scanner) list(n *node) (string, bool, error) {
 	switch {
 	case err != nil:
 		return "", false, err
-	case count != len(n.elems):
+	case count != int(n.count):
 		return "", true, nil
 	case first >= 0:
 		return indexPath(first) + firstPath, true, nil
@@ -185,7 +190,7 @@ func (s *scanner) list(n *node) (string, bool, error) {
 // read again and compared. Unless every live element is an object with a distinct string name,
 // no declared element matches.
 func (s *scanner) namedList(n *node) (string, bool, error) {
-	base := s.push(len(n.elems))
+	base := s.push(int(n.count))
 	nameBase, nbufBase := len(s.names), len(s.nbuf)
 	defer func() { s.slots, s.names, s.nbuf = s.slots[:base], s.names[:nameBase], s.nbuf[:nbufBase] }()
 	named := true
@@ -195,7 +200,7 @@ func (s *scanner) namedList(n *node) (string, bool, error) {
 		// The apiserver writes "name" first: then the element is read once, and a match (its
 		// declared "name" included, so that is its last "name") needs nothing more.
 		if k := s.leadingName(n); k >= 0 {
-			_, differs, err := s.value(n.elems[k])
+			_, differs, err := s.value(&s.f.nodes[int(n.first)+k])
 			if err != nil {
 				return err
 			}
@@ -216,7 +221,7 @@ func (s *scanner) namedList(n *node) (string, bool, error) {
 		}
 		// Declared names are distinct, and differ from undeclared ones: only a declared name
 		// seen twice, or an undeclared one, needs looking at the others.
-		k := n.find(name)
+		k := s.f.find(n, name)
 		if k < 0 {
 			named = named && s.distinct(nameBase, name, &seen)
 			return nil
@@ -224,7 +229,7 @@ func (s *scanner) namedList(n *node) (string, bool, error) {
 		named = named && !s.slots[base+k].seen
 		end := s.i
 		s.i = start
-		path, differs, err := s.value(n.elems[k])
+		path, differs, err := s.value(&s.f.nodes[int(n.first)+k])
 		s.i = end
 		s.slots[base+k] = slot{seen: true, differs: differs, path: path}
 		return err
@@ -232,9 +237,9 @@ func (s *scanner) namedList(n *node) (string, bool, error) {
 	if err != nil {
 		return "", false, err
 	}
-	for k, name := range n.names {
+	for k := range s.f.kids(n) {
 		if r := s.slots[base+k]; !named || !r.seen || r.differs {
-			return elementPath(name) + r.path, true, nil
+			return s.f.segment(n, k) + r.path, true, nil
 		}
 	}
 	return "", false, nil
@@ -285,7 +290,7 @@ func (s *scanner) leadingName(n *node) int {
 	if err != nil {
 		return -1
 	}
-	return n.find(text(raw, plain, &s.sbuf))
+	return s.f.find(n, text(raw, plain, &s.sbuf))
 }
 
 // distinct records name and reports whether it differs from the names recorded since nameBase;

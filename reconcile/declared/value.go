@@ -10,38 +10,28 @@ import (
 // own spelling; false if the manifest declares nothing there. It returns a value: a caller must
 // never show it for a Secret.
 func (f *Fields) DeclaredAt(path string) (string, bool) {
-	n, ok := f.root.at(path)
+	n, ok := f.at(&f.nodes[0], path)
 	if !ok || path == "" { // the root is no field
 		return "", false
 	}
-	return string(n.appendJSON(nil)), true
+	return string(f.appendJSON(n, nil)), true
 }
 
 // at returns the declared node path leads to from n. A key may itself contain dots or brackets
 // (".metadata.labels.writ.dev/managed"), so every segment that spells the start of path is tried.
-func (n *node) at(path string) (*node, bool) {
+func (f *Fields) at(n *node, path string) (*node, bool) {
+	if n.kind == nullNode {
+		return nil, false
+	}
 	if path == "" {
-		return n, n != nil
+		return n, true
 	}
-	if n == nil {
+	if n.kind == scalarNode {
 		return nil, false
 	}
-	try := func(seg string, c *node) (*node, bool) {
-		if rest, ok := strings.CutPrefix(path, seg); ok {
-			return c.at(rest)
-		}
-		return nil, false
-	}
-	switch n.kind {
-	case objectNode:
-		for i, k := range n.keys {
-			if r, ok := try("."+k, n.kids[i]); ok {
-				return r, true
-			}
-		}
-	case namedListNode, listNode:
-		for i := range n.elems {
-			if r, ok := try(n.segment(i), n.elems[i]); ok {
+	for i := range f.kids(n) {
+		if rest, ok := strings.CutPrefix(path, f.segment(n, i)); ok {
+			if r, ok := f.at(&f.nodes[int(n.first)+i], rest); ok {
 				return r, true
 			}
 		}
@@ -50,32 +40,32 @@ func (n *node) at(path string) (*node, bool) {
 }
 
 // appendJSON appends the compact JSON of what n declares, in the manifest's spelling.
-func (n *node) appendJSON(b []byte) []byte {
-	if n == nil {
-		return append(b, "null"...)
-	}
+func (f *Fields) appendJSON(n *node, b []byte) []byte {
 	switch n.kind {
+	case nullNode:
+		return append(b, "null"...)
 	case objectNode:
 		b = append(b, '{')
-		for i, k := range n.keys {
+		for i := range f.kids(n) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, k)
-			b = n.kids[i].appendJSON(append(b, ':'))
+			k := &f.nodes[int(n.first)+i]
+			b = appendString(b, f.str(k.key))
+			b = f.appendJSON(k, append(b, ':'))
 		}
 		return append(b, '}')
 	case namedListNode, listNode:
 		b = append(b, '[')
-		for i, e := range n.elems {
+		for i := range f.kids(n) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = e.appendJSON(b)
+			b = f.appendJSON(&f.nodes[int(n.first)+i], b)
 		}
 		return append(b, ']')
 	}
-	switch w := n.want; w.kind {
+	switch w := f.scalar(n); w.kind {
 	case stringScalar:
 		return appendString(b, w.s)
 	case numberScalar:
