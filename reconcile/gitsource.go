@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -173,7 +172,7 @@ type judgement struct {
 // tag of another name. It returns only transient errors; the artifact is nil on any failure.
 func (r *GitSourceReconciler) fetch(ctx context.Context, j *judgement) (*source.Artifact, error) {
 	gs := j.gs
-	opts, err := r.options(ctx, gs)
+	opts, err := source.OptionsOf(ctx, r.Client, gs)
 	if err != nil {
 		if apierrors.IsNotFound(err) {
 			setCondition(&gs.Status.Conditions, gs.Generation, Stalled, true, "InvalidSource", err.Error())
@@ -420,29 +419,4 @@ func (r *GitSourceReconciler) verifier(ctx context.Context, name string) (*prove
 	v, err := provenance.Compile(tp.Spec)
 	r.verifiers[name] = cachedVerifier{uid: tp.UID, generation: tp.Generation, v: v, err: err}
 	return &tp, v, err
-}
-
-// options builds fetch options: a full history when the policy verifies ranges.
-func (r *GitSourceReconciler) options(ctx context.Context, gs *reconcilev1.GitSource) (source.Options, error) {
-	o := source.Options{URL: gs.Spec.URL, Timeout: time.Minute}
-	if gs.Spec.Timeout != nil {
-		o.Timeout = gs.Spec.Timeout.Duration
-	}
-	if ref := gs.Spec.Ref; ref != nil {
-		o.Ref = source.Ref{Branch: ref.Branch, Tag: ref.Tag, SemVer: ref.SemVer, Commit: ref.Commit}
-	} else {
-		o.Ref = source.Ref{Branch: "main"}
-	}
-	// Full history (Depth 0) in every mode: Range walks it, rollback protection needs the last
-	// verified commit, and approval rules diff against parents. Head mode without approvals
-	// could fetch shallowly; that optimisation is not taken yet.
-	if gs.Spec.SecretRef != nil {
-		var s corev1.Secret
-		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: gs.Namespace, Name: gs.Spec.SecretRef.Name}, &s); err != nil {
-			return o, fmt.Errorf("credentials Secret %q: %w", gs.Spec.SecretRef.Name, err)
-		}
-		o.Auth = source.Auth{Username: string(s.Data["username"]), Password: string(s.Data["password"]),
-			BearerToken: string(s.Data["bearerToken"]), SSHPrivateKey: s.Data["identity"], SSHKnownHosts: s.Data["known_hosts"]}
-	}
-	return o, nil
 }

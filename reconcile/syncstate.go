@@ -249,16 +249,7 @@ func toInventory(in []apply.Entry) []reconcilev1.InventoryEntry {
 	return out
 }
 
-// sourceOf is what the writ.dev/source annotation (and so the guard's denial) says: the
-// repository and the path in it, e.g. "https://git.example.com/shop (path deploy)".
-func sourceOf(url, path string) string {
-	if path = strings.Trim(path, "/"); path == "" || path == "." {
-		return url
-	}
-	return url + " (path " + path + ")"
-}
-
 // stampOf is what an apply of commit writes on every object.
 func stampOf(s *reconcilev1.Sync, gs *reconcilev1.GitSource, commit string) apply.Stamp {
-	return apply.Stamp{SyncNamespace: s.Namespace, SyncName: s.Name, Commit: commit, Source: sourceOf(gs.Spec.URL, s.Spec.Path)}
+	return apply.Stamp{SyncNamespace: s.Namespace, SyncName: s.Name, Commit: commit, Source: apply.SourceOf(gs.Spec.URL, s.Spec.Path)}
 }

@@ -336,8 +336,8 @@ func TestSourceOf(t *testing.T) {
 		{"https://git.example.com/shop", "", "https://git.example.com/shop"},
 		{"git@example.com:shop.git", ".", "git@example.com:shop.git"},
 	} {
-		if got := sourceOf(c.url, c.path); got != c.want {
-			t.Errorf("sourceOf(%q, %q) = %q, want %q", c.url, c.path, got, c.want)
+		if got := apply.SourceOf(c.url, c.path); got != c.want {
+			t.Errorf("apply.SourceOf(%q, %q) = %q, want %q", c.url, c.path, got, c.want)
 		}
 	}
 	s := &reconcilev1.Sync{ObjectMeta: metav1.ObjectMeta{Namespace: "gitops", Name: "shop"}, Spec: reconcilev1.SyncSpec{Path: "deploy"}}

@@ -192,6 +192,17 @@ func TestMessage(t *testing.T) {
 			t.Errorf("Message:\n got %s\nwant %s", got, tc.want)
 		}
 	}
+	// Why, which the feed fills in for NotReady, replaces the generic explanation; other reasons
+	// never show it.
+	r := x.Check(witness.Write{Operation: witness.Create, Object: cmKey("n"), Sync: late, Raw: []byte(`{}`)})
+	r.Why = "fetch failed: authentication failed"
+	if want := "witness: denied CREATE of ConfigMap shop/n: the witness is not ready: it has no index yet for Sync writ-system/late (fetch failed: authentication failed), and until it has, the agent's writes to its objects are denied" + denied; r.Message() != want {
+		t.Errorf("Message with Why:\n got %s\nwant %s", r.Message(), want)
+	}
+	r = x.Check(witness.Write{Operation: witness.Update, Object: webKey, Raw: jsonOf(t, liveDeployment("evil:1", "3"))})
+	if r.Why = "not for a mismatch"; strings.Contains(r.Message(), r.Why) {
+		t.Errorf("Why shown for %s: %s", r.Reason, r.Message())
+	}
 }
 
 // TestCheckLookupAllocatesNothing: the index's part of Check (finding the declarations, telling

@@ -22,6 +22,11 @@ type Result struct {
 	// Sync is the Sync that has no index and Commit is empty.
 	Sync   types.NamespacedName
 	Commit string
+	// Why says, for NotReady only, why the Sync has no index: the witness's last failure for it
+	// (not fetched yet, fetch failed, commit refused, render failed, revoked, its GitSource or
+	// TrustPolicy missing). The Index never sets it (it is pure); whoever keeps the index fed
+	// (witness/feed) fills it in. It names what failed, never a value of an object or a secret.
+	Why string
 }
 
 // denial ends every denial's message.
@@ -66,8 +71,12 @@ func (r Result) Message() string {
 		b.WriteString("commit " + r.Commit + " of Sync " + r.Sync.String() +
 			" still declares it (only an object the newest verified commit no longer declares may be deleted, as a prune)")
 	case NotReady:
+		why := r.Why
+		if why == "" {
+			why = "it has not yet fetched, verified and rendered a commit of it"
+		}
 		b.WriteString("the witness is not ready: it has no index yet for Sync " + r.Sync.String() +
-			" (it has not yet fetched, verified and rendered a commit of it), and until it has, the agent's writes to its objects are denied")
+			" (" + why + "), and until it has, the agent's writes to its objects are denied")
 	case Undeclared:
 		b.WriteString("no verified commit declares it")
 	case Malformed:

@@ -19,16 +19,6 @@ import (
 	"writ.dev/writ/wellknown"
 )
 
-// Stamp identifies who applies and from where.
-type Stamp struct {
-	// Sync is the namespace and name of the sync that owns the objects.
-	SyncNamespace, SyncName string
-	// Commit and Source (repository URL and path) are annotated on every object.
-	Commit, Source string
-}
-
-func (s Stamp) owner() string { return s.SyncNamespace + "." + s.SyncName }
-
 // Entry is one object in an inventory.
 type Entry struct {
 	Group     string `json:"group,omitempty"`

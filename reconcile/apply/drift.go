@@ -121,25 +121,14 @@ func (e *Engine) compareLive(ctx context.Context, o *unstructured.Unstructured, 
 	return &Drift{Entry: EntryOf(o), Fields: fields, Managers: otherManagers(cur), ResourceVersion: cur.GetResourceVersion()}, nil
 }
 
-// stamp sets the tracking label, the commit annotation (the live one when the object is
-// already this sync's, from liveState) and the source on o.
+// stamp sets what every commit declares of o (Stamp.Declare: the tracking label and the source)
+// and the commit annotation: the live one when the object is already this sync's, from liveState.
 func (e *Engine) stamp(o *unstructured.Unstructured, s Stamp, live map[string]liveObject) {
-	labels := o.GetLabels()
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	labels[wellknown.ManagedLabel] = s.owner()
-	o.SetLabels(labels)
+	s.Declare(o)
 	ann := o.GetAnnotations()
-	if ann == nil {
-		ann = map[string]string{}
-	}
 	ann[wellknown.CommitAnnotation] = s.Commit
 	if l, ok := live[subject(o)]; ok && l.commit != "" {
 		ann[wellknown.CommitAnnotation] = l.commit
-	}
-	if s.Source != "" {
-		ann[wellknown.SourceAnnotation] = s.Source
 	}
 	o.SetAnnotations(ann)
 }

@@ -73,6 +73,13 @@ var rules = []rule{
 	// The scheme is API types only, so the harness and every test importing it link no controller.
 	{pkg: "writ.dev/writ/scheme", forbidden: append([]string{"writ.dev/writ"}, controllerCode...), allowed: apiTypes},
 	{pkg: "writ.dev/writ/test/harness", forbidden: []string{"writ.dev/writ"}, allowed: append([]string{"writ.dev/writ/scheme", "writ.dev/writ/test/controlplane"}, apiTypes...)},
+	// The witness's index and check are pure: no controller, no Git, and nothing of what feeds it.
+	{pkg: "writ.dev/writ/witness", forbidden: append([]string{"github.com/go-git", "writ.dev/writ/witness/feed", "writ.dev/writ/webhook$", "writ.dev/writ/reconcile$"}, controllerCode...)},
+	// The feed reuses the reconciler's libraries (source, render, apply, the API types) but never
+	// its controllers, so no state of the agent's reaches the witness; and it does not know the
+	// guard that asks it (the guard owns the interface the feed satisfies) nor the audit trail
+	// (it writes nothing).
+	{pkg: "writ.dev/writ/witness/feed", forbidden: []string{"writ.dev/writ/reconcile$", "writ.dev/writ/webhook$", "writ.dev/writ/cmd", "writ.dev/writ/audit"}},
 }
 
 func TestImportRules(t *testing.T) {
@@ -129,6 +136,13 @@ func TestRulesBite(t *testing.T) {
 		{rules[3], []string{"sigs.k8s.io/controller-runtime/pkg/scheme"}, true},
 		{rules[4], []string{"writ.dev/writ/scheme", "writ.dev/writ/test/controlplane", "sigs.k8s.io/controller-runtime/pkg/envtest"}, false},
 		{rules[4], []string{"writ.dev/writ/cmd/writ-controller/app"}, true},
+		{rules[5], []string{"writ.dev/writ/reconcile/declared", "k8s.io/apimachinery/pkg/types"}, false},
+		{rules[5], []string{"sigs.k8s.io/controller-runtime/pkg/client"}, true},
+		{rules[5], []string{"writ.dev/writ/witness/feed"}, true},
+		{rules[6], []string{"writ.dev/writ/reconcile/source", "writ.dev/writ/reconcile/render", "writ.dev/writ/reconcile/apply", "writ.dev/writ/witness"}, false},
+		{rules[6], []string{"writ.dev/writ/reconcile"}, true},
+		{rules[6], []string{"writ.dev/writ/webhook"}, true},
+		{rules[6], []string{"writ.dev/writ/webhook/api/v1alpha1"}, false},
 	} {
 		if got := tc.r.violations(tc.imps); (len(got) > 0) != tc.bad {
 			t.Errorf("%s with %v: violations %v, want some: %v", tc.r.pkg, tc.imps, got, tc.bad)

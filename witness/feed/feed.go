@@ -1,0 +1,113 @@
+package feed
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"writ.dev/writ/reconcile/source"
+	"writ.dev/writ/wellknown"
+	"writ.dev/writ/witness"
+)
+
+// Options configure a Feed.
+type Options struct {
+	// Namespace is Writ's own namespace: its reconciler's service account
+	// (system:serviceaccount:<Namespace>:writ-reconciler) is witnessed.
+	Namespace string
+	// CacheDir is the root of the feed's own source.Cache (writ-controller --witness-cache-dir).
+	// It must not be the reconciler's: the witness fetches and checks out on its own.
+	CacheDir string
+	// Index receives what each Sync's verified commits declare; the guard's checks read it
+	// through the Feed.
+	Index *witness.Index
+	// Metrics, when set, records the writ_witness_* metrics (NewMetrics).
+	Metrics *Metrics
+	// MaxConcurrentFetches bounds how many GitSources are fetched, verified and rendered at once
+	// (default 4).
+	MaxConcurrentFetches int
+}
+
+// Feed is the witness's loop and what the guard asks: Check and Witnessed. Build it with New and
+// register it with SetupWithManager.
+type Feed struct {
+	index *witness.Index
+	notes *notes
+	ids   *identities
+	loop  *sourceLoop
+}
+
+// New returns a Feed for o; it runs once registered with a manager (SetupWithManager).
+func New(o Options) (*Feed, error) {
+	switch {
+	case o.Index == nil:
+		return nil, errors.New("witness feed: no Index to publish into")
+	case o.Namespace == "":
+		return nil, errors.New("witness feed: Writ's namespace is required (its reconciler's service account is witnessed)")
+	case o.CacheDir == "":
+		return nil, errors.New("witness feed: a cache directory is required (--witness-cache-dir)")
+	}
+	workers := o.MaxConcurrentFetches
+	if workers <= 0 {
+		workers = 4
+	}
+	n := &notes{}
+	return &Feed{
+		index: o.Index,
+		notes: n,
+		ids:   newIdentities("system:serviceaccount:" + o.Namespace + ":" + wellknown.ReconcilerServiceAccount),
+		loop:  &sourceLoop{cache: source.NewCache(o.CacheDir), index: o.Index, notes: n, metrics: o.Metrics, workers: workers},
+	}, nil
+}
+
+// SetupWithManager registers the feed's controllers with mgr: one for GitSources (woken by their
+// events, their Syncs', their TrustPolicy's and their interval) and one keeping the witnessed
+// identities. Both read through mgr's cache; the credential Secrets are read with mgr's API
+// reader (uncached). They run on every replica, leader or not: each webhook pod judges reviews
+// with its own index.
+func (f *Feed) SetupWithManager(mgr ctrl.Manager) error {
+	f.loop.client, f.loop.secrets = mgr.GetClient(), mgr.GetAPIReader()
+	if err := f.loop.setup(mgr); err != nil {
+		return fmt.Errorf("witness feed: %w", err)
+	}
+	if err := f.ids.setup(mgr); err != nil {
+		return fmt.Errorf("witness feed: %w", err)
+	}
+	return nil
+}
+
+// Check judges a write by an identity Witnessed returned true for, against the index; a NotReady
+// result says why the Sync has no index (Result.Why).
+func (f *Feed) Check(w witness.Write) witness.Result {
+	r := f.index.Check(w)
+	if r.Reason == witness.NotReady {
+		r.Why = f.notes.why(r.Sync)
+	}
+	return r
+}
+
+// Witnessed reports whether user is an identity of Writ's own agent whose writes the witness
+// judges: Writ's reconciler's service account and every service account a Sync names in
+// spec.serviceAccountName (system:serviceaccount:<the Sync's namespace>:<name>). It neither locks
+// nor allocates.
+func (f *Feed) Witnessed(user string) bool { return f.ids.has(user) }
+
+// Ready reports whether sync has an index (a verified commit of it is published).
+func (f *Feed) Ready(sync types.NamespacedName) bool { return f.index.Ready(sync) }
+
+// ReadyCheck is a readiness check (healthz.Checker) that fails until the witnessed identities have
+// been built from the synced cache: before that Witnessed knows only the reconciler's own account,
+// and a write impersonating a Sync's account would not be judged.
+func (f *Feed) ReadyCheck(*http.Request) error {
+	if !f.ids.built() {
+		return errors.New("the witness has not yet read the Syncs it judges the service accounts of")
+	}
+	return nil
+}
+
+// objectKey is a Sync's or GitSource's key.
+func objectKey(o client.Object) types.NamespacedName { return client.ObjectKeyFromObject(o) }
