@@ -29,13 +29,14 @@ func Compile(want *unstructured.Unstructured) (*Fields, error) {
 	}
 	gvk := want.GroupVersionKind()
 	w := secretData(gvk, want.Object)
-	n := normalised(gvk, want.Object)
+	n, stored := normalised(gvk, want.Object)
 	if n == nil {
 		n = w
+		stored, _ = json.Marshal(w) // a custom resource is stored as sent, its keys sorted
 	}
 	// A status subresource is never written by Writ's apply.
 	w, n = without(w, "status"), without(n, "status")
-	return new(builder).fields(w, n), nil
+	return new(builder).fields(w, n, stored), nil
 }
 
 // Diff returns the paths (".spec.template.spec.containers[name=web].image") at which live, the
@@ -89,24 +90,25 @@ func without(m map[string]any, key string) map[string]any {
 }
 
 // normalised is the manifest as the apiserver would store it if it were stored unchanged: its
-// typed round trip, or nil for a kind the scheme does not know (stored as sent).
-func normalised(gvk schema.GroupVersionKind, want map[string]any) map[string]any {
+// typed round trip, decoded and as JSON, or nil for a kind the scheme does not know (stored as
+// sent).
+func normalised(gvk schema.GroupVersionKind, want map[string]any) (map[string]any, []byte) {
 	obj, err := scheme.Scheme.New(gvk)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	b, err := json.Marshal(want)
 	if err != nil || json.Unmarshal(b, obj) != nil {
-		return nil
+		return nil, nil
 	}
 	if b, err = json.Marshal(obj); err != nil {
-		return nil
+		return nil, nil
 	}
 	var m map[string]any
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil
+		return nil, nil
 	}
-	return secretData(gvk, m)
+	return secretData(gvk, m), b
 }
 
 // secretData merges a core Secret's stringData into data, base64-encoded, as the apiserver does.

@@ -11,7 +11,8 @@ import (
 type node struct {
 	// key is the node's key in its parent object, or, for an element of a named list, its name.
 	key ref
-	// val is a string scalar's value.
+	// val is a string scalar's value; for an object or a list, the JSON that is known to match it
+	// (see exact), if any.
 	val ref
 	// f is a number scalar's value.
 	f float64
@@ -63,12 +64,15 @@ func (b *builder) ref(s string) ref {
 	return ref{uint32(off), uint32(len(s))}
 }
 
-// fields returns the compiled Fields of want, an object, and norm, its normalised spelling.
-func (b *builder) fields(want, norm map[string]any) *Fields {
+// fields returns the compiled Fields of want, an object, norm, its normalised spelling, and stored,
+// the JSON of norm as the apiserver would write it.
+func (b *builder) fields(want, norm map[string]any, stored []byte) *Fields {
 	b.nodes = append(b.nodes, node{})
 	b.nodes[0] = b.build(want, norm, true)
 	// Copied to their length: what grew while building is not kept.
-	return &Fields{nodes: slices.Clone(b.nodes), strs: string(b.strs), norms: slices.Clone(b.norms), index: b.index}
+	f := &Fields{nodes: slices.Clone(b.nodes), strs: string(append(b.strs, stored...)), norms: slices.Clone(b.norms), index: b.index}
+	f.exact(uint32(len(b.strs)))
+	return f
 }
 
 // build compiles want, which is not nil; norm is its normalised spelling (hasNorm false: the typed

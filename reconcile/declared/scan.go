@@ -24,6 +24,8 @@ type scanner struct {
 	// valid is the caller's word that b is valid JSON (FirstDiffValidJSON): skipValue then only
 	// matches brackets and strings (skipValid) instead of checking every byte.
 	valid bool
+	// slow: never take the fast path of a span known to match (exact), to verify one.
+	slow bool
 
 	slots []slot // per declared key or element, a stack shared by the nested objects and lists
 	names []span // the live element names of the named list being read, in nbuf
@@ -42,7 +44,7 @@ type slot struct {
 type span struct{ start, end int }
 
 func (s *scanner) release() {
-	s.b, s.valid, s.f = nil, false, nil
+	s.b, s.valid, s.f, s.slow = nil, false, nil, false
 	s.slots, s.names, s.nbuf, s.sbuf, s.stack = s.slots[:0], s.names[:0], s.nbuf[:0], s.sbuf[:0], s.stack[:0]
 	clear(s.slots[:cap(s.slots)]) // drop the paths of the last difference
 	scanners.Put(s)
@@ -73,6 +75,12 @@ func (s *scanner) peek() byte {
 		return 0
 	}
 	return s.b[s.i]
+}
+
+// peekAt returns the position of the next byte after white space.
+func (s *scanner) peekAt() int {
+	s.peek()
+	return s.i
 }
 
 // expect consumes c after white space.

@@ -39,6 +39,13 @@ func (s *scanner) value(n *node) (string, bool, error) {
 		}
 		return "", n.flags&absentOK == 0, nil
 	}
+	if n.kind != scalarNode && n.val.n != 0 && !s.slow {
+		// The bytes of a span known to match (exact) match: nothing to read.
+		if e := s.f.str(n.val); len(s.b)-s.i >= len(e) && string(s.b[s.i:s.i+len(e)]) == e {
+			s.i += len(e)
+			return "", false, nil
+		}
+	}
 	switch n.kind {
 	case objectNode:
 		if c != '{' {
