@@ -29,6 +29,12 @@ const (
 	SealingKeyCreated Kind = "SealingKeyCreated"
 	SealingKeyRotated Kind = "SealingKeyRotated"
 	PolicyChanged     Kind = "PolicyChanged"
+	// UnverifiedAgentWrite: the identity of Writ's own agent was used for a write no verified
+	// commit declares (the witness). Reason is the witness's reason code (Mismatch, Undeclared,
+	// DeleteDeclared, NotReady, Malformed, Subresource); Policy the effective witness mode, Enforce
+	// (denied) or Warn (allowed with a warning); Fields the first differing field path; Commit the
+	// commit the write was judged against. One record per write: never aggregated.
+	UnverifiedAgentWrite Kind = "UnverifiedAgentWrite"
 )
 
 // Criterion is a SOC 2 trust services criterion a record is evidence for.
@@ -43,21 +49,22 @@ const (
 
 // kindCriteria maps each kind to the criteria it evidences. It is also the list of known kinds.
 var kindCriteria = map[Kind][]Criterion{
-	MutationDenied:      {CC6_1, CC7_2},
-	MutationWarned:      {CC6_1, CC7_2},
-	BreakGlassRequested: {CC6_1, CC8_1},
-	BreakGlassApproved:  {CC6_1, CC8_1},
-	BreakGlassUsed:      {CC6_1, CC7_2, CC8_1},
-	BreakGlassExpired:   {CC6_1},
-	DriftDetected:       {CC7_2},
-	DriftHealed:         {CC7_2, CC8_1},
-	CommitVerified:      {CC8_1},
-	CommitRejected:      {CC8_1, CC7_2},
-	CommitRevoked:       {CC8_1, CC7_2},
-	SyncApplied:         {CC8_1},
-	SealingKeyCreated:   {CC6_1},
-	SealingKeyRotated:   {CC6_1},
-	PolicyChanged:       {CC6_1, CC8_1},
+	MutationDenied:       {CC6_1, CC7_2},
+	MutationWarned:       {CC6_1, CC7_2},
+	BreakGlassRequested:  {CC6_1, CC8_1},
+	BreakGlassApproved:   {CC6_1, CC8_1},
+	BreakGlassUsed:       {CC6_1, CC7_2, CC8_1},
+	BreakGlassExpired:    {CC6_1},
+	DriftDetected:        {CC7_2},
+	DriftHealed:          {CC7_2, CC8_1},
+	CommitVerified:       {CC8_1},
+	CommitRejected:       {CC8_1, CC7_2},
+	CommitRevoked:        {CC8_1, CC7_2},
+	SyncApplied:          {CC8_1},
+	SealingKeyCreated:    {CC6_1},
+	SealingKeyRotated:    {CC6_1},
+	PolicyChanged:        {CC6_1, CC8_1},
+	UnverifiedAgentWrite: {CC6_1, CC7_2, CC8_1},
 }
 
 // Kinds returns every known kind.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -353,9 +354,21 @@ func checkDefaults(t *testing.T, r rendering) {
 	if excluded := w.NamespaceSelector.MatchExpressions[0].Values; !slices.Equal(excluded, []string{"kube-system", "kube-public", "kube-node-lease", ns}) {
 		t.Errorf("webhook skips namespaces %v", excluded)
 	}
-	// The chart skips exactly what the Go guard's registration skips (webhook.MatchConditions).
-	if !slices.Equal(w.MatchConditions, webhook.MatchConditions()) {
-		t.Errorf("matchConditions\n%v\nwant webhook.MatchConditions()\n%v", w.MatchConditions, webhook.MatchConditions())
+	// The chart registers exactly what the Go guard's registration does (webhook.Webhooks): the
+	// guard for all but the reconciler, the witness for the reconciler in every namespace.
+	want := webhook.Webhooks(ns, w.ClientConfig, w.NamespaceSelector.MatchExpressions[0].Values)
+	if len(vwc.Webhooks) != len(want) {
+		t.Fatalf("%d webhooks, want %d", len(vwc.Webhooks), len(want))
+	}
+	for i, got := range vwc.Webhooks {
+		if got.Name != want[i].Name || !slices.Equal(got.MatchConditions, want[i].MatchConditions) ||
+			!reflect.DeepEqual(got.Rules, want[i].Rules) || (got.NamespaceSelector == nil) != (want[i].NamespaceSelector == nil) ||
+			*got.MatchPolicy != *want[i].MatchPolicy || !reflect.DeepEqual(got.ClientConfig, w.ClientConfig) {
+			t.Errorf("webhook %d\n%+v\nwant (webhook.Webhooks)\n%+v", i, got, want[i])
+		}
+	}
+	if wt := vwc.Webhooks[1]; *wt.FailurePolicy != "Fail" || *wt.TimeoutSeconds != 10 {
+		t.Errorf("witness webhook failurePolicy %s timeout %d, want Fail and 10", *wt.FailurePolicy, *wt.TimeoutSeconds)
 	}
 	// The guard's fallback trusts the reconciler's account, which the chart creates.
 	cm := r.must(t, "ConfigMap", "writ-guard-agents")
@@ -421,8 +434,12 @@ func checkSelfManaged(t *testing.T, r rendering) {
 		t.Error("inject-ca-from set without cert-manager")
 	}
 	w := vwc.Webhooks[0]
-	if *w.FailurePolicy != "Ignore" || *w.TimeoutSeconds != 5 || len(w.MatchConditions) != 3 {
+	if *w.FailurePolicy != "Ignore" || *w.TimeoutSeconds != 5 || len(w.MatchConditions) != len(webhook.MatchConditions("writ-system"))+1 {
 		t.Errorf("webhook values not applied: %s %d %v", *w.FailurePolicy, *w.TimeoutSeconds, w.MatchConditions)
+	}
+	// The witness entry fails as the guard does, and takes no extra skips.
+	if wt := vwc.Webhooks[1]; *wt.FailurePolicy != "Ignore" || *wt.TimeoutSeconds != 5 || len(wt.MatchConditions) != len(webhook.WitnessMatchConditions("writ-system")) {
+		t.Errorf("witness webhook: failurePolicy %s, matchConditions %v", *wt.FailurePolicy, wt.MatchConditions)
 	}
 	if !clusterRoleAllows(r.must(t, "ClusterRole", "writ-controller"), "admissionregistration.k8s.io", "validatingwebhookconfigurations", "update") {
 		t.Error("writ-controller may not set the caBundle")

@@ -46,8 +46,8 @@ func validatingWebhook(t *testing.T, u *unstructured.Unstructured) *admissionreg
 	t.Helper()
 	var v admissionregistrationv1.ValidatingWebhookConfiguration
 	strict(t, u, &v)
-	if len(v.Webhooks) != 1 {
-		t.Fatalf("%d webhooks in %s, want 1", len(v.Webhooks), v.Name)
+	if len(v.Webhooks) != 2 {
+		t.Fatalf("%d webhooks in %s, want 2 (guard.writ.dev, witness.writ.dev)", len(v.Webhooks), v.Name)
 	}
 	return &v
 }

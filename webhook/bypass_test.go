@@ -21,6 +21,7 @@ import (
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"writ.dev/writ/audit"
+	reconcilev1 "writ.dev/writ/reconcile/api/v1alpha1"
 	"writ.dev/writ/test/harness"
 	"writ.dev/writ/webhook"
 	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
@@ -47,6 +48,13 @@ func (e *events) find(kind audit.Kind, user string) bool {
 // webhook server the apiserver calls serves it, and a Buffered recorder collects its events.
 func guarded(t *testing.T) *events {
 	t.Helper()
+	return guardedWith(t, nil)
+}
+
+// guardedWith is guarded with the Guard set up further by configure (nil: as cmd/writ-controller
+// sets it up without a witness).
+func guardedWith(t *testing.T, configure func(*webhook.Guard)) *events {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
@@ -58,7 +66,7 @@ func guarded(t *testing.T) *events {
 		t.Fatal("cache did not sync")
 	}
 	// Warm the informers the guard reads so the first admission request does not wait on them.
-	for _, l := range []client.ObjectList{&guardv1.GuardPolicyList{}, &guardv1.BreakGlassRequestList{}, &corev1.NamespaceList{}} {
+	for _, l := range []client.ObjectList{&guardv1.GuardPolicyList{}, &guardv1.BreakGlassRequestList{}, &corev1.NamespaceList{}, &reconcilev1.SyncList{}} {
 		if err := mgr.GetCache().List(ctx, l); err != nil {
 			t.Fatal(err)
 		}
@@ -77,6 +85,9 @@ func guarded(t *testing.T) *events {
 	}, audit.BufferedOptions{})
 	t.Cleanup(func() { _ = rec.Close(context.Background()) })
 	guard := &webhook.Guard{Reader: mgr.GetCache(), Recorder: rec, ExemptNamespaces: []string{"kube-system", "kube-public", "kube-node-lease", "writ-system"}}
+	if configure != nil {
+		configure(guard)
+	}
 	// As writ-controller runs it: policies and grants kept between requests, dropped on change.
 	if err := guard.InvalidateOn(ctx, mgr.GetCache()); err != nil {
 		t.Fatal(err)
@@ -228,9 +239,9 @@ func TestBypassAttemptsAreDenied(t *testing.T) {
 			_, err := adminCS.CoreV1().Pods("prod").UpdateEphemeralContainers(ctx, "web-0", p, metav1.UpdateOptions{})
 			return err
 		}},
-		{"exec into a protected pod", func() error { return connect(ctx, adminCS, "exec") }},
-		{"attach to a protected pod", func() error { return connect(ctx, adminCS, "attach") }},
-		{"port-forward to a protected pod", func() error { return connect(ctx, adminCS, "portforward") }},
+		{"exec into a protected pod", func() error { return connect(ctx, adminCS, "prod", "exec") }},
+		{"attach to a protected pod", func() error { return connect(ctx, adminCS, "prod", "attach") }},
+		{"port-forward to a protected pod", func() error { return connect(ctx, adminCS, "prod", "portforward") }},
 		{"eviction", func() error {
 			return adminCS.CoreV1().Pods("prod").EvictV1(ctx, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Namespace: "prod", Name: "web-0"}})
 		}},
@@ -327,10 +338,10 @@ func (s *scaler) setUser(ctx context.Context, cfg *rest.Config, n int32) error {
 	return err
 }
 
-// connect opens a pods/<sub> connection to web-0 the way kubectl does; admission (CONNECT) runs
-// before the apiserver would reach a kubelet.
-func connect(ctx context.Context, cs kubernetes.Interface, sub string) error {
-	req := cs.CoreV1().RESTClient().Post().Namespace("prod").Resource("pods").Name("web-0").SubResource(sub)
+// connect opens a pods/<sub> connection to web-0 in namespace the way kubectl does; admission
+// (CONNECT) runs before the apiserver would reach a kubelet.
+func connect(ctx context.Context, cs kubernetes.Interface, namespace, sub string) error {
+	req := cs.CoreV1().RESTClient().Post().Namespace(namespace).Resource("pods").Name("web-0").SubResource(sub)
 	switch sub {
 	case "exec":
 		req = req.Param("container", "web").Param("command", "sh").Param("stdout", "true")

@@ -24,9 +24,16 @@ type Decision struct {
 	BreakGlass string
 	// Exemption is the exemption that allowed the request.
 	Exemption string
-	// Audit is the record an allowed decision makes (BreakGlassUsed, BreakGlassRequested,
-	// BreakGlassApproved); empty: none. Denials and warnings are always recorded (auditKind).
+	// Audit is the record the decision makes: of an allowed one, BreakGlassUsed,
+	// BreakGlassRequested or BreakGlassApproved (empty: none); of a denial or a warning,
+	// UnverifiedAgentWrite for the witness's, which replaces MutationDenied or MutationWarned.
+	// Denials and warnings are always recorded (auditKind).
 	Audit audit.Kind
+	// Field and Commit are the witness's: the first field path the write differs in from what
+	// Git declares, and the commit it was judged against (empty where there is none).
+	Field, Commit string
+	// WitnessMode is the witness's effective mode for its decision (Enforce or Warn).
+	WitnessMode guardv1.WitnessMode
 }
 
 // outcome is the decision as the audit annotations and metrics name it: allowed, denied or
@@ -41,10 +48,16 @@ func (d *Decision) outcome() string {
 	return "allowed"
 }
 
-// auditKind is the audit record the decision makes: every denial and every warning, and of the
-// allowed those that say so in Audit; "" for none.
+// auditKind is the audit record the decision makes: for a denial or a warning, MutationDenied or
+// MutationWarned unless Audit is UnverifiedAgentWrite (never a kind that records an allowed
+// change); for an allowed decision, Audit ("" for none).
 func (d *Decision) auditKind() audit.Kind {
 	switch {
+	case d.Audit == audit.UnverifiedAgentWrite:
+		if !d.Allowed || d.Warn {
+			return d.Audit
+		}
+		return ""
 	case !d.Allowed:
 		return audit.MutationDenied
 	case d.Warn:

@@ -157,6 +157,9 @@ func TestAuditKind(t *testing.T) {
 		{"a grant used", Decision{Allowed: true, Reason: "BreakGlass", BreakGlass: "bg", Audit: audit.BreakGlassUsed}, audit.BreakGlassUsed},
 		{"a request created", Decision{Allowed: true, Reason: "BreakGlassRequested", Audit: audit.BreakGlassRequested}, audit.BreakGlassRequested},
 		{"a request approved", Decision{Allowed: true, Reason: "BreakGlassApproved", Audit: audit.BreakGlassApproved}, audit.BreakGlassApproved},
+		{"the witness denied", Decision{Reason: "Mismatch", Audit: audit.UnverifiedAgentWrite}, audit.UnverifiedAgentWrite},
+		{"the witness warned", Decision{Allowed: true, Warn: true, Reason: "Mismatch", Audit: audit.UnverifiedAgentWrite}, audit.UnverifiedAgentWrite},
+		{"allowed, never recorded as unverified", Decision{Allowed: true, Reason: "Declared", Audit: audit.UnverifiedAgentWrite}, ""},
 	} {
 		if got := c.d.auditKind(); got != c.want {
 			t.Errorf("%s: audit kind %q, want %q", c.name, got, c.want)
@@ -192,7 +195,7 @@ func TestRespondRecordsAndAnnotates(t *testing.T) {
 			map[string]string{AnnotationDecision: "allowed", AnnotationReason: "BreakGlassRequested", AnnotationBreakGlass: "bg-new"}},
 	} {
 		rec = nil
-		resp := g.respond(context.Background(), r, &c.d, now)
+		resp := g.respond(context.Background(), r, &c.d, nil, now)
 		if len(rec) != min(len(c.kind), 1) || (len(rec) == 1 && rec[0].Kind != c.kind) {
 			t.Errorf("%+v: recorded %+v, want kind %q", c.d, rec, c.kind)
 		}

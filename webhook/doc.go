@@ -13,8 +13,18 @@
 //
 // A review walks the files in order: handler.go takes the AdmissionReview, request.go reduces it
 // to a Request, reads.go reads the Snapshot (compiled.go compiling each changed policy once),
-// chain.go decides, and handler.go answers, recording the decision's audit kind and its audit
-// annotations (annotations.go) and metrics (metrics.go).
+// witness.go judges a write by Writ's own agent against what verified commits declare (the
+// Witness, issue #14: its bookkeeping, bookkeeping.go, aside), chain.go decides, and handler.go
+// answers, recording the decision's audit kind and its audit annotations (annotations.go) and
+// metrics (metrics.go).
+//
+// The witness step runs before the chain, for every identity the Witness witnesses: a write no
+// verified commit declares is denied (Enforce, the chain is not asked), or allowed with a warning
+// (Warn, the chain then decides as before), both recorded as UnverifiedAgentWrite, or not judged
+// (Off); the effective mode is the strictest one the declaring Sync and the protecting
+// GuardPolicies set, else the Guard's WitnessMode. registration.go holds the two webhook entries
+// that send every request to the handler once: guard.writ.dev for everyone but Writ's reconciler,
+// witness.writ.dev for the reconciler in every namespace.
 //
 // A decision is a chain of small plugins (chain.go) run under each policy that protects the
 // request: the policy's agents, its exemptions, the requester's break-glass grants. A plugin

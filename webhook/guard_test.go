@@ -22,34 +22,19 @@ const maintainer = "writ-maintainer"
 // exempt namespaces in the apiserver and the apiserver's own writes.
 func TestMain(m *testing.M) {
 	path := "guard"
-	fail := admissionv1.Fail
-	none := admissionv1.SideEffectClassNone
-	timeout := int32(5)
-	all := admissionv1.AllScopes
+	// The chart's two entries: the guard outside the exempt namespaces, the witness for the
+	// reconciler everywhere.
 	vwc := &admissionv1.ValidatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: "writ-guard-test"},
-		Webhooks: []admissionv1.ValidatingWebhook{{
-			Name:         "guard.writ.dev",
-			ClientConfig: admissionv1.WebhookClientConfig{Service: &admissionv1.ServiceReference{Path: &path}},
-			Rules: []admissionv1.RuleWithOperations{{
-				Operations: []admissionv1.OperationType{admissionv1.Create, admissionv1.Update, admissionv1.Delete, admissionv1.Connect},
-				Rule:       admissionv1.Rule{APIGroups: []string{"*"}, APIVersions: []string{"*"}, Resources: []string{"*/*"}, Scope: &all},
-			}},
-			NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
-				Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn,
-				Values: []string{"kube-system", "kube-public", "kube-node-lease", "writ-system"},
-			}}},
-			MatchConditions:         webhook.MatchConditions(),
-			FailurePolicy:           &fail,
-			SideEffects:             &none,
-			TimeoutSeconds:          &timeout,
-			AdmissionReviewVersions: []string{"v1"},
-		}},
+		Webhooks: webhook.Webhooks("writ-system", admissionv1.WebhookClientConfig{Service: &admissionv1.ServiceReference{Path: &path}},
+			[]string{"kube-system", "kube-public", "kube-node-lease", "writ-system"}),
 	}
 	// The approval stamp, as the chart's writ-breakglass registers it: failurePolicy Ignore, since
 	// the validating guard checks approvedAt against its own clock anyway.
 	stampPath := "stamp"
 	ignore := admissionv1.Ignore
+	none := admissionv1.SideEffectClassNone
+	timeout := int32(5)
 	mwc := &admissionv1.MutatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: "writ-breakglass-test"},
 		Webhooks: []admissionv1.MutatingWebhook{{

@@ -55,6 +55,7 @@ func (g *Guard) Handle(ctx context.Context, req admission.Request) admission.Res
 	}
 	r, err := toRequest(req)
 	var d Decision
+	var witnessed *Decision // the witness's warning, when it warns and the chain decides
 	switch {
 	case err != nil:
 		d = Decision{Plugin: "decode", Reason: "Malformed", Message: fmt.Sprintf("writ cannot read this request (%v); the guard fails closed", err)}
@@ -64,16 +65,21 @@ func (g *Guard) Handle(ctx context.Context, req admission.Request) admission.Res
 		reads := g.reads(ctx)
 		defer reads.deadline.stop()
 		snap, serr := reads.snapshot(now())
+		if serr == nil {
+			witnessed = g.judge(r, reads, snap)
+		}
 		switch {
 		case serr != nil:
 			d = Decision{Plugin: "snapshot", Reason: "LookupFailed", Message: fmt.Sprintf("writ cannot read its policies (%v); the guard fails closed: retry shortly", serr)}
+		case witnessed != nil && !witnessed.Allowed:
+			d, witnessed = *witnessed, nil // the witness denies: the chain is not asked
 		case r.Group == guardv1.GroupVersion.Group && r.Resource == "breakglassrequests":
 			d = validateBreakGlass(req, r, snap)
 		default:
 			d = Decide(r, snap)
 		}
 	}
-	resp := g.respond(ctx, r, &d, now())
+	resp := g.respond(ctx, r, &d, witnessed, now())
 	if g.Metrics != nil {
 		g.Metrics.observe(r.Operation, &d, time.Since(start))
 	}
@@ -88,8 +94,9 @@ func (g *Guard) reads(ctx context.Context) *requestReads {
 }
 
 // respond answers the apiserver, records what the decision's audit kind says and annotates the
-// Kubernetes audit log.
-func (g *Guard) respond(ctx context.Context, r *Request, d *Decision, now time.Time) admission.Response {
+// Kubernetes audit log. witnessed, if not nil, is the witness's warning about a write the chain
+// then decided (d): it is recorded and shown too.
+func (g *Guard) respond(ctx context.Context, r *Request, d *Decision, witnessed *Decision, now time.Time) admission.Response {
 	var resp admission.Response
 	switch {
 	case !d.Allowed:
@@ -99,6 +106,10 @@ func (g *Guard) respond(ctx context.Context, r *Request, d *Decision, now time.T
 		resp = admission.Allowed("").WithWarnings(d.Message)
 	default:
 		resp = admission.Allowed("")
+	}
+	if witnessed != nil {
+		resp = resp.WithWarnings(witnessed.Message)
+		g.record(ctx, r, witnessed, witnessed.auditKind(), now)
 	}
 	if kind := d.auditKind(); kind != "" {
 		g.record(ctx, r, d, kind, now)
@@ -115,7 +126,13 @@ func (g *Guard) record(ctx context.Context, r *Request, d *Decision, kind audit.
 		Kind: kind, Time: now.UTC(),
 		Actor:     audit.Actor{User: r.User, Groups: r.Groups},
 		Object:    audit.ObjectRef{Group: r.Group, Version: r.Version, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name, Subresource: r.Subresource},
-		Operation: r.Operation, Policy: d.Policy, BreakGlass: d.BreakGlass, Reason: d.Reason,
+		Operation: r.Operation, Policy: d.Policy, BreakGlass: d.BreakGlass, Reason: d.Reason, Commit: d.Commit,
+	}
+	if d.Field != "" {
+		e.Fields = []string{d.Field}
+	}
+	if kind == audit.UnverifiedAgentWrite {
+		e.Policy = string(d.WitnessMode) // Enforce: denied; Warn: allowed with a warning
 	}
 	if ns, name, ok := r.ServiceAccount(); ok {
 		e.Actor.ServiceAccount = ns + "/" + name

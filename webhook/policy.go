@@ -14,8 +14,10 @@ import (
 // Policy is a compiled GuardPolicy. It is only read once compiled: the decisions it makes are
 // compiled with it.
 type Policy struct {
-	Name          string
-	Mode          guardv1.GuardMode
+	Name string
+	Mode guardv1.GuardMode
+	// Witness is the policy's spec.witness: empty when it sets none.
+	Witness       guardv1.WitnessMode
 	nsNames       map[string]bool
 	nsSelector    labels.Selector // nil: none
 	resources     []guardv1.ResourceRule
@@ -34,7 +36,7 @@ type Policy struct {
 // Compile validates a GuardPolicy and compiles it.
 func Compile(gp *guardv1.GuardPolicy) (*Policy, error) {
 	s := gp.Spec
-	p := &Policy{Name: gp.Name, Mode: s.Mode, nsNames: map[string]bool{}, resources: s.Protect.Resources,
+	p := &Policy{Name: gp.Name, Mode: s.Mode, Witness: s.Witness, nsNames: map[string]bool{}, resources: s.Protect.Resources,
 		cluster: s.Protect.ClusterResources, tracked: s.Protect.TrackedObjects == nil || *s.Protect.TrackedObjects,
 		argoCDLabels: s.Protect.ArgoCDLabelTracking, Agents: s.Agents, SourceOfTruth: s.SourceOfTruth, breakGlass: s.BreakGlass, MaxBreakGlass: time.Hour}
 	p.agentAllowed = Decision{Allowed: true, Policy: p.Name, Plugin: "agent", Reason: "Allowed"}
@@ -43,6 +45,11 @@ func Compile(gp *guardv1.GuardPolicy) (*Policy, error) {
 	}
 	if p.Mode != guardv1.Enforce && p.Mode != guardv1.Warn {
 		return nil, fmt.Errorf("guard policy %s: spec.mode %q: use Enforce or Warn", gp.Name, p.Mode)
+	}
+	switch p.Witness {
+	case "", guardv1.WitnessEnforce, guardv1.WitnessWarn, guardv1.WitnessOff:
+	default:
+		return nil, fmt.Errorf("guard policy %s: spec.witness %q: use Enforce, Warn or Off, or leave it unset", gp.Name, p.Witness)
 	}
 	for _, n := range s.Protect.Namespaces.Names {
 		p.nsNames[n] = true

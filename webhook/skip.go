@@ -1,12 +1,8 @@
 package webhook
 
-import (
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-)
-
 // The requests the apiserver does not send to the guard at all (the webhook configuration's
-// matchConditions; the chart's writ-guard template repeats them, and a test keeps the two
-// equal). Each names one exact identity:
+// matchConditions, registration.go; the chart's writ-guard template repeats them, and a test
+// keeps the two equal). Each names one exact identity:
 //
 //   - the apiserver itself: user system:apiserver with exactly the groups of its loopback
 //     identity, system:authenticated and system:masters (k8s.io/apiserver's
@@ -36,11 +32,3 @@ const (
 		"(request.resource.group == 'resource.k8s.io' && request.resource.resource == 'resourceslices') || " +
 		"(request.resource.group == 'certificates.k8s.io' && request.resource.resource in ['certificatesigningrequests', 'podcertificaterequests'])))"
 )
-
-// MatchConditions are the guard's webhook matchConditions (see the expressions above).
-func MatchConditions() []admissionregistrationv1.MatchCondition {
-	return []admissionregistrationv1.MatchCondition{
-		{Name: "not-the-apiserver", Expression: APIServerSkipExpression},
-		{Name: "not-a-node", Expression: NodeSkipExpression},
-	}
-}

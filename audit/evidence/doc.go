@@ -10,8 +10,9 @@
 //	events.csv         the same records flattened for spreadsheets
 //	checkpoints.json   the signed checkpoints that anchor the records
 //	report.html        a self-contained report: a summary per SOC 2 criterion, the applied
-//	                   changes with commit, signers and approvers, denied attempts, break-glass
-//	                   use, and drift with how it ended
+//	                   changes with commit, signers and approvers, denied attempts, every
+//	                   unverified agent write (one row each), break-glass use, and drift with
+//	                   how it ended
 //
 // Completeness is provable, not asserted: events.jsonl starts right after a signed checkpoint (or
 // at the first record ever) and runs, without a gap, past the period's end to a checkpoint

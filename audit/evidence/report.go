@@ -37,6 +37,12 @@ type drift struct {
 	Seq                     uint64
 }
 
+// unverifiedWrite is one UnverifiedAgentWrite: each listed, never aggregated.
+type unverifiedWrite struct {
+	Time                                                 time.Time
+	User, Object, Operation, Field, Commit, Reason, Mode string
+}
+
 type criterion struct {
 	ID, Name string
 	Records  int
@@ -54,8 +60,11 @@ type report struct {
 	breakGlass  map[string]*breakGlass
 	drift       []*drift
 	openDrift   map[string]*drift
-	submitters  map[string]int
-	total       int
+	// unverified lists every UnverifiedAgentWrite up to maxRows; unverifiedMore counts the rest.
+	unverified     []unverifiedWrite
+	unverifiedMore int
+	submitters     map[string]int
+	total          int
 }
 
 var criterionNames = map[audit.Criterion]string{
@@ -140,6 +149,13 @@ func (r *report) add(e audit.Event) {
 		case audit.BreakGlassExpired:
 			b.Expired = e.Time
 		}
+	case audit.UnverifiedAgentWrite:
+		if len(r.unverified) >= maxRows {
+			r.unverifiedMore++
+			return
+		}
+		r.unverified = append(r.unverified, unverifiedWrite{Time: e.Time, User: e.Actor.User, Object: e.Object.String(), Operation: e.Operation,
+			Field: strings.Join(e.Fields, ", "), Commit: e.Commit, Reason: e.Reason, Mode: e.Policy})
 	case audit.DriftDetected:
 		if len(r.drift) >= maxRows {
 			return
@@ -166,7 +182,10 @@ type reportData struct {
 	BreakGlass []*breakGlass
 	Drift      []*drift
 	OpenDrift  int
-	Submitters []submitter
+	Unverified []unverifiedWrite
+	// UnverifiedMore is how many UnverifiedAgentWrite records the report does not list.
+	UnverifiedMore int
+	Submitters     []submitter
 }
 
 type submitter struct {
@@ -175,7 +194,8 @@ type submitter struct {
 }
 
 func (r *report) render(w io.Writer, m Manifest) error {
-	d := reportData{M: m, Total: r.total, Changes: r.changes, More: r.changesMore, Rejected: r.rejected, Drift: r.drift, OpenDrift: len(r.openDrift)}
+	d := reportData{M: m, Total: r.total, Changes: r.changes, More: r.changesMore, Rejected: r.rejected, Drift: r.drift, OpenDrift: len(r.openDrift),
+		Unverified: r.unverified, UnverifiedMore: r.unverifiedMore}
 	for _, c := range []audit.Criterion{audit.CC6_1, audit.CC7_2, audit.CC8_1} {
 		d.Criteria = append(d.Criteria, r.criteria[c])
 	}

@@ -48,6 +48,15 @@ Writ's own service accounts alone are accepted into the trail.</p>
 {{else}}<tr><td colspan="7" class="muted">No attempts were denied in this period.</td></tr>{{end}}
 </table></section>
 
+<section id="unverified"><h2>Unverified agent writes</h2>
+<p>Writes made with the identity of Writ's own agent that no verified commit declares, each one listed (never aggregated):
+denied in Enforce, allowed with a warning in Warn.</p>
+<table><tr><th>Time</th><th>Actor</th><th>Object</th><th>Operation</th><th>Field</th><th>Commit</th><th>Why</th><th>Mode</th></tr>
+{{range .Unverified}}<tr><td>{{ts .Time}}</td><td>{{.User}}</td><td>{{.Object}}</td><td>{{.Operation}}</td><td><code>{{.Field}}</code></td><td><code>{{short .Commit}}</code></td><td class="bad">{{.Reason}}</td><td>{{.Mode}}</td></tr>
+{{else}}<tr><td colspan="8" class="muted">No unverified agent writes in this period.</td></tr>{{end}}
+</table>{{if .UnverifiedMore}}<p class="muted">{{.UnverifiedMore}} further unverified agent writes: see events.csv.</p>{{end}}
+</section>
+
 <section id="breakglass"><h2>Break-glass</h2>
 <table><tr><th>Request</th><th>Requester</th><th>Justification</th><th>Approver</th><th>Requested</th><th>Approved</th><th>Expired</th><th>What was changed</th></tr>
 {{range .BreakGlass}}<tr><td><code>{{.ID}}</code></td><td>{{.Requester}}</td><td>{{.Justification}}</td><td>{{.Approver}}</td><td>{{ts .Requested}}</td><td>{{ts .Approved}}</td><td>{{ts .Expired}}</td><td>{{range .Uses}}{{.}}<br>{{end}}</td></tr>

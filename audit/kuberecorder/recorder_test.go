@@ -123,3 +123,39 @@ func TestPutRetriesUntilTheKindIsKnown(t *testing.T) {
 		})
 	}
 }
+
+// TestUnverifiedAgentWritesAreNeverAggregated: two identical UnverifiedAgentWrite records are two
+// AuditEvents, each counting one, where two identical denials fold into one counting two.
+func TestUnverifiedAgentWritesAreNeverAggregated(t *testing.T) {
+	s := runtime.NewScheme()
+	if err := auditv1.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 2, 7, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		kind          audit.Kind
+		objects, each int
+	}{{audit.UnverifiedAgentWrite, 2, 1}, {audit.MutationDenied, 1, 2}} {
+		c := fake.NewClientBuilder().WithScheme(s).Build()
+		sk := &sink{c: c, o: Options{Namespace: "writ-system", Bucket: time.Minute}}
+		e := audit.Event{Kind: tc.kind, Time: at, Actor: audit.Actor{User: "system:serviceaccount:writ-system:writ-reconciler"},
+			Object: audit.ObjectRef{Kind: "ConfigMap", Namespace: "shop", Name: "settings"}, Operation: "UPDATE", Fields: []string{".data.mode"}, Reason: "Mismatch"}
+		for range 2 {
+			if err := sk.put(context.Background(), e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var list auditv1.AuditEventList
+		if err := c.List(context.Background(), &list); err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Items) != tc.objects {
+			t.Fatalf("%s: %d AuditEvents of two identical records, want %d", tc.kind, len(list.Items), tc.objects)
+		}
+		for _, x := range list.Items {
+			if x.Spec.Count != tc.each {
+				t.Errorf("%s: an AuditEvent counts %d, want %d", tc.kind, x.Spec.Count, tc.each)
+			}
+		}
+	}
+}

@@ -234,28 +234,14 @@ func breakglassWebhook(hook harness.WebhookServing) *admissionv1.MutatingWebhook
 // excludedNamespaces are the namespaces the guard's webhook skips, as the chart's defaults do.
 var excludedNamespaces = []string{"kube-system", "kube-public", "kube-node-lease", writNS}
 
-// guardWebhook is the chart's ValidatingWebhookConfiguration, pointing at the local server.
+// guardWebhook is the chart's ValidatingWebhookConfiguration, pointing at the local server: the
+// guard for everyone but the reconciler outside the excluded namespaces, and the witness entry for
+// the reconciler everywhere (webhook.Webhooks).
 func guardWebhook(hook harness.WebhookServing) *admissionv1.ValidatingWebhookConfiguration {
-	fail, none, timeout, all := admissionv1.Fail, admissionv1.SideEffectClassNone, int32(5), admissionv1.AllScopes
 	url := hook.URL(app.GuardPath)
 	return &admissionv1.ValidatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: "writ-guard"},
-		Webhooks: []admissionv1.ValidatingWebhook{{
-			Name:         "guard.writ.dev",
-			ClientConfig: admissionv1.WebhookClientConfig{URL: &url, CABundle: hook.CABundle},
-			Rules: []admissionv1.RuleWithOperations{{
-				Operations: []admissionv1.OperationType{admissionv1.Create, admissionv1.Update, admissionv1.Delete, admissionv1.Connect},
-				Rule:       admissionv1.Rule{APIGroups: []string{"*"}, APIVersions: []string{"*"}, Resources: []string{"*/*"}, Scope: &all},
-			}},
-			NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
-				Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: excludedNamespaces,
-			}}},
-			MatchConditions:         webhook.MatchConditions(),
-			FailurePolicy:           &fail,
-			SideEffects:             &none,
-			TimeoutSeconds:          &timeout,
-			AdmissionReviewVersions: []string{"v1"},
-		}},
+		Webhooks:   webhook.Webhooks(writNS, admissionv1.WebhookClientConfig{URL: &url, CABundle: hook.CABundle}, excludedNamespaces),
 	}
 }
 
