@@ -33,7 +33,9 @@ func (f fixedWitness) Check(w witness.Write) witness.Result {
 	r.Operation, r.Object = w.Operation, w.Object
 	return r
 }
-func (f fixedWitness) Witnessed(user string) bool { return user == "system:serviceaccount:writ-system:writ-reconciler" }
+func (f fixedWitness) Witnessed(user string) bool {
+	return user == "system:serviceaccount:writ-system:writ-reconciler"
+}
 func (f fixedWitness) DeclaredValue(witness.Result) (string, bool) {
 	return `"safe"`, true
 }
