@@ -336,8 +336,9 @@ var rbac = map[string]func(t *testing.T, ns string){
 	},
 }
 
-// webhookAccount: the guard reads its policies and namespaces, hands audit events over, and
-// never reads a Secret.
+// webhookAccount: the guard reads its policies and namespaces, hands audit events over; its
+// witness reads GitSources, Syncs and TrustPolicies and gets (never lists or watches) the
+// credential Secrets GitSources name; it writes none of them.
 func webhookAccount(t *testing.T, ns string) {
 	t.Helper()
 	can(t, ns, "writ-webhook", []access{
@@ -349,9 +350,16 @@ func webhookAccount(t *testing.T, ns string) {
 		{"update", "apps", "deployments", "", "shop", "web", false},
 		{"create", "writ.dev", "auditevents", "", ns, "", true},
 		{"create", "writ.dev", "auditevents", "", "shop", "", false},
-		{"get", "", "secrets", "", ns, "writ-webhook-tls", false},
+		{"list", "writ.dev", "gitsources", "", "", "", true},
+		{"watch", "writ.dev", "syncs", "", "shop", "", true},
+		{"get", "writ.dev", "trustpolicies", "", "", "ssh", true},
+		{"get", "", "secrets", "", "shop", "git-credentials", true},
 		{"list", "", "secrets", "", "", "", false},
-		{"get", "", "secrets", "", "shop", "db", false},
+		{"watch", "", "secrets", "", "shop", "", false},
+		{"update", "", "secrets", "", "shop", "git-credentials", false},
+		{"patch", "writ.dev", "gitsources", "status", "shop", "app", false},
+		{"update", "writ.dev", "syncs", "", "shop", "app", false},
+		{"update", "writ.dev", "trustpolicies", "", "", "ssh", false},
 		{"update", "writ.dev", "guardpolicies", "", "", "writ", false},
 		{"update", "writ.dev", "breakglassrequests", "", "", "x", false},
 		{"update", "admissionregistration.k8s.io", "validatingwebhookconfigurations", "", "", "writ-guard", false},

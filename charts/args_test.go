@@ -60,6 +60,9 @@ func TestDeploymentArgsParse(t *testing.T) {
 				if o.Enabled[app.ComponentWebhook] && !mounts[o.WebhookCertDir] {
 					t.Errorf("%s: --webhook-cert-dir %s is not mounted", d.GetName(), o.WebhookCertDir)
 				}
+				if o.Enabled[app.ComponentWebhook] && (o.WitnessCacheDir == "" || !mounts[o.WitnessCacheDir]) {
+					t.Errorf("%s: --witness-cache-dir %q is not a mounted volume (the root filesystem is read-only)", d.GetName(), o.WitnessCacheDir)
+				}
 				if o.Enabled[app.ComponentAudit] && !mounts[o.AuditDir] {
 					t.Errorf("%s: --audit-dir %s is not mounted", d.GetName(), o.AuditDir)
 				}

@@ -274,7 +274,7 @@ func start(t *testing.T, r rendering, deployment string, extra []string) app.Opt
 	local := append(append([]string{}, args(c)...),
 		"--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:"+fmt.Sprint(harness.FreePort(t)),
 		"--audit-dir="+filepath.Join(dir, "audit"), "--audit-export-bind-address=127.0.0.1:"+fmt.Sprint(harness.FreePort(t)),
-		"--sealing-bind-address=127.0.0.1:"+fmt.Sprint(harness.FreePort(t)), "--reconcile-cache-dir="+filepath.Join(dir, "cache"),
+		"--sealing-bind-address=127.0.0.1:"+fmt.Sprint(harness.FreePort(t)), "--reconcile-cache-dir="+filepath.Join(dir, "cache"), "--witness-cache-dir="+filepath.Join(dir, "witness"),
 		"--leader-election-id="+deployment+"-test", "--graceful-shutdown-timeout=5s")
 	o, err := app.ParseFlags(append(local, extra...), io.Discard)
 	if err != nil {

@@ -25,6 +25,7 @@ func TestSchemaRejectsWrongValues(t *testing.T) {
 		{set("guardFallback.exempt", []any{"system:serviceaccount:kube-system:x"}), "exempt"},
 		{set("image.digest", "latest"), "digest"},
 		{set("webhook.podAntiAffinity", "always"), "podAntiAffinity"},
+		{set("webhook.witnessMode", "enforce"), "witnessMode"},
 		{set("webhook.matchConditions", []any{map[string]any{"name": "not-the-apiserver", "expression": "true"}}), "matchConditions"},
 		{set("webhook.matchConditions", []any{map[string]any{"name": "not-a-node", "expression": "true"}}), "matchConditions"},
 		{set("webhook.tls.certManager.issuerRef", map[string]any{"kind": "ClusterIssuer"}), "name"},

@@ -4,11 +4,11 @@
 //
 // The design it serves: the witness runs in the guard webhook's process, as the writ-webhook
 // service account, not as the agent (the reconciler), so that compromising the reconciler, or
-// acting as it, does not let anyone change what the witness believes Git declares. The plan is
-// that a later piece fetches each GitSource itself with read-only credentials, verifies it with the
-// same TrustPolicy, renders each Sync's path with the same renderer, and publishes the result into
-// an Index; the guard then calls Check for every write by the agent. Neither is built yet: this
-// package is the index and the decision only, and nothing calls it.
+// acting as it, does not let anyone change what the witness believes Git declares. Package
+// witness/feed fetches each GitSource itself with read-only credentials, verifies it with the same
+// TrustPolicy, renders each Sync's path with the same renderer, and publishes the result into an
+// Index; the guard (webhook.Guard.Witness) asks the feed, which asks the Index, for every write by
+// the agent. This package is the index and the decision only: it has no Kubernetes client.
 //
 // Index keeps, for each Sync (namespace/name), the desired objects of its newest verified commit
 // and of the one before, so a rollout from commit N to N+1 that the reconciler applies in stages

@@ -90,6 +90,20 @@ func (f *Feed) Check(w witness.Write) witness.Result {
 	return r
 }
 
+// CheckUnsealed judges a Secret written by Writ's unsealer against the SealedSecret an indexed
+// commit declares (witness.Index.CheckUnsealed); a NotReady result says why, as Check's does.
+func (f *Feed) CheckUnsealed(w witness.Write) witness.Result {
+	r := f.index.CheckUnsealed(w)
+	if r.Reason == witness.NotReady {
+		r.Why = f.notes.why(r.Sync)
+	}
+	return r
+}
+
+// DeclaredValue is the value the declaration r was judged against holds at r.Path, for a
+// denial's message; never a Secret's (witness.Index.DeclaredValue).
+func (f *Feed) DeclaredValue(r witness.Result) (string, bool) { return f.index.DeclaredValue(r) }
+
 // Witnessed reports whether user is an identity of Writ's own agent whose writes the witness
 // judges: Writ's reconciler's service account and every service account a Sync names in
 // spec.serviceAccountName (system:serviceaccount:<the Sync's namespace>:<name>). It neither locks

@@ -52,7 +52,9 @@ func (o Options) parts() []part {
 	}
 }
 
-func (o Options) webhook() WebhookOptions { return WebhookOptions{Namespace: o.Namespace} }
+func (o Options) webhook() WebhookOptions {
+	return WebhookOptions{Namespace: o.Namespace, Witness: WitnessOptions{Namespace: o.Namespace, CacheDir: o.WitnessCacheDir, Mode: o.WitnessMode}}
+}
 
 func (o Options) reconciler() ReconcilerOptions {
 	return ReconcilerOptions{Namespace: o.Namespace, CacheDir: o.ReconcileCacheDir}

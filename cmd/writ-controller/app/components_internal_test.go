@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
 )
 
 // Every component a flag can enable is composed, once and in the order of Components, and runs
@@ -50,12 +52,12 @@ func TestComponentsGetTheirOwnOptions(t *testing.T) {
 		"--audit-checkpoint-interval", "2m", "--audit-export-bind-address", ":1", "--sealing-bind-address", ":2", "--sealing-key-renew-period", "1h",
 		"--sealing-key-cutoff-time", "2026-11-22T06:00:00Z", "--sealing-key-ttl", "48h", "--sealing-key-cn", "cn", "--sealing-workers", "3",
 		"--sealing-rate-limit", "4", "--sealing-rate-limit-burst", "5", "--webhook-cert-secret", "s", "--webhook-service", "svc",
-		"--webhook-configuration", "v", "--mutating-webhook-configuration", "m"}, &bytes.Buffer{})
+		"--webhook-configuration", "v", "--mutating-webhook-configuration", "m", "--witness-cache-dir", "/w", "--witness-mode", "Warn"}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ got, want any }{
-		{o.webhook(), WebhookOptions{Namespace: "gitops"}},
+		{o.webhook(), WebhookOptions{Namespace: "gitops", Witness: WitnessOptions{Namespace: "gitops", CacheDir: "/w", Mode: guardv1.WitnessWarn}}},
 		{o.reconciler(), ReconcilerOptions{Namespace: "gitops", CacheDir: "/c"}},
 		{o.audit(), AuditOptions{Namespace: "gitops", Dir: "/a", Chain: "east", CheckpointInterval: 2 * time.Minute, ExportAddr: ":1"}},
 		{o.sealing(), SealingOptions{Namespace: "gitops", Addr: ":2", KeyRenewPeriod: time.Hour, KeyCutoff: time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC),

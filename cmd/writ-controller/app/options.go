@@ -6,8 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
+
+	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
 )
 
 // Options are writ-controller's flags. The manager reads the general ones; Options.parts hands
@@ -34,6 +38,9 @@ type Options struct {
 	// The manager's webhook server, which the webhook component's handlers are served by.
 	WebhookPort    int
 	WebhookCertDir string
+	// The witness, in the webhook component: its cache and the guard's default mode.
+	WitnessCacheDir string
+	WitnessMode     guardv1.WitnessMode
 
 	// Self-managed webhook TLS (without cert-manager): see certs.go.
 	ManageWebhookCerts   bool
@@ -76,6 +83,7 @@ func DefaultOptions() Options {
 
 		WebhookPort:    9443,
 		WebhookCertDir: "/tmp/k8s-webhook-server/serving-certs",
+		WitnessMode:    guardv1.WitnessEnforce,
 
 		WebhookCertSecret:    "writ-webhook-tls",
 		WebhookService:       "writ-webhook",
@@ -113,6 +121,8 @@ func ParseFlags(args []string, out io.Writer) (Options, error) {
 	fs.StringVar(&o.AuditExportAddr, "audit-export-bind-address", o.AuditExportAddr, `address serving evidence bundles to "writ audit export" through the API server's service proxy ("0" disables it)`)
 	fs.IntVar(&o.WebhookPort, "webhook-port", o.WebhookPort, "port the admission webhook serves on (HTTPS)")
 	fs.StringVar(&o.WebhookCertDir, "webhook-cert-dir", o.WebhookCertDir, "directory holding the webhook's tls.crt and tls.key (reloaded when they change)")
+	fs.StringVar(&o.WitnessCacheDir, "witness-cache-dir", o.WitnessCacheDir, "where the webhook's witness keeps its own repository caches and checkouts, never the reconciler's (default: a new directory under $TMPDIR)")
+	mode := fs.String("witness-mode", string(o.WitnessMode), "what the guard does with a write by Writ's agent that no verified commit declares, where neither its Sync nor a GuardPolicy sets spec.witness: Enforce (deny), Warn (allow, warn and record UnverifiedAgentWrite) or Off")
 	fs.BoolVar(&o.ManageWebhookCerts, "manage-webhook-certs", false, "keep the webhook's CA and serving certificate in the Secret --webhook-cert-secret, renewed before expiry, and the caBundle of --webhook-configuration in step (when cert-manager does not); runs on the leader")
 	fs.StringVar(&o.WebhookCertSecret, "webhook-cert-secret", o.WebhookCertSecret, "with --manage-webhook-certs: the Secret, in --namespace, holding ca.crt, ca.key, tls.crt and tls.key")
 	fs.StringVar(&o.WebhookService, "webhook-service", o.WebhookService, "with --manage-webhook-certs: the webhook's Service in --namespace, named by the serving certificate")
@@ -155,6 +165,7 @@ func ParseFlags(args []string, out io.Writer) (Options, error) {
 		o.SealingKeyCutoff = t
 	}
 	o.KubeAPIQPS = float32(*qps)
+	o.WitnessMode = guardv1.WitnessMode(*mode)
 	return o, o.Validate()
 }
 
@@ -186,6 +197,12 @@ func (o Options) Validate() error {
 	}
 	if o.AuditCheckpointInterval < time.Second {
 		errs = append(errs, fmt.Errorf("--audit-checkpoint-interval %s is too short: use at least 1s", o.AuditCheckpointInterval))
+	}
+	if !slices.Contains(witnessModes, o.WitnessMode) {
+		errs = append(errs, fmt.Errorf("--witness-mode %q is not one of Enforce, Warn and Off", o.WitnessMode))
+	}
+	if o.WitnessCacheDir != "" && filepath.Clean(o.WitnessCacheDir) == filepath.Clean(filepath.Join(o.ReconcileCacheDir, "sources")) {
+		errs = append(errs, fmt.Errorf("--witness-cache-dir %s is the reconciler's source cache: the witness fetches into a directory of its own", o.WitnessCacheDir))
 	}
 	if o.WebhookPort < 1 || o.WebhookPort > 65535 {
 		errs = append(errs, fmt.Errorf("--webhook-port %d is not a port", o.WebhookPort))

@@ -5,6 +5,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -14,6 +16,9 @@ func TestParseFlags(t *testing.T) {
 	}
 	if !o.Enabled[ComponentWebhook] || o.Enabled[ComponentSealing] || !o.LeaderElect {
 		t.Fatalf("components/leader election not parsed: %+v", o)
+	}
+	if o.WitnessMode != guardv1.WitnessEnforce || o.WitnessCacheDir != "" {
+		t.Fatalf("the witness's defaults: mode %q (want Enforce), cache %q (want a temporary directory)", o.WitnessMode, o.WitnessCacheDir)
 	}
 	if o.LeaderElectionNamespace != "gitops" || o.MetricsAddr != "127.0.0.1:9090" {
 		t.Fatalf("unexpected %+v", o)
@@ -31,6 +36,8 @@ func TestParseFlagsRejectsBadInput(t *testing.T) {
 		{[]string{"--graceful-shutdown-timeout", "0s"}, "must be positive"},
 		{[]string{"stray"}, "unexpected arguments"},
 		{[]string{"--enable-everything"}, "flag provided but not defined"},
+		{[]string{"--witness-mode", "enforce"}, `--witness-mode "enforce" is not one of Enforce, Warn and Off`},
+		{[]string{"--reconcile-cache-dir", "/c", "--witness-cache-dir", "/c/sources/"}, "is the reconciler's source cache"},
 	} {
 		var out bytes.Buffer
 		_, err := ParseFlags(tt.args, &out)

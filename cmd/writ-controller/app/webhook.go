@@ -25,9 +25,12 @@ const (
 // approval stamp, served by the manager's webhook server (--webhook-port, --webhook-cert-dir).
 type WebhookOptions struct {
 	Namespace string // Writ's own namespace: exempt from the guard, where audit events go
+	// Witness is the witness the guard judges the agent's writes with (witness.go).
+	Witness WitnessOptions
 }
 
-// setupWebhook registers the guard and the stamp with mgr's webhook server.
+// setupWebhook registers the guard, with the witness's feed (setupWitness), and the stamp with
+// mgr's webhook server.
 func setupWebhook(ctx context.Context, mgr ctrl.Manager, o WebhookOptions) error {
 	log := ctrl.Log.WithName("webhook")
 	rec := kuberecorder.New(mgr.GetClient(), kuberecorder.Options{Namespace: o.Namespace, OnError: func(e audit.Event, err error) {
@@ -36,8 +39,13 @@ func setupWebhook(ctx context.Context, mgr ctrl.Manager, o WebhookOptions) error
 	if err := kuberecorder.RegisterMetrics(metrics.Registry, "webhook", rec); err != nil {
 		return err
 	}
+	wit, err := setupWitness(ctx, mgr, o.Witness)
+	if err != nil {
+		return fmt.Errorf("setting up the witness: %w", err)
+	}
 	exempt := append(append([]string{}, webhook.DefaultExemptNamespaces...), o.Namespace)
-	guard := &webhook.Guard{Reader: mgr.GetCache(), Recorder: rec, ExemptNamespaces: exempt, Metrics: webhook.NewMetrics(metrics.Registry)}
+	guard := &webhook.Guard{Reader: mgr.GetCache(), Recorder: rec, ExemptNamespaces: exempt, Metrics: webhook.NewMetrics(metrics.Registry),
+		Witness: wit, WitnessMode: o.Witness.Mode}
 	// Keep the compiled policies and grants between requests; the cache's watches drop them
 	// whenever a GuardPolicy or BreakGlassRequest changes.
 	if err := guard.InvalidateOn(ctx, mgr.GetCache()); err != nil {
