@@ -29,7 +29,7 @@ func (f *Fields) diff(n *node, path string, live any, hasLive bool, out []string
 			return append(out, path)
 		}
 		byName := map[string]any{}
-		if ln, ok := elementNames(l); ok {
+		if ln, ok := identities(l, f.keys[n.keys]); ok {
 			for i, name := range ln {
 				byName[name] = l[i]
 			}

@@ -28,16 +28,22 @@
 // status never are. null in Git unsets a field and declares nothing. A declared empty object or
 // list, or a field the typed round trip drops, matches an absent or null live value. Numbers
 // compare by value whatever their spelling (3, 3.0, 3e0); strings after JSON unescaping; a
-// scalar of another JSON type never matches. A list of objects each with a distinct string
-// "name" is matched by name (extra live elements, such as a sidecar a mutating webhook adds, are
-// not compared; a live list whose elements are not all distinctly named matches no declared
-// element); any other list is matched by position and must keep its length. Duplicate keys in
+// scalar of another JSON type never matches. A list of a built-in kind is matched as the
+// apiserver merges it, by the schema client-go ships for server-side apply, read at Compile time:
+// a list-map by the keys of its schema (containers, env and volumes by name, a container's ports
+// by containerPort and protocol, a Service's ports by port and protocol, volume mounts by
+// mountPath), with the default the apiserver fills in for an absent key (a port's protocol
+// "TCP"); an atomic list (tolerations, args, RBAC rules and subjects) and a set by position. A
+// custom resource's list of objects each with a distinct string "name" is matched by name, any
+// other list by position. In a list matched by keys, extra live elements (a sidecar a mutating
+// webhook adds) are not compared, and a live list whose elements do not all have distinct keys
+// matches no declared element; a list matched by position must keep its length. Duplicate keys in
 // the live JSON: the last one counts, as encoding/json decodes them. Custom resources are stored
 // as sent and compared as such; a CRD's conversion webhook that rewrites a declared value is a
 // difference.
 //
 // Paths are spelt from the object's root: ".spec.template.spec.containers[name=web].image",
-// ".spec.ports[0].port", ".metadata.labels"; Diff and FirstDiffJSON never return values, so a path is
+// ".spec.ports[port=80,protocol=TCP].targetPort", ".subjects[0].name", ".metadata.labels"; Diff and FirstDiffJSON never return values, so a path is
 // safe to log even for a Secret. (*Fields).DeclaredAt returns what the manifest declares at such
 // a path (compact JSON, the manifest's spelling), for a denial's message: a value, so its caller
 // must never show it for a Secret.

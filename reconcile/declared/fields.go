@@ -18,11 +18,12 @@ type Fields struct {
 	strs  string                       // every key, element name and string value, referred to by position
 	norms []scalar                     // the normalised spelling of the scalars that have another one
 	index map[uint32]map[string]uint32 // the children at nodes[first:] of a long object or list, by key
+	keys  [][]string                   // the keys of the keyed lists (node.keys)
 }
 
 // Compile prepares want for comparison: every normalisation that depends only on the manifest
 // (Secret stringData, the typed round trip of a built-in kind, status dropped, keys sorted, lists
-// of objects keyed by name) is done here once.
+// matched by their keys, as the schema of a built-in kind says) is done here once.
 func Compile(want *unstructured.Unstructured) (*Fields, error) {
 	if want == nil || want.Object == nil {
 		return nil, errors.New("declared: no manifest to compile")
@@ -36,7 +37,7 @@ func Compile(want *unstructured.Unstructured) (*Fields, error) {
 	}
 	// A status subresource is never written by Writ's apply.
 	w, n = without(w, "status"), without(n, "status")
-	return new(builder).fields(w, n, stored), nil
+	return new(builder).fields(w, n, stored, typeOf(gvk)), nil
 }
 
 // Diff returns the paths (".spec.template.spec.containers[name=web].image") at which live, the

@@ -9,7 +9,8 @@ import (
 // scalar. The nodes of one Fields live in one slice (a node's children are contiguous in it) and
 // their strings in one string (ref), so that an index of many objects holds few, small pieces.
 type node struct {
-	// key is the node's key in its parent object, or, for an element of a named list, its name.
+	// key is the node's key in its parent object, or, for an element of a keyed list, its identity
+	// (see identities).
 	key ref
 	// val is a string scalar's value; for an object or a list, the JSON that is known to match it
 	// (see exact), if any.
@@ -22,6 +23,7 @@ type node struct {
 	kind         nodeKind
 	sk           scalarKind // a scalar's JSON type (noScalar: it matches nothing)
 	flags        nodeFlags
+	keys         uint8 // a keyed list's keys: Fields.keys[keys]
 }
 
 // ref is a string of Fields.strs.
@@ -52,6 +54,7 @@ const linearMax = 8
 
 // builder compiles a manifest into Fields.
 type builder struct {
+	keys  [][]string // the keys of the keyed lists, each once; keys[0] is nameKeys
 	nodes []node
 	strs  []byte
 	norms []scalar
@@ -66,18 +69,20 @@ func (b *builder) ref(s string) ref {
 
 // fields returns the compiled Fields of want, an object, norm, its normalised spelling, and stored,
 // the JSON of norm as the apiserver would write it.
-func (b *builder) fields(want, norm map[string]any, stored []byte) *Fields {
+func (b *builder) fields(want, norm map[string]any, stored []byte, t typ) *Fields {
 	b.nodes = append(b.nodes, node{})
-	b.nodes[0] = b.build(want, norm, true)
+	b.keys = [][]string{nameKeys}
+	b.nodes[0] = b.build(want, norm, true, t)
 	// Copied to their length: what grew while building is not kept.
-	f := &Fields{nodes: slices.Clone(b.nodes), strs: string(append(b.strs, stored...)), norms: slices.Clone(b.norms), index: b.index}
+	f := &Fields{nodes: slices.Clone(b.nodes), strs: string(append(b.strs, stored...)), norms: slices.Clone(b.norms), index: b.index, keys: b.keys}
 	f.exact(uint32(len(b.strs)))
 	return f
 }
 
 // build compiles want, which is not nil; norm is its normalised spelling (hasNorm false: the typed
-// round trip dropped the field). Its children are appended to b.nodes.
-func (b *builder) build(want, norm any, hasNorm bool) node {
+// round trip dropped the field), t its type in a built-in kind's schema. Its children are appended
+// to b.nodes.
+func (b *builder) build(want, norm any, hasNorm bool, t typ) node {
 	n := node{}
 	if empty(want) || !hasNorm {
 		n.flags |= absentOK
@@ -100,7 +105,7 @@ func (b *builder) build(want, norm any, hasNorm bool) node {
 			if nm != nil {
 				nv, nok = nm[k]
 			}
-			c := b.build(w[k], nv, nok)
+			c := b.build(w[k], nv, nok, t.field(k))
 			c.key = b.ref(k)
 			b.nodes[int(first)+i] = c
 		}
@@ -110,17 +115,27 @@ func (b *builder) build(want, norm any, hasNorm bool) node {
 		if len(nl) != len(w) {
 			nl = w
 		}
-		names, named := elementNames(w)
-		n.kind = listNode
-		if named {
-			n.kind = namedListNode
+		keys, keyed, known := t.listKeys()
+		if !known {
+			keys, keyed = nameKeys, true // no schema: objects with distinct names by name
 		}
+		var names []string
+		if keyed {
+			names, keyed = identities(w, keys)
+		}
+		n.kind = listNode
+		if keyed && len(b.keys) < 256 {
+			n.kind, n.keys, keyed = namedListNode, b.keysOf(keys), true
+		} else {
+			keyed = false
+		}
+		named := keyed
 		first := b.reserve(len(w))
 		n.first, n.count = first, uint32(len(w))
 		for i := range w {
 			c := node{kind: nullNode}
 			if w[i] != nil {
-				c = b.build(w[i], nl[i], true)
+				c = b.build(w[i], nl[i], true, t.elem())
 			}
 			if named {
 				c.key = b.ref(names[i])
@@ -165,6 +180,17 @@ func (f *Fields) scalar(n *node) scalar {
 		s.s = f.str(n.val)
 	}
 	return s
+}
+
+// keysOf returns the index in b.keys of keys, adding them if they are new.
+func (b *builder) keysOf(keys []string) uint8 {
+	for i, k := range b.keys {
+		if slices.Equal(k, keys) {
+			return uint8(i)
+		}
+	}
+	b.keys = append(b.keys, keys)
+	return uint8(len(b.keys) - 1)
 }
 
 // reserve appends k zeroed nodes, the children being built, and returns the first one's index.
@@ -235,27 +261,6 @@ func (f *Fields) matches(n *node, l scalar) bool {
 	return n.first != 0 && f.norms[n.first-1].equal(l)
 }
 
-// elementNames returns the "name" of every element of a list of objects, if each has a distinct one.
-func elementNames(l []any) ([]string, bool) {
-	if len(l) == 0 {
-		return nil, false
-	}
-	names := make([]string, len(l))
-	seen := map[string]bool{}
-	for i, e := range l {
-		m, ok := e.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		name, ok := m["name"].(string)
-		if !ok || seen[name] {
-			return nil, false
-		}
-		seen[name], names[i] = true, name
-	}
-	return names, true
-}
-
 // empty reports whether a declared value declares nothing: an empty object or list (a type that
 // omits empty values stores nothing for it).
 func empty(v any) bool {
@@ -279,13 +284,10 @@ func (f *Fields) segment(n *node, i int) string {
 	case objectNode:
 		return "." + f.str(f.nodes[int(n.first)+i].key)
 	case namedListNode:
-		return elementPath(f.str(f.nodes[int(n.first)+i].key))
+		return elementSegment(f.keys[n.keys], f.str(f.nodes[int(n.first)+i].key))
 	}
 	return indexPath(i)
 }
-
-// elementPath is the path segment of a named list element.
-func elementPath(name string) string { return "[name=" + name + "]" }
 
 // indexPath is the path segment of a positional list element.
 func indexPath(i int) string { return "[" + strconv.Itoa(i) + "]" }

@@ -31,6 +31,8 @@ type scanner struct {
 	names []span // the live element names of the named list being read, in nbuf
 	nbuf  []byte // decoded live element names
 	sbuf  []byte // a decoded live string
+	kbuf  []byte // a decoded live key value (elementID)
+	ibuf  []byte // the identity of a live list element (elementID)
 	stack []byte // the open containers skipValue is inside
 }
 
@@ -45,7 +47,7 @@ type span struct{ start, end int }
 
 func (s *scanner) release() {
 	s.b, s.valid, s.f, s.slow = nil, false, nil, false
-	s.slots, s.names, s.nbuf, s.sbuf, s.stack = s.slots[:0], s.names[:0], s.nbuf[:0], s.sbuf[:0], s.stack[:0]
+	s.slots, s.names, s.nbuf, s.sbuf, s.stack, s.kbuf, s.ibuf = s.slots[:0], s.names[:0], s.nbuf[:0], s.sbuf[:0], s.stack[:0], s.kbuf[:0], s.ibuf[:0]
 	clear(s.slots[:cap(s.slots)]) // drop the paths of the last difference
 	scanners.Put(s)
 }

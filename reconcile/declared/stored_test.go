@@ -5,8 +5,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,7 +91,7 @@ func TestNoFalseDiffOnStoredObjects(t *testing.T) {
 				continue
 			}
 			d := checkAgree(t, m.String()+" "+l.path, f, live)
-			if !slices.Contains(d, l.want) {
+			if !slices.ContainsFunc(d, l.names) {
 				t.Errorf("%s: %s changed in the stored object, Diff names %q", m, l.path, d)
 			}
 			changed++
@@ -200,11 +202,30 @@ func declaredView(o *unstructured.Unstructured) map[string]any {
 	return m
 }
 
-// leaf is one declared scalar: its path, the path Diff must name when it changes, and how to
+// leaf is one declared scalar: its path, the paths Diff may name when it changes, and how to
 // change it in a live object.
 type leaf struct {
-	path, want string
-	change     func(live map[string]any) bool
+	path string
+	// want are the paths Diff may name for the change: "[*]" is any element of a list of
+	// objects (matched by name, by the keys of its schema or by position: which, the test leaves
+	// to Diff), and a changed key of an element (keyFields) may name the element instead.
+	want   []string
+	change func(live map[string]any) bool
+}
+
+// keyFields are the fields of list elements that key a list-map of a built-in kind, or a custom
+// resource's list by name: changing one makes the declared element a missing one.
+var keyFields = []string{"name", "containerPort", "protocol", "port", "mountPath", "ip", "uid", "type", "devicePath", "topologyKey", "whenUnsatisfiable"}
+
+// names reports whether d is a path l.want allows.
+func (l leaf) names(d string) bool {
+	for _, w := range l.want {
+		re := "^" + strings.ReplaceAll(regexp.QuoteMeta(w), `\[\*\]`, `\[[^\]]*\]`) + "$"
+		if regexp.MustCompile(re).MatchString(d) {
+			return true
+		}
+	}
+	return false
 }
 
 // step finds, in a live value, the child a path segment names.
@@ -258,21 +279,21 @@ func leaves(git any, path string, steps []step) []leaf {
 			if names != nil {
 				p := path + "[name=" + names[i] + "]"
 				for _, l := range leaves(v, p, append(slices.Clip(steps), named(names[i]))) {
-					if l.path == p+".name" {
-						l.want = p // a renamed element is a missing one
-					}
-					out = append(out, l)
+					out = append(out, elementLeaf(l, p, path))
 				}
 				continue
 			}
-			out = append(out, leaves(v, path+"["+strconv.Itoa(i)+"]", append(slices.Clip(steps), index(i)))...)
+			p := path + "[" + strconv.Itoa(i) + "]"
+			for _, l := range leaves(v, p, append(slices.Clip(steps), index(i))) {
+				out = append(out, elementLeaf(l, p, path))
+			}
 		}
 		return out
 	case nil:
 		return nil
 	}
 	changed := changedValue(git)
-	return []leaf{{path: path, want: path, change: func(live map[string]any) bool {
+	return []leaf{{path: path, want: []string{path}, change: func(live map[string]any) bool {
 		var cur any = live
 		for i, s := range steps {
 			get, set, ok := s(cur)
@@ -290,6 +311,26 @@ func leaves(git any, path string, steps []step) []leaf {
 		}
 		return false
 	}}}
+}
+
+// elementLeaf is l, a leaf under the element p of the list at path, with the element's segment
+// in what Diff may name left to Diff ("[*]"), and the element itself allowed for a key field.
+func elementLeaf(l leaf, p, path string) leaf {
+	for i, w := range l.want {
+		if rest, ok := strings.CutPrefix(w, p); ok {
+			l.want[i] = path + "[*]" + rest
+			if f, ok := strings.CutPrefix(rest, "."); ok && slices.Contains(keyFields, f) && (isObjectElement(l, p)) {
+				l.want = append(l.want, path+"[*]")
+			}
+		}
+	}
+	return l
+}
+
+// isObjectElement reports whether the leaf l is a field right in the element p (not deeper).
+func isObjectElement(l leaf, p string) bool {
+	rest := strings.TrimPrefix(l.path, p)
+	return strings.Count(rest, ".") == 1 && !strings.Contains(rest, "[")
 }
 
 // namesOf returns the elements' names if every one is an object with a distinct string name.

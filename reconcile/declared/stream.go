@@ -2,6 +2,7 @@ package declared
 
 import (
 	"bytes"
+	"slices"
 	"unsafe"
 )
 
@@ -192,33 +193,45 @@ func (s *scanner) list(n *node) (string, bool, error) {
 	return "", false, nil
 }
 
-// namedList compares the list at s.i with n, element by name. An element is first read for its
-// name (the last "name" key, as encoding/json decodes duplicates), then, if n declares that name,
-// read again and compared. Unless every live element is an object with a distinct string name,
-// no declared element matches.
+// namedList compares the list at s.i with n, element by its keys (see listkeys.go). An element
+// is first read for its identity (the last value of each key, as encoding/json decodes
+// duplicates), then, if n declares that identity, read again and compared. Unless every live
+// element is an object with a distinct identity, no declared element matches.
 func (s *scanner) namedList(n *node) (string, bool, error) {
 	base := s.push(int(n.count))
 	nameBase, nbufBase := len(s.names), len(s.nbuf)
 	defer func() { s.slots, s.names, s.nbuf = s.slots[:base], s.names[:nameBase], s.nbuf[:nbufBase] }()
+	keys := s.f.keys[n.keys]
+	_, defaulted := keyDefaults[keys[0]]
+	leading := len(keys) == 1 && !defaulted
 	named := true
 	var seen map[string]struct{} // the names of a long list
 	err := s.items(']', func() error {
 		start := s.i
-		// The apiserver writes "name" first: then the element is read once, and a match (its
-		// declared "name" included, so that is its last "name") needs nothing more.
-		if k := s.leadingName(n); k >= 0 {
-			_, differs, err := s.value(&s.f.nodes[int(n.first)+k])
-			if err != nil {
-				return err
+		// The apiserver writes a single key such as "name" first: then the element is read once,
+		// and a match (its declared key included, so that is its last one) needs nothing more.
+		if k := -1; leading {
+			if k = s.leadingName(n, keys[0]); k >= 0 {
+				_, differs, err := s.value(&s.f.nodes[int(n.first)+k])
+				if err != nil {
+					return err
+				}
+				if !differs {
+					named = named && !s.slots[base+k].seen // a declared name twice
+					s.slots[base+k] = slot{seen: true}
+					return nil
+				}
+				s.i = start // a difference: read the element's name the careful way
 			}
-			if !differs {
-				named = named && !s.slots[base+k].seen // a declared name twice
-				s.slots[base+k] = slot{seen: true}
-				return nil
-			}
-			s.i = start // a difference: read the element's name the careful way
 		}
-		name, ok, err := s.elementName()
+		var name []byte
+		var ok bool
+		var err error
+		if len(keys) == 1 {
+			name, ok, err = s.elementName(keys[0])
+		} else {
+			name, ok, err = s.elementID(keys)
+		}
 		if err != nil {
 			return err
 		}
@@ -252,9 +265,81 @@ func (s *scanner) namedList(n *node) (string, bool, error) {
 	return "", false, nil
 }
 
-// elementName consumes one list element and returns its "name", if it is an object whose last
-// "name" key has a string value. The name is valid until the next string is decoded.
-func (s *scanner) elementName() (name []byte, ok bool, err error) {
+// keyValue is the last value of one key of a list element, as elementID reads it.
+type keyValue struct {
+	present, scalar bool
+	raw             []byte // a string's raw contents, in the scanner's input
+	plain           bool
+	v               scalar // any other scalar
+}
+
+// elementID consumes one list element and returns its identity under keys (more than one, at
+// most maxKeys), if it is an object whose keys have scalar values (see identities). The
+// identity is valid until the next element is read.
+func (s *scanner) elementID(keys []string) (id []byte, ok bool, err error) {
+	if s.peek() != '{' {
+		return nil, false, s.skipValue()
+	}
+	var vals [maxKeys]keyValue
+	err = s.items('}', func() error {
+		key, err := s.member()
+		if err != nil {
+			return err
+		}
+		j := slices.Index(keys, string(key))
+		if j < 0 {
+			return s.skipValue()
+		}
+		kv := keyValue{present: true, scalar: true}
+		switch c := s.peek(); {
+		case c == '"':
+			kv.raw, kv.plain, err = s.str()
+			kv.v.kind = stringScalar
+		case c == 'n':
+			kv.present = false // null: absent, as encoding/json decodes it
+			err = s.literal("null")
+		case c == '{' || c == '[':
+			kv.scalar = false
+			err = s.skipValue()
+		default:
+			kv.v, err = s.scalar()
+		}
+		vals[j] = kv
+		return err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	id = s.ibuf[:0]
+	for j, key := range keys {
+		kv := vals[j]
+		if kv.present && !kv.scalar {
+			return nil, false, nil
+		}
+		if !kv.present {
+			if d, has := keyDefaults[key]; has {
+				kv = keyValue{present: true, scalar: true, raw: []byte(d), plain: true, v: scalar{kind: stringScalar}}
+			}
+		}
+		if kv.v.kind == stringScalar {
+			kv.v.s = unsafe.String(unsafe.SliceData(kv.raw), len(kv.raw))
+			if !kv.plain {
+				s.kbuf = unquote(s.kbuf[:0], kv.raw)
+				kv.v.s = unsafe.String(unsafe.SliceData(s.kbuf), len(s.kbuf))
+			}
+		}
+		if id, ok = appendIdentity(id, len(keys), j, kv.v, kv.present); !ok {
+			return nil, false, nil
+		}
+	}
+	s.ibuf = id
+	return id, true, nil
+}
+
+// elementName consumes one list element and returns the value of its single key, if it is an
+// object whose last such key has a string value. The name is valid until the next string is
+// decoded.
+func (s *scanner) elementName(nameKey string) (name []byte, ok bool, err error) {
 	if s.peek() != '{' {
 		return nil, false, s.skipValue()
 	}
@@ -263,7 +348,7 @@ func (s *scanner) elementName() (name []byte, ok bool, err error) {
 		if err != nil {
 			return err
 		}
-		if string(key) != "name" {
+		if string(key) != nameKey {
 			return s.skipValue()
 		}
 		if s.peek() != '"' {
@@ -281,16 +366,16 @@ func (s *scanner) elementName() (name []byte, ok bool, err error) {
 	return name, ok, err
 }
 
-// leadingName returns the position among n's names of the element at s.i if its first key is
-// "name" with a string value n declares, else -1. It consumes nothing.
-func (s *scanner) leadingName(n *node) int {
+// leadingName returns the position among n's elements of the element at s.i if its first key is
+// nameKey with a string value n declares, else -1. It consumes nothing.
+func (s *scanner) leadingName(n *node, nameKey string) int {
 	start := s.i
 	defer func() { s.i = start }()
 	if s.peek() != '{' {
 		return -1
 	}
 	s.i++
-	if key, err := s.member(); err != nil || string(key) != "name" || s.peek() != '"' {
+	if key, err := s.member(); err != nil || string(key) != nameKey || s.peek() != '"' {
 		return -1
 	}
 	raw, plain, err := s.str()
