@@ -30,7 +30,7 @@
 // reconciler could forge it. A status change only wakes the feed, because it usually means the
 // reconciler fetched a new commit and is about to apply it: the feed fetches at once, so that the
 // reconciler's writes of a new commit are rarely denied for want of an index. A GitSource's spec,
-// a Sync's creation, change or deletion, a TrustPolicy's creation, deletion or change of
+// a Sync's creation, change of spec or deletion (not its status), a TrustPolicy's creation, deletion or change of
 // generation, and the GitSource's interval wake it too.
 //
 // A deleted Sync, a Sync that names another GitSource, a deleted GitSource and a revoked anchor
@@ -40,8 +40,9 @@
 //
 // Witnessed tells the guard whose writes the witness judges: Writ's reconciler's service account in
 // Writ's namespace, and every service account a Sync names in spec.serviceAccountName, which the
-// reconciler impersonates to apply. The set is rebuilt from the cache on every Sync event and read
-// through an atomic pointer, so Witnessed neither locks nor allocates. Until the manager's cache
+// reconciler impersonates to apply. The set is rebuilt from the cache whenever a Sync is created,
+// deleted or its spec changes, and read through an atomic pointer, so Witnessed neither locks nor
+// allocates. Until the manager's cache
 // has synced and the set is built the first time, the Feed's readiness check (ReadyCheck) fails,
 // so a webhook pod does not serve reviews knowing only the reconciler's own account.
 //

@@ -8,10 +8,12 @@ import (
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	ctrlreconcile "sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	reconcilev1 "writ.dev/writ/reconcile/api/v1alpha1"
@@ -33,7 +35,8 @@ func newIdentities(reconciler string) *identities { return &identities{reconcile
 // rebuild is the only request: every Sync event asks for the whole set again.
 var rebuild = ctrlreconcile.Request{}
 
-// setup registers the controller that rebuilds the set on every Sync event, and the identities
+// setup registers the controller that rebuilds the set on every Sync creation, deletion and change
+// of spec (not of status), and the identities
 // themselves as a runnable that builds it once the cache has synced, even with no Sync at all.
 func (i *identities) setup(mgr ctrl.Manager) error {
 	i.client, i.cache = mgr.GetClient(), mgr.GetCache()
@@ -44,7 +47,7 @@ func (i *identities) setup(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).Named("witness-identities").
 		Watches(&reconcilev1.Sync{}, handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []ctrlreconcile.Request {
 			return []ctrlreconcile.Request{rebuild}
-		})).
+		}), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 1, NeedLeaderElection: &no}).
 		Complete(i)
 }

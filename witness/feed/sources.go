@@ -71,14 +71,15 @@ type indexed struct {
 
 // setup registers the controller. GitSource events of every kind wake it (a status change is a
 // hint that the reconciler fetched: the feed fetches too, reading nothing of that status); a
-// Sync's event wakes its GitSource (the old one's too, when it names another); a TrustPolicy's
+// Sync's creation, deletion or change of spec (its generation: not the status the reconciler
+// writes after every apply) wakes its GitSource (the old one's too, when it names another); a TrustPolicy's
 // creation, deletion or new generation wakes the GitSources naming it.
 func (l *sourceLoop) setup(mgr ctrl.Manager) error {
 	l.sources, l.syncs = map[types.NamespacedName]*anchor{}, map[types.NamespacedName]*indexed{}
 	no := false
 	return ctrl.NewControllerManagedBy(mgr).Named("witness-gitsource").
 		For(&reconcilev1.GitSource{}).
-		Watches(&reconcilev1.Sync{}, handler.EnqueueRequestsFromMapFunc(sourceOf)).
+		Watches(&reconcilev1.Sync{}, handler.EnqueueRequestsFromMapFunc(sourceOf), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&provenancev1.TrustPolicy{}, handler.EnqueueRequestsFromMapFunc(l.sourcesNaming),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: l.workers, NeedLeaderElection: &no}).
