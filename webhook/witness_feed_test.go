@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,7 +95,7 @@ func TestWitnessFeedJudgesTheAgent(t *testing.T) {
 		&reconcilev1.GitSource{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "repo"}, Spec: reconcilev1.GitSourceSpec{
 			URL: url, Ref: &reconcilev1.GitRef{Branch: "main"}, TrustPolicy: ns, Interval: fast}},
 		&reconcilev1.Sync{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}, Spec: reconcilev1.SyncSpec{
-			SourceRef: reconcilev1.LocalObjectReference{Name: "repo"}, Path: "apps", Interval: fast}},
+			SourceRef: reconcilev1.LocalObjectReference{Name: "repo"}, Path: "apps", Interval: fast, ServiceAccountName: "deployer"}},
 	} {
 		if err := env.Client.Create(ctx, o); err != nil {
 			t.Fatal(err)
@@ -107,12 +108,24 @@ func TestWitnessFeedJudgesTheAgent(t *testing.T) {
 	})
 	before := len(ev.unverified(agentUser, "settings"))
 	err = agent.Patch(ctx, stamped("evil"), mergePatch(`{"data":{"mode":"evil"}}`))
-	witnessDenied(t, "a change the commit does not declare", err, "ConfigMap "+ns+"/settings", ".data.mode", commit, "Sync "+ns+"/app")
+	witnessDenied(t, "a change the commit does not declare", err, "ConfigMap "+ns+"/settings", ".data.mode", commit, "Sync "+ns+"/app",
+		`(Git declares .data.mode = "safe")`)
 	recordedOnce(t, ev, agentUser, "settings", before, ".data.mode", commit)
 	var cm corev1.ConfigMap
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "settings"}, &cm); err != nil || cm.Data["mode"] != "safe" {
 		t.Errorf("settings: %v %v", cm.Data, err)
 	}
+
+	// The service account the Sync applies with is the agent too: its token cannot plant what no
+	// commit declares.
+	if err := env.Grant(ctx, harness.ServiceAccountSubject(ns, "deployer"), "cluster-admin"); err != nil {
+		t.Fatal(err)
+	}
+	deployer := mustClient(t, benchMust(env.ServiceAccount(ctx, ns, "deployer"))(t))
+	harness.Eventually(t, "the Sync's service account judged by the witness", 30*time.Second, func() (bool, string) {
+		err := deployer.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "planted"}}, client.DryRunAll)
+		return err != nil && strings.Contains(err.Error(), unverifiedText), errString(err)
+	})
 }
 
 func errString(err error) string {
