@@ -48,8 +48,12 @@ func TestApplyAndRBAC(t *testing.T) {
 func install(t *testing.T, r rendering) func() {
 	t.Helper()
 	ctx := context.Background()
-	if err := env.EnsureNamespace(ctx, r.namespace); err != nil {
-		t.Fatal(err)
+	for _, o := range append([]*unstructured.Unstructured{{Object: map[string]any{"metadata": map[string]any{"namespace": r.namespace}}}}, r.objects...) {
+		if ns := o.GetNamespace(); ns != "" {
+			if err := env.EnsureNamespace(ctx, ns); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	dyn := dynamic.NewForConfigOrDie(env.Config)
 	admin := applier{dyn: dyn, mapper: env.Client.RESTMapper()}
@@ -283,6 +287,9 @@ var rbac = map[string]func(t *testing.T, ns string){
 	"defaults": func(t *testing.T, ns string) {
 		webhookAccount(t, ns)
 		controllerAccount(t, ns, true)
+		// Without webhook.witnessSecretNamespaces the witness's get on Secrets is cluster-wide,
+		// Writ's own namespace included (README, "The witness: who holds the index").
+		can(t, ns, "writ-webhook", []access{{"get", "", "secrets", "", ns, "writ-audit-signing-key", true}})
 		can(t, ns, "writ-controller", []access{
 			{"update", "admissionregistration.k8s.io", "validatingwebhookconfigurations", "", "", "writ-guard", false},
 		})
@@ -305,6 +312,12 @@ var rbac = map[string]func(t *testing.T, ns string){
 	"postgres-issuer-no-sealing": func(t *testing.T, ns string) {
 		webhookAccount(t, ns)
 		controllerAccount(t, ns, false)
+		// webhook.witnessSecretNamespaces [shop]: the witness gets Secrets there and nowhere else.
+		can(t, ns, "writ-webhook", []access{
+			{"get", "", "secrets", "", ns, "writ-audit-signing-key", false},
+			{"get", "", "secrets", "", "db", "git-credentials", false},
+			{"list", "", "secrets", "", "shop", "", false},
+		})
 		// Without applyClusterRole the reconciler can do only what its own role says.
 		can(t, ns, "writ-reconciler", []access{
 			{"list", "writ.dev", "gitsources", "", "", "", true},

@@ -176,6 +176,7 @@ var combinations = []combination{
 		"tolerations", []any{map[string]any{"key": "dedicated", "operator": "Equal", "value": "writ", "effect": "NoSchedule"}},
 		"priorityClassName", "system-cluster-critical",
 		"webhook.namespaceSelectorExpressions", []any{map[string]any{"key": "writ.dev/guarded", "operator": "Exists"}},
+		"webhook.witnessSecretNamespaces", []any{"shop"},
 	), checkPostgres},
 	{"custom-ports-no-pdb", "writ-custom", set(
 		"webhook.port", 10443,

@@ -26,6 +26,7 @@ func TestSchemaRejectsWrongValues(t *testing.T) {
 		{set("image.digest", "latest"), "digest"},
 		{set("webhook.podAntiAffinity", "always"), "podAntiAffinity"},
 		{set("webhook.witnessMode", "enforce"), "witnessMode"},
+		{set("webhook.witnessSecretNamespaces", []any{"Shop"}), "witnessSecretNamespaces"},
 		{set("webhook.matchConditions", []any{map[string]any{"name": "not-the-apiserver", "expression": "true"}}), "matchConditions"},
 		{set("webhook.matchConditions", []any{map[string]any{"name": "not-a-node", "expression": "true"}}), "matchConditions"},
 		{set("webhook.tls.certManager.issuerRef", map[string]any{"kind": "ClusterIssuer"}), "name"},

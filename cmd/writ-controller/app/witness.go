@@ -27,6 +27,12 @@ type WitnessOptions struct {
 	Mode guardv1.WitnessMode
 }
 
+// The feed is the guard's Witness, and names what Git declares in the guard's denials.
+var (
+	_ webhook.Witness        = (*feed.Feed)(nil)
+	_ webhook.DeclaredValuer = (*feed.Feed)(nil)
+)
+
 // witnessModes are the values --witness-mode takes.
 var witnessModes = []guardv1.WitnessMode{guardv1.WitnessEnforce, guardv1.WitnessWarn, guardv1.WitnessOff}
 

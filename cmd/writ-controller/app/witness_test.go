@@ -140,7 +140,7 @@ func TestWebhookComponentRunsTheWitness(t *testing.T) {
 	})
 	changed := declared()
 	changed.Data["k"] = "evil"
-	if err := agent.Create(ctx, changed, client.DryRunAll); err == nil || !strings.Contains(err.Error(), ".data.k") ||
+	if err := agent.Create(ctx, changed, client.DryRunAll); err == nil || !strings.Contains(err.Error(), `Git declares .data.k = "v"`) ||
 		!strings.Contains(err.Error(), "the agent's identity was used for a change no verified commit declares") {
 		t.Fatalf("the reconciler's change of a field Git declares: %v", err)
 	}
