@@ -15,7 +15,9 @@ package webhook
 //     its pods, CSINodes, ResourceSlices, certificate requests, and events.
 //
 // A user named system:apiserver with other groups, a person in group system:nodes, and a node
-// touching anything else (a ConfigMap) all reach the guard. Whoever may impersonate can still
+// touching anything else (a ConfigMap) all reach the guard. A request without a subresource has
+// no subResource in CEL (not ”): it is read through has(), or the condition would fail with
+// "no such key" and the webhook's failurePolicy would refuse a kubelet's pod. Whoever may impersonate can still
 // claim these identities exactly: the README's threat model says so.
 const (
 	APIServerSkipExpression = "!(request.userInfo.username == 'system:apiserver' && size(request.userInfo.groups) == 2 && " +
@@ -23,9 +25,9 @@ const (
 	NodeSkipExpression = "!(request.userInfo.username.startsWith('system:node:') && size(request.userInfo.username) > 12 && " +
 		"'system:nodes' in request.userInfo.groups && (" +
 		"(request.resource.group == '' && (request.resource.resource in ['nodes', 'events'] || " +
-		"(request.resource.resource == 'pods' && request.subResource in ['', 'status', 'eviction']) || " +
-		"(request.resource.resource == 'persistentvolumeclaims' && request.subResource == 'status') || " +
-		"(request.resource.resource == 'serviceaccounts' && request.subResource == 'token'))) || " +
+		"(request.resource.resource == 'pods' && (has(request.subResource) ? request.subResource : '') in ['', 'status', 'eviction']) || " +
+		"(request.resource.resource == 'persistentvolumeclaims' && (has(request.subResource) ? request.subResource : '') == 'status') || " +
+		"(request.resource.resource == 'serviceaccounts' && (has(request.subResource) ? request.subResource : '') == 'token'))) || " +
 		"(request.resource.group == 'events.k8s.io' && request.resource.resource == 'events') || " +
 		"(request.resource.group == 'coordination.k8s.io' && request.resource.resource == 'leases') || " +
 		"(request.resource.group == 'storage.k8s.io' && request.resource.resource == 'csinodes') || " +

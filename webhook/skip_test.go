@@ -7,6 +7,7 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -93,3 +94,27 @@ func TestSkipsMatchOnlyExactIdentities(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// TestNodePodWithoutSubresourceIsSkipped: a kubelet's pod (a mirror pod, no subresource) is one of
+// the skipped requests: with the webhook down it still passes, which it could not if the skip's
+// CEL failed on the absent subResource (the failurePolicy, Fail, would refuse it).
+func TestNodePodWithoutSubresourceIsSkipped(t *testing.T) {
+	harness.Require(t, env)
+	ctx := context.Background()
+	t.Run("setup", func(t *testing.T) {
+		guarded(t) // the binding passes the guard; the subtest's cleanup stops it
+		if err := env.Grant(ctx, rbacv1.Subject{Kind: "User", Name: "system:node:n1", APIGroup: "rbac.authorization.k8s.io"}, "cluster-admin"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	node := as(t, "system:node:n1", "system:nodes")
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "mirror"},
+		Spec: corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "c", Image: "x"}}}}
+	if err := node.Create(ctx, pod, client.DryRunAll); err != nil {
+		t.Errorf("a kubelet's pod with the webhook down: %v", err)
+	}
+	// A ConfigMap is not the kubelet's: it reaches the (down) webhook and fails closed.
+	if err := node.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "node-cm"}}, client.DryRunAll); err == nil {
+		t.Error("a kubelet's ConfigMap passed with the webhook down")
+	}
+}
