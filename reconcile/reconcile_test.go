@@ -18,6 +18,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"writ.dev/writ/audit"
+	auditv1 "writ.dev/writ/audit/api/v1alpha1"
 	provenancev1 "writ.dev/writ/provenance/api/v1alpha1"
 	"writ.dev/writ/reconcile"
 	reconcilev1 "writ.dev/writ/reconcile/api/v1alpha1"
@@ -31,6 +32,8 @@ type recorded struct {
 	all   []audit.Event
 	reg   *prometheus.Registry
 	cache string // the root of the reconcilers' source.Cache
+	// expected accepts the witness's refusals the test means to cause (expectWitnessDenials).
+	expected func(auditv1.AuditEventSpec) bool
 }
 
 // counter returns the value of a counter with the given label value, from the test's registry.
@@ -54,12 +57,17 @@ func (r *recorded) count(kind audit.Kind, commit string) int {
 }
 
 // start runs the GitSource and Sync reconcilers in a manager of their own, as writ-reconciler
-// (agentConfig), until t ends.
+// (agentConfig), until t ends; then t fails for every write of theirs the witness refused that
+// the test did not expect (checkWitnessDenials).
 func start(t testing.TB) *recorded {
 	t.Helper()
+	began := time.Now()
 	// The cache directory is made first so that its removal (a cleanup registered by
-	// TempDir) runs after the manager below has stopped writing into it.
+	// TempDir) runs after the manager below has stopped writing into it, and the check of the
+	// witness's refusals after the manager has stopped making writes.
 	cache := t.TempDir()
+	rec := &recorded{reg: prometheus.NewRegistry(), cache: cache}
+	t.Cleanup(func() { rec.checkWitnessDenials(t, began) })
 	ctx, cancel := context.WithCancel(context.Background())
 	skip := true // each test runs its own manager with the same controllers
 	mgr, err := ctrl.NewManager(agentConfig(t), ctrl.Options{Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
@@ -67,7 +75,6 @@ func start(t testing.TB) *recorded {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &recorded{reg: prometheus.NewRegistry(), cache: cache}
 	metrics := reconcile.NewMetrics(rec.reg)
 	buf := audit.NewBuffered(func(_ context.Context, e audit.Event) error {
 		rec.mu.Lock()

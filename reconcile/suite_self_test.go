@@ -18,7 +18,8 @@ import (
 
 // TestTheSuiteRunsAsProduction pins what every other test here rests on: the reconciler's
 // connection authenticates as Writ's reconciler service account (not the admin), and the guard
-// reviews writes: a person's write to a tracked object is denied, the agent's is not.
+// reviews every write: a person's write to a tracked object is denied by the guard, and the
+// agent's write of anything no verified commit declares is denied by the witness, in Enforce.
 func TestTheSuiteRunsAsProduction(t *testing.T) {
 	harness.Require(t, env)
 	ctx := context.Background()
@@ -37,20 +38,26 @@ func TestTheSuiteRunsAsProduction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tracked := func() *corev1.ConfigMap {
-		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "suite-self-test",
-			Labels: map[string]string{wellknown.ManagedLabel: "suite.self-test"}}}
+	configMap := func(labels map[string]string) *corev1.ConfigMap {
+		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "suite-self-test", Labels: labels}}
 	}
+	tracked := map[string]string{wellknown.ManagedLabel: "suite.self-test"}
 	for _, c := range []struct {
 		who    string
 		client client.Client
 	}{{"the admin", env.Client}, {onCall.user + " without break-glass", onCall.client(t)}} {
-		err := c.client.Create(ctx, tracked(), client.DryRunAll)
+		err := c.client.Create(ctx, configMap(tracked), client.DryRunAll)
 		if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "writ:") {
 			t.Errorf("%s's write of a tracked object was not denied by the guard: %v", c.who, err)
 		}
 	}
-	if err := agent.Create(ctx, tracked(), client.DryRunAll); err != nil {
-		t.Errorf("the agent's write of a tracked object: %v", err)
+	// The agent's: of an object no commit declares, and of one claiming a Sync the witness has
+	// no index of.
+	for what, labels := range map[string]map[string]string{"an untracked object": nil, "a tracked object": tracked} {
+		err := agent.Create(ctx, configMap(labels), client.DryRunAll)
+		if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), `"witness.writ.dev"`) ||
+			!strings.Contains(err.Error(), "the agent's identity was used for a change no verified commit declares") {
+			t.Errorf("the agent's write of %s no commit declares was not denied by the witness: %v", what, err)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,6 +27,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -98,15 +100,10 @@ func setupSuite(e *harness.Env) error {
 			return err
 		}
 	}
-	hookCfg, err := e.ServiceAccount(ctx, writNS, wellknown.WebhookServiceAccount)
-	if err != nil {
+	if err := serveWebhooks(e, webhookComponent); err != nil {
 		return err
 	}
-	stop, err := runWebhookComponent(hookCfg, e.WebhookServing())
-	if err != nil {
-		return err
-	}
-	e.AtStop(stop)
+	e.AtStop(func() { serving() })
 	for _, tpl := range []string{"webhook-validatingwebhookconfiguration.yaml", "webhook-mutatingwebhookconfiguration.yaml"} {
 		if len(chart[tpl]) != 1 {
 			return fmt.Errorf("the chart's %s rendered %d objects, want 1", tpl, len(chart[tpl]))
@@ -217,13 +214,23 @@ func pointAt(o runtime.Object, hook harness.WebhookServing) error {
 	return nil
 }
 
-// runWebhookComponent runs writ-controller's webhook component as the chart's writ-webhook
-// Deployment does (--enable-webhook), with cfg's identity, on the address and certificate the
-// apiserver was told about, and returns once it serves with its caches synced.
-func runWebhookComponent(cfg *rest.Config, hook harness.WebhookServing) (stop func(), err error) {
+// serving stops what serves the suite's webhook configurations now.
+var serving = func() {}
+
+// A webhookServer starts what serves the suite's webhook configurations, as cfg's identity, on
+// the address and certificate the apiserver was told about, and returns how to stop it and the
+// URL of its readiness probe ("" for none: it is ready once it returns).
+type webhookServer func(cfg *rest.Config, hook harness.WebhookServing) (stop func(), readyz string, err error)
+
+// webhookComponent is writ-controller's webhook component as the chart's writ-webhook Deployment
+// runs it (--enable-webhook), in this process: the guard, the approval stamp and the witness
+// (its feed with a cache directory of its own, the witness in Enforce). It can run once per
+// process (its controllers' names are registered process-wide); the benchmark runs the
+// writ-controller program instead (writController).
+func webhookComponent(cfg *rest.Config, hook harness.WebhookServing) (func(), string, error) {
 	probe, err := freeAddr()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	o := app.DefaultOptions()
 	o.Enabled = map[string]bool{app.ComponentWebhook: true}
@@ -234,8 +241,15 @@ func runWebhookComponent(cfg *rest.Config, hook harness.WebhookServing) (stop fu
 	mgr, err := app.NewManager(ctx, cfg, o)
 	if err != nil {
 		cancel()
-		return nil, err
+		return nil, "", err
 	}
+	stop, err := runManager(ctx, cancel, mgr)
+	return stop, "http://" + probe + "/readyz", err
+}
+
+// runManager starts mgr until cancel and returns once its webhook server serves and its caches
+// have synced.
+func runManager(ctx context.Context, cancel context.CancelFunc, mgr ctrl.Manager) (stop func(), err error) {
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
 	stop = func() { cancel(); <-done }
@@ -243,21 +257,56 @@ func runWebhookComponent(cfg *rest.Config, hook harness.WebhookServing) (stop fu
 		select {
 		case err := <-done:
 			cancel()
-			return nil, fmt.Errorf("the webhook component stopped: %w", err)
+			return nil, fmt.Errorf("the webhook server stopped: %w", err)
 		default:
 		}
 		if time.Now().After(deadline) {
 			stop()
-			return nil, errors.New("the webhook component does not serve after a minute")
+			return nil, errors.New("the webhook server does not serve after a minute")
 		}
 	}
 	synced, cancelSync := context.WithTimeout(ctx, time.Minute)
 	defer cancelSync()
 	if !mgr.GetCache().WaitForCacheSync(synced) {
 		stop()
-		return nil, errors.New("the webhook component's cache did not sync in a minute (its RBAC?)")
+		return nil, errors.New("the webhook server's cache did not sync in a minute (its RBAC?)")
 	}
 	return stop, nil
+}
+
+// serveWebhooks stops what serves the suite's webhooks and serves them with server instead, as
+// writ-webhook (a new token), once it is ready: its readiness probe passing (the witness knows
+// whose writes it judges), as a pod must be before its Service sends it reviews.
+func serveWebhooks(e *harness.Env, server webhookServer) error {
+	serving()
+	serving = func() {}
+	cfg, err := e.ServiceAccount(context.Background(), writNS, wellknown.WebhookServiceAccount)
+	if err != nil {
+		return err
+	}
+	stop, readyz, err := server(cfg, e.WebhookServing())
+	if err != nil {
+		return err
+	}
+	last := ""
+	for deadline := time.Now().Add(time.Minute); readyz != ""; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(readyz)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return fmt.Errorf("the webhook server is not ready after a minute: %s: %s", readyz, last)
+		}
+	}
+	serving = stop
+	return nil
 }
 
 func freeAddr() (string, error) {
