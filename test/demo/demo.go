@@ -80,7 +80,7 @@ type demo struct {
 	alice       sshKey // the trusted developer
 	mallory     sshKey // a key nobody trusts
 	good        string // the last commit Writ applied
-	secretValue string // the value sealed in step 6 (never printed)
+	secretValue string // the value sealed in step 7 (never printed)
 	start       time.Time
 	trail       trail // the audit records as they are written
 }
@@ -114,9 +114,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 
 	setup := []func(context.Context) error{
 		func(context.Context) error { return d.startControlPlane() },
-		d.watchAudit, d.identities, d.guardPolicy, d.auditSubmitterPolicies, d.startController, d.startReconciler, d.installFallback,
+		d.watchAudit, d.identities, d.guardPolicy, d.auditSubmitterPolicies, d.bootstrap, d.startController, d.startReconciler, d.installFallback,
 	}
-	steps := []func(context.Context) error{d.signedCommit, d.refusedCommits, d.humanEdits, d.breakGlass, d.exemptChange, d.sealedSecret, d.auditEvidence}
+	steps := []func(context.Context) error{d.signedCommit, d.refusedCommits, d.humanEdits, d.breakGlass, d.exemptChange, d.agentIdentity, d.sealedSecret, d.auditEvidence}
 	for _, f := range append(setup, steps...) {
 		if err := f(ctx); err != nil {
 			return err

@@ -80,28 +80,35 @@ func TestDemo(t *testing.T) {
 		{"5", `DriftDetected by kube-controller-manager on Deployment\.apps shop/web fields \.spec\.replicas`},
 		{"5", `DriftHealed by kube-controller-manager on Deployment\.apps shop/web fields \.spec\.replicas`},
 		{"5", `healed \d+\.\d s after the HPA's write`},
-		{"6", `\$ writ seal --kubeconfig `},
-		{"6", `spec\.encryptedData\.api-key: .* characters of ciphertext`},
-		{"6", `sync shop: Ready True Applied: applied [0-9a-f]{40}: 4 objects`},
-		{"6", `sha256:[0-9a-f]{64}   \(owner SealedSecret/payment-api; the same digest as the value Alice sealed\)`},
-		{"7", `wrote .*evidence\.zip: \d+ records \(seq 1-\d+\), verified, signed by audit key [0-9a-f]+`},
-		{"7", `\| OK .*evidence\.zip`},
-		{"7", `in period .*\bBreakGlassApproved=1\b`},
-		{"7", `in period .*\bBreakGlassRequested=1\b`},
-		{"7", `in period .*\bCommitRejected=[1-9]`},
-		{"7", `in period .*\bCommitVerified=[1-9]`},
-		{"7", `in period .*\bDriftDetected=[1-9]`},
-		{"7", `in period .*\bDriftHealed=[1-9]`},
-		{"7", `in period .*\bSyncApplied=[1-9]`},
-		{"7", `file:///.*/evidence/report\.html`},
-		{"7", `Done: every step behaved as shown`},
+		{"6", `configmaps "checkout" is forbidden: .*field \.data\.mode differs from what commit [0-9a-f]{12,40} of Sync writ-system/shop declares.*the agent's identity was used for a change no verified commit declares`},
+		{"6", `deployments\.apps "web" is forbidden: .*still declares it`},
+		{"6", `clusterrolebindings\.rbac\.authorization\.k8s\.io "mallory-admin" is forbidden: .*no verified commit declares it`},
+		{"6", `UnverifiedAgentWrite by system:serviceaccount:writ-system:writ-reconciler on ConfigMap shop/checkout \(UPDATE\) fields \.data\.mode commit [0-9a-f]{12}`},
+		{"6", `UnverifiedAgentWrite by system:serviceaccount:writ-system:writ-reconciler on ClusterRoleBinding\.rbac\.authorization\.k8s\.io mallory-admin \(CREATE\)`},
+		{"6", `normal\ndeployment\.apps/web is still there`},
+		{"7", `\$ writ seal --kubeconfig `},
+		{"7", `spec\.encryptedData\.api-key: .* characters of ciphertext`},
+		{"7", `sync shop: Ready True Applied: applied [0-9a-f]{40}: 4 objects`},
+		{"7", `sha256:[0-9a-f]{64}   \(owner SealedSecret/payment-api; the same digest as the value Alice sealed\)`},
+		{"8", `wrote .*evidence\.zip: \d+ records \(seq 1-\d+\), verified, signed by audit key [0-9a-f]+`},
+		{"8", `\| OK .*evidence\.zip`},
+		{"8", `in period .*\bBreakGlassApproved=1\b`},
+		{"8", `in period .*\bUnverifiedAgentWrite=[1-9]`},
+		{"8", `in period .*\bBreakGlassRequested=1\b`},
+		{"8", `in period .*\bCommitRejected=[1-9]`},
+		{"8", `in period .*\bCommitVerified=[1-9]`},
+		{"8", `in period .*\bDriftDetected=[1-9]`},
+		{"8", `in period .*\bDriftHealed=[1-9]`},
+		{"8", `in period .*\bSyncApplied=[1-9]`},
+		{"8", `file:///.*/evidence/report\.html`},
+		{"8", `Done: every step behaved as shown`},
 	}
 	for _, w := range want {
 		if !regexp.MustCompile(w.pattern).MatchString(steps[w.step]) {
 			t.Errorf("step %s: the output lacks %q", w.step, w.pattern)
 		}
 	}
-	for n := 1; n <= 7; n++ {
+	for n := 1; n <= 8; n++ {
 		if _, ok := steps[strconv.Itoa(n)]; !ok {
 			t.Errorf("no step %d in the output", n)
 		}
@@ -112,7 +119,7 @@ func TestDemo(t *testing.T) {
 	}
 }
 
-// sections splits the demo's output into "setup" and the numbered steps ("1" to "7").
+// sections splits the demo's output into "setup" and the numbered steps ("1" to "8").
 func sections(text string) map[string]string {
 	out := map[string]string{}
 	key := "setup"

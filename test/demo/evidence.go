@@ -27,7 +27,7 @@ import (
 	"writ.dev/writ/sealing"
 )
 
-// sealedSecret is step 6: a Secret sealed with `writ seal`, committed, applied and unsealed.
+// sealedSecret is step 7: a Secret sealed with `writ seal`, committed, applied and unsealed.
 func (d *demo) sealedSecret(ctx context.Context) error {
 	d.s.step("A secret sealed with `writ seal` is committed, applied and unsealed into a Secret")
 	d.secretValue = randomHex(24)
@@ -117,7 +117,7 @@ func (d *demo) sealedSecret(ctx context.Context) error {
 	return nil
 }
 
-// auditEvidence is step 7: the evidence bundle exported from the cluster and verified offline.
+// auditEvidence is step 8: the evidence bundle exported from the cluster and verified offline.
 func (d *demo) auditEvidence(ctx context.Context) error {
 	d.s.step("`writ audit export` writes the evidence bundle; `writ audit verify` checks it")
 	// Everything the steps above recorded reaches the store before the export.

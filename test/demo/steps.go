@@ -64,9 +64,14 @@ data:
 `
 }
 
-// signedCommit is step 1: Git over HTTP, a TrustPolicy, and a signed commit applied.
-func (d *demo) signedCommit(ctx context.Context) error {
-	d.s.step("A signed commit is verified and applied")
+// bootstrap is the last thing set up before Writ's guard is registered: Git over HTTP, Alice's key,
+// a first signed commit (the namespace), the TrustPolicy, and Writ's configuration (the
+// repository's credentials, the GitSource and the Sync), put in with the agent's credentials as
+// Writ's install would. It must precede the guard: once the witness judges the agent's writes,
+// the agent can create no object a verified commit does not declare, and Writ's own
+// configuration is the root of what commits declare.
+func (d *demo) bootstrap(ctx context.Context) error {
+	d.s.section("Bootstrap Writ's configuration, before its guard is registered")
 	keys := filepath.Join(d.o.workDir, "keys")
 	if err := os.MkdirAll(keys, 0o700); err != nil {
 		return err
@@ -89,18 +94,12 @@ func (d *demo) signedCommit(ctx context.Context) error {
 	}
 	d.repoURL = base + "/shop"
 	d.s.say("Alice signs her commits with an SSH key. The repository is served over HTTP (git http-backend,")
-	d.s.say("basic auth) at %s.", d.repoURL)
-	commit, typed, err := d.repo.commit(&d.alice, true, "shop: checkout config and web deployment", map[string]string{
-		"deploy/namespace.yaml": namespaceYAML, "deploy/checkout.yaml": configMapYAML("normal"), "deploy/web.yaml": deploymentYAML})
+	d.s.say("basic auth) at %s. Her first commit declares the namespace:", d.repoURL)
+	_, typed, err := d.repo.commit(&d.alice, true, "shop: the namespace", map[string]string{"deploy/namespace.yaml": namespaceYAML})
 	if err != nil {
 		return err
 	}
 	d.s.cmd("%s", typed)
-	log, err := d.repo.git(nil, "-c", "gpg.ssh.allowedSignersFile="+d.allowedSignersFile(), "log", "--show-signature", "-1", "--format=%H %s")
-	if err != nil {
-		return err
-	}
-	d.s.evidence("%s", log)
 
 	// The TrustPolicy, as a file: applied to the cluster and used by `writ verify` alike.
 	tp := provenancev1.TrustPolicy{TypeMeta: metav1.TypeMeta{APIVersion: provenancev1.GroupVersion.String(), Kind: "TrustPolicy"},
@@ -113,16 +112,7 @@ func (d *demo) signedCommit(ctx context.Context) error {
 	if err := os.WriteFile(d.policyFile(), tpYAML, 0o644); err != nil {
 		return err
 	}
-	d.s.say("The TrustPolicy trusts Alice's key only (%s):", d.policyFile())
-	d.s.cmd("writ verify --policy %s --repo %s", d.policyFile(), d.repo.dir)
-	out, code, err := d.writ(ctx, "", nil, "verify", "--policy", d.policyFile(), "--repo", d.repo.dir)
-	if err != nil {
-		return err
-	}
-	d.s.evidence("%s", out)
-	if code != 0 {
-		return fmt.Errorf("writ verify refused Alice's signed commit (exit %d)", code)
-	}
+	d.s.say("The TrustPolicy trusts Alice's key only (%s).", d.policyFile())
 
 	fast := &metav1.Duration{Duration: 2 * time.Second}
 	wait := false
@@ -147,8 +137,9 @@ func (d *demo) signedCommit(ctx context.Context) error {
 	if err := os.WriteFile(manifestFile, manifest, 0o644); err != nil {
 		return err
 	}
-	// Writ's namespace and kinds are the agent's once the fallback is bound: Writ's own
-	// configuration goes in with the agent's credentials (in a cluster: with Writ's install).
+	// Writ's namespace and kinds are the agent's: Writ's own configuration goes in with the
+	// agent's credentials (in a cluster: with Writ's install), before the guard's witness judges
+	// the agent's writes.
 	agent, err := client.New(d.reconcilerConfig, client.Options{Scheme: d.env.Scheme})
 	if err != nil {
 		return err
@@ -159,12 +150,40 @@ func (d *demo) signedCommit(ctx context.Context) error {
 		}
 	}
 	d.s.say("Writ is told where the repository is, whom to trust, and what to apply. Writ's namespace and")
-	d.s.say("configuration belong to the GitOps agent (the fallback policy lets no one else change them), so")
-	d.s.say("this bootstrap goes in with the agent's credentials, as Writ's own install would apply it:")
+	d.s.say("configuration belong to the GitOps agent (the fallback policy lets no one else change them), and")
+	d.s.say("once the guard runs, the agent may write only what a verified commit declares. So Writ's own")
+	d.s.say("configuration, the root of what commits declare, goes in first, with the agent's credentials, as")
+	d.s.say("Writ's install would apply it:")
 	kc := "--kubeconfig " + d.kubeconfigs[reconcilerSA]
 	d.s.cmd("kubectl %s create secret generic shop-git -n writ-system --from-literal username=writ --from-literal password=<the Git password>", kc)
 	d.s.cmd("kubectl %s apply -f %s -f %s", kc, d.policyFile(), manifestFile)
 	d.s.evidence("secret/shop-git created\ntrustpolicy.writ.dev/shop created\ngitsource.writ.dev/shop created (url %s, branch main, every 2s)\nsync.writ.dev/shop created (path deploy, drift Heal, wait false: nothing runs Pods here)", d.repoURL)
+	return nil
+}
+
+// signedCommit is step 1: a signed commit is verified and applied.
+func (d *demo) signedCommit(ctx context.Context) error {
+	d.s.step("A signed commit is verified and applied")
+	commit, typed, err := d.repo.commit(&d.alice, true, "shop: checkout config and web deployment", map[string]string{
+		"deploy/namespace.yaml": namespaceYAML, "deploy/checkout.yaml": configMapYAML("normal"), "deploy/web.yaml": deploymentYAML})
+	if err != nil {
+		return err
+	}
+	d.s.cmd("%s && git push", typed)
+	log, err := d.repo.git(nil, "-c", "gpg.ssh.allowedSignersFile="+d.allowedSignersFile(), "log", "--show-signature", "-1", "--format=%H %s")
+	if err != nil {
+		return err
+	}
+	d.s.evidence("%s", log)
+	d.s.cmd("writ verify --policy %s --repo %s", d.policyFile(), d.repo.dir)
+	out, code, err := d.writ(ctx, "", nil, "verify", "--policy", d.policyFile(), "--repo", d.repo.dir)
+	if err != nil {
+		return err
+	}
+	d.s.evidence("%s", out)
+	if code != 0 {
+		return fmt.Errorf("writ verify refused Alice's signed commit (exit %d)", code)
+	}
 
 	var s reconcilev1.Sync
 	if err := d.until(ctx, "the signed commit applied", 2*time.Minute, func() (bool, string) {
