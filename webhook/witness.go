@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -191,8 +192,24 @@ func (g *Guard) witnessMessage(r *Request, res witness.Result) string {
 	}
 	if dv, ok := g.Witness.(DeclaredValuer); ok {
 		if v, ok := dv.DeclaredValue(res); ok {
-			msg += " (Git declares " + res.Path + " = " + v + ")"
+			msg += " (Git declares " + res.Path + " = " + shortened(v) + ")"
 		}
 	}
 	return msg
+}
+
+// maxDeclaredValue bounds the value a denial quotes: a path can name a whole declared subtree (a
+// list whose length differs), which the client needs no more than the start of.
+const maxDeclaredValue = 256
+
+// shortened is v cut to maxDeclaredValue bytes, at a character boundary, marked with "…".
+func shortened(v string) string {
+	if len(v) <= maxDeclaredValue {
+		return v
+	}
+	cut := maxDeclaredValue
+	for cut > 0 && !utf8.RuneStart(v[cut]) {
+		cut--
+	}
+	return v[:cut] + "…"
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -174,5 +175,16 @@ func TestBookkeepingExpressionNamesEveryEntry(t *testing.T) {
 		if Bookkeeping(r) {
 			t.Errorf("%+v counted as bookkeeping", r)
 		}
+	}
+}
+
+func TestShortened(t *testing.T) {
+	long := strings.Repeat("é", maxDeclaredValue) // two bytes each
+	got := shortened(long)
+	if len(got) > maxDeclaredValue+len("…") || !strings.HasSuffix(got, "…") || !utf8.ValidString(got) {
+		t.Errorf("shortened to %d bytes, valid %v", len(got), utf8.ValidString(got))
+	}
+	if shortened(`"safe"`) != `"safe"` {
+		t.Error("a short value changed")
 	}
 }
