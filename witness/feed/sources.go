@@ -164,7 +164,7 @@ func (l *sourceLoop) syncsOf(ctx context.Context, key types.NamespacedName) ([]r
 }
 
 // anchorOf returns the feed's anchor of gs; a GitSource of the same name with another uid (deleted
-// and created again) starts afresh, from an empty cache.
+// and created again) starts afresh, from an empty cache and with its Syncs forgotten.
 func (l *sourceLoop) anchorOf(ctx context.Context, gs *reconcilev1.GitSource) (*anchor, error) {
 	key := objectKey(gs)
 	l.mu.Lock()
@@ -174,6 +174,9 @@ func (l *sourceLoop) anchorOf(ctx context.Context, gs *reconcilev1.GitSource) (*
 		return a, nil
 	}
 	if a != nil {
+		// Deleted and created again between two reconciliations: what the old one's commits
+		// declared is forgotten (fail closed) until the new one's verifies.
+		l.track(key, nil)
 		if err := l.cache.Remove(ctx, cacheKey(key)); err != nil {
 			return nil, err
 		}
