@@ -32,13 +32,15 @@ type Options struct {
 	MaxConcurrentFetches int
 }
 
-// Feed is the witness's loop and what the guard asks: Check and Witnessed. Build it with New and
-// register it with SetupWithManager.
+// Feed is the witness's loop and what the guard asks: Check and Witnessed, CheckUnsealed and
+// Unsealer. Build it with New and register it with SetupWithManager.
 type Feed struct {
 	index *witness.Index
 	notes *notes
 	ids   *identities
 	loop  *sourceLoop
+
+	unsealer string // writ-controller's user name
 }
 
 // New returns a Feed for o; it runs once registered with a manager (SetupWithManager).
@@ -61,6 +63,8 @@ func New(o Options) (*Feed, error) {
 		notes: n,
 		ids:   newIdentities("system:serviceaccount:" + o.Namespace + ":" + wellknown.ReconcilerServiceAccount),
 		loop:  &sourceLoop{cache: source.NewCache(o.CacheDir), index: o.Index, notes: n, metrics: o.Metrics, workers: workers},
+
+		unsealer: "system:serviceaccount:" + o.Namespace + ":" + wellknown.ControllerServiceAccount,
 	}, nil
 }
 
@@ -109,6 +113,21 @@ func (f *Feed) DeclaredValue(r witness.Result) (string, bool) { return f.index.D
 // spec.serviceAccountName (system:serviceaccount:<the Sync's namespace>:<name>). It neither locks
 // nor allocates.
 func (f *Feed) Witnessed(user string) bool { return f.ids.has(user) }
+
+// CheckUnsealed judges a write of a core Secret by the unsealer (Unsealer returned true) against
+// the SealedSecrets of the indexed commits (witness.Index.CheckUnsealed); a NotReady result says
+// why the Sync has no index.
+func (f *Feed) CheckUnsealed(w witness.Write) witness.Result {
+	r := f.index.CheckUnsealed(w)
+	if r.Reason == witness.NotReady {
+		r.Why = f.notes.why(r.Sync)
+	}
+	return r
+}
+
+// Unsealer reports whether user is writ-controller's service account in Writ's namespace, which
+// unseals SealedSecrets into Secrets. It neither locks nor allocates.
+func (f *Feed) Unsealer(user string) bool { return user == f.unsealer }
 
 // Ready reports whether sync has an index (a verified commit of it is published).
 func (f *Feed) Ready(sync types.NamespacedName) bool { return f.index.Ready(sync) }
