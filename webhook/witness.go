@@ -27,6 +27,13 @@ type Witness interface {
 	// spec.serviceAccountName (system:serviceaccount:<the Sync's namespace>:<name>). Lock-free,
 	// allocation-free.
 	Witnessed(user string) bool
+	// CheckUnsealed judges a write of a core Secret by an identity Unsealer returned true for,
+	// against the SealedSecrets verified commits declare (witness.Index.CheckUnsealed).
+	CheckUnsealed(w witness.Write) witness.Result
+	// Unsealer reports whether user is writ-controller's service account in Writ's namespace
+	// (system:serviceaccount:<Writ's namespace>:writ-controller, wellknown), which unseals
+	// SealedSecrets into Secrets (unsealed.go). Lock-free, allocation-free.
+	Unsealer(user string) bool
 }
 
 // DeclaredValuer is implemented by a Witness that can say what Git declares at a denied Result's
@@ -48,11 +55,12 @@ const (
 )
 
 // judge is the witness step of a review (issue #14): for a write by an identity the Witness
-// witnesses, other than its bookkeeping (Bookkeeping), the Decision the witness makes of a write
-// no verified commit declares, in the effective mode: a denial in Enforce, an allowed warning in
-// Warn, both recorded as UnverifiedAgentWrite. nil: not judged, allowed by the witness, or Off.
+// witnesses, other than its bookkeeping (Bookkeeping), and for a Secret the unsealer writes
+// (judges, unsealed.go), the Decision the witness makes of a write no verified commit declares,
+// in the effective mode: a denial in Enforce, an allowed warning in Warn, both recorded as
+// UnverifiedAgentWrite. nil: not judged, allowed by the witness, or Off.
 func (g *Guard) judge(r *Request, rr *requestReads, s *Snapshot) *Decision {
-	if g.Witness == nil || r == nil || !g.Witness.Witnessed(r.User) || Bookkeeping(r) {
+	if g.Witness == nil || r == nil || !g.judges(r) {
 		return nil
 	}
 	res := g.check(r)
@@ -111,19 +119,22 @@ func (g *Guard) check(r *Request) witness.Result {
 		// encoding/json's fork), which validates the whole AdmissionReview first.
 		w.Raw = r.Object
 	}
+	if g.unsealerWrite(r) {
+		return g.Witness.CheckUnsealed(w)
+	}
 	return g.Witness.Check(w)
 }
 
 // witnessMode is the effective mode of a denied write: the strictest mode set explicitly by the
-// Sync whose commit declares the object (a Mismatch or a DeleteDeclared names it) and by every
-// GuardPolicy that protects the request; with none set, g.WitnessMode (default Enforce). The Sync
+// Sync whose commit declares the object (a Mismatch, a DeleteDeclared or an UnsealedMismatch
+// names it) and by every GuardPolicy that protects the request; with none set, g.WitnessMode (default Enforce). The Sync
 // the object's own writ.dev/managed label names is not asked: the label is the writer's to set,
 // and would let a write pick a lenient Sync; so an undeclared object, and one whose Sync the
 // witness has no index of yet (NotReady), get the policies' mode or the default. Whatever cannot
 // be read is Enforce.
 func (g *Guard) witnessMode(res witness.Result, r *Request, rr *requestReads, s *Snapshot) guardv1.WitnessMode {
 	mode := guardv1.WitnessMode("")
-	if res.Reason == witness.Mismatch || res.Reason == witness.DeleteDeclared {
+	if res.Reason == witness.Mismatch || res.Reason == witness.DeleteDeclared || res.Reason == witness.UnsealedMismatch {
 		var sync reconcilev1.Sync
 		err := g.Reader.Get(&rr.deadline, client.ObjectKey(res.Sync), &sync, client.UnsafeDisableDeepCopy)
 		switch {

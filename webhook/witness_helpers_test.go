@@ -15,10 +15,13 @@ import (
 // provides one: it witnesses exactly the users it names.
 type indexWitness struct {
 	*witness.Index
-	users map[string]bool
+	users    map[string]bool
+	unsealer string // writ-controller's user name, or none
 }
 
 func (w indexWitness) Witnessed(user string) bool { return w.users[user] }
+
+func (w indexWitness) Unsealer(user string) bool { return w.unsealer != "" && user == w.unsealer }
 
 // objects decodes YAML manifests into the rendered objects a commit declares.
 func objects(t testing.TB, manifests ...string) []*unstructured.Unstructured {
