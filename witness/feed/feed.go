@@ -114,17 +114,6 @@ func (f *Feed) DeclaredValue(r witness.Result) (string, bool) { return f.index.D
 // nor allocates.
 func (f *Feed) Witnessed(user string) bool { return f.ids.has(user) }
 
-// CheckUnsealed judges a write of a core Secret by the unsealer (Unsealer returned true) against
-// the SealedSecrets of the indexed commits (witness.Index.CheckUnsealed); a NotReady result says
-// why the Sync has no index.
-func (f *Feed) CheckUnsealed(w witness.Write) witness.Result {
-	r := f.index.CheckUnsealed(w)
-	if r.Reason == witness.NotReady {
-		r.Why = f.notes.why(r.Sync)
-	}
-	return r
-}
-
 // Unsealer reports whether user is writ-controller's service account in Writ's namespace, which
 // unseals SealedSecrets into Secrets. It neither locks nor allocates.
 func (f *Feed) Unsealer(user string) bool { return user == f.unsealer }
