@@ -1,23 +1,12 @@
 package webhook
 
 import (
-	"context"
-	"strings"
 	"testing"
-	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	authenticationv1 "k8s.io/api/authentication/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
-	"writ.dev/writ/audit"
-	reconcilev1 "writ.dev/writ/reconcile/api/v1alpha1"
-	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
 	"writ.dev/writ/witness"
 )
 
@@ -49,24 +38,14 @@ func (u unsealerWitness) Unsealer(user string) bool  { return user == u.unsealer
 // same name, not the agent's Secrets); its denial names the field and never a value, is recorded
 // as UnverifiedAgentWrite, and takes the declaring Sync's mode.
 func TestJudgeUnsealer(t *testing.T) {
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, guardv1.AddToScheme, reconcilev1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			t.Fatal(err)
-		}
-	}
-	warnSync := &reconcilev1.Sync{ObjectMeta: metav1.ObjectMeta{Namespace: "writ-system", Name: "lenient"}, Spec: reconcilev1.SyncSpec{Witness: reconcilev1.SyncWitnessWarn}}
-	reader := fake.NewClientBuilder().WithScheme(scheme).WithObjects(warnSync).Build()
+	reader := judgeReader(t)
 	const (
 		unsealer = "system:serviceaccount:writ-system:writ-controller"
 		agent    = "system:serviceaccount:writ-system:writ-reconciler"
 		secret   = `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"db","namespace":"shop"},"type":"Opaque","data":{"password":"aHVudGVyMg==","token":"eA=="}}`
 	)
 	request := func(user, group, resource, kind, sub string, op admissionv1.Operation, obj string) admission.Request {
-		return admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{UID: "u", Operation: op,
-			Resource: metav1.GroupVersionResource{Group: group, Version: "v1", Resource: resource}, SubResource: sub,
-			Kind: metav1.GroupVersionKind{Group: group, Version: "v1", Kind: kind}, Namespace: "shop", Name: "db",
-			UserInfo: authenticationv1.UserInfo{Username: user}, Object: runtime.RawExtension{Raw: []byte(obj)}, OldObject: runtime.RawExtension{Raw: []byte(obj)}}}
+		return review(user, group, resource, kind, sub, "db", op, obj)
 	}
 	shop := types.NamespacedName{Namespace: "writ-system", Name: "shop"}
 	extra := witness.Result{Reason: witness.UnsealedMismatch, Path: ".data.token", Commit: "c1", Sync: shop}
@@ -101,42 +80,11 @@ func TestJudgeUnsealer(t *testing.T) {
 			var asked string
 			var rec recording
 			g := &Guard{Reader: reader, Recorder: &rec, Witness: unsealerWitness{result: c.result, asked: &asked, unsealer: unsealer, witnessedUser: agent}}
-			r, err := toRequest(c.req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rr := g.reads(context.Background())
-			defer rr.deadline.stop()
-			s, err := rr.snapshot(time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
-			d := g.judge(r, rr, s)
+			r, d := judged(t, g, c.req)
 			if asked != c.asked {
 				t.Fatalf("asked %q, want %q", asked, c.asked)
 			}
-			if d == nil {
-				if !c.allowed || c.warn {
-					t.Fatalf("no decision, want allowed %v warn %v", c.allowed, c.warn)
-				}
-				return
-			}
-			if d.Allowed != c.allowed || d.Warn != c.warn || d.auditKind() != audit.UnverifiedAgentWrite {
-				t.Fatalf("decision %+v, want allowed %v warn %v, recorded as UnverifiedAgentWrite", d, c.allowed, c.warn)
-			}
-			for _, want := range c.contains {
-				if !strings.Contains(d.Message, want) {
-					t.Errorf("message lacks %q: %s", want, d.Message)
-				}
-			}
-			if strings.Contains(d.Message, "aHVudGVy") || strings.Contains(d.Message, "hunter") || strings.Contains(d.Message, "Git declares") {
-				t.Errorf("the message carries a value: %s", d.Message)
-			}
-			g.respond(context.Background(), r, d, nil, time.Now())
-			if len(rec) != 1 || rec[0].Kind != audit.UnverifiedAgentWrite || rec[0].Actor.User != c.req.UserInfo.Username || rec[0].Commit != c.result.Commit ||
-				(c.result.Path != "" && (len(rec[0].Fields) != 1 || rec[0].Fields[0] != c.result.Path)) {
-				t.Errorf("recorded %+v", rec)
-			}
+			judgedAs(t, g, &rec, r, d, c.result, c.allowed, c.warn, c.contains, []string{"aHVudGVy", "hunter", "Git declares"})
 		})
 	}
 }

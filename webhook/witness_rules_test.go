@@ -1,23 +1,14 @@
 package webhook
 
 import (
-	"context"
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	authenticationv1 "k8s.io/api/authentication/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
-	"writ.dev/writ/audit"
-	reconcilev1 "writ.dev/writ/reconcile/api/v1alpha1"
 	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
 	"writ.dev/writ/witness"
 )
@@ -59,22 +50,10 @@ func TestStricter(t *testing.T) {
 // denies itself, bookkeeping and other users skipped, the Sync's mode for a mismatch and the
 // default otherwise, and the record it makes.
 func TestJudge(t *testing.T) {
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, guardv1.AddToScheme, reconcilev1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			t.Fatal(err)
-		}
-	}
-	warnSync := &reconcilev1.Sync{ObjectMeta: metav1.ObjectMeta{Namespace: "writ-system", Name: "lenient"}, Spec: reconcilev1.SyncSpec{Witness: reconcilev1.SyncWitnessWarn}}
-	reader := fake.NewClientBuilder().WithScheme(scheme).WithObjects(warnSync).Build()
+	reader := judgeReader(t)
 	const agent = "system:serviceaccount:writ-system:writ-reconciler"
 	cm := `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"settings","namespace":"shop","labels":{"writ.dev/managed":"writ-system.shop"}},"data":{"mode":"evil"}}`
-	request := func(user, group, resource, kind, sub, name string, op admissionv1.Operation, obj string) admission.Request {
-		return admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{UID: "u", Operation: op,
-			Resource: metav1.GroupVersionResource{Group: group, Version: "v1", Resource: resource}, SubResource: sub,
-			Kind: metav1.GroupVersionKind{Group: group, Version: "v1", Kind: kind}, Namespace: "shop", Name: name,
-			UserInfo: authenticationv1.UserInfo{Username: user}, Object: runtime.RawExtension{Raw: []byte(obj)}, OldObject: runtime.RawExtension{Raw: []byte(obj)}}}
-	}
+	request := review
 	mismatch := witness.Result{Reason: witness.Mismatch, Path: ".data.mode", Commit: "c1", Sync: types.NamespacedName{Namespace: "writ-system", Name: "shop"}}
 	for _, c := range []struct {
 		name     string
@@ -107,17 +86,7 @@ func TestJudge(t *testing.T) {
 			var got witness.Write
 			var rec recording
 			g := &Guard{Reader: reader, Recorder: &rec, Witness: fixedWitness{result: c.result, got: &got}, WitnessMode: c.mode}
-			r, err := toRequest(c.req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rr := g.reads(context.Background())
-			defer rr.deadline.stop()
-			s, err := rr.snapshot(time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
-			d := g.judge(r, rr, s)
+			r, d := judged(t, g, c.req)
 			if checked := got.Operation != ""; checked != c.checked {
 				t.Fatalf("checked %v, want %v", checked, c.checked)
 			}
@@ -125,30 +94,7 @@ func TestJudge(t *testing.T) {
 				got.Sync != (types.NamespacedName{Namespace: "writ-system", Name: "shop"})) {
 				t.Errorf("the Write %+v", got)
 			}
-			if d == nil {
-				if !c.allowed || c.warn {
-					t.Fatalf("no decision, want allowed %v warn %v", c.allowed, c.warn)
-				}
-				return
-			}
-			if d.Allowed != c.allowed || d.Warn != c.warn || d.auditKind() != audit.UnverifiedAgentWrite {
-				t.Fatalf("decision %+v, want allowed %v warn %v, recorded as UnverifiedAgentWrite", d, c.allowed, c.warn)
-			}
-			for _, want := range c.contains {
-				if !strings.Contains(d.Message, want) {
-					t.Errorf("message lacks %q: %s", want, d.Message)
-				}
-			}
-			for _, no := range c.absent {
-				if strings.Contains(d.Message, no) {
-					t.Errorf("message carries %q: %s", no, d.Message)
-				}
-			}
-			g.respond(context.Background(), r, d, nil, time.Now())
-			if len(rec) != 1 || rec[0].Kind != audit.UnverifiedAgentWrite || rec[0].Commit != c.result.Commit ||
-				(c.result.Path != "" && (len(rec[0].Fields) != 1 || rec[0].Fields[0] != c.result.Path)) || rec[0].Policy != string(d.WitnessMode) {
-				t.Errorf("recorded %+v", rec)
-			}
+			judgedAs(t, g, &rec, r, d, c.result, c.allowed, c.warn, c.contains, c.absent)
 		})
 	}
 }
