@@ -47,4 +47,15 @@
 // safe to log even for a Secret. (*Fields).DeclaredAt returns what the manifest declares at such
 // a path (compact JSON, the manifest's spelling), for a denial's message: a value, so its caller
 // must never show it for a Secret.
+//
+// (*Fields).FirstUndeclared(owned) is the other direction: given the set of fields one field
+// manager owns in the stored object (its managedFields entry's fieldsV1, parsed with
+// structured-merge-diff's fieldpath package), it returns the first owned path the manifest does
+// not declare (a field the manifest sets, or one under a declared positional list or scalar, is
+// declared; a list-map element by its schema keys). It is meant for the witness's rule that the
+// agent's own request may set no field Git does not set, while a field a mutating admission
+// policy adds (owned by no request's manager, since the apiserver computes managedFields before
+// mutating admission) stays allowed. Nothing calls it yet: parsed through fieldpath.Set it costs
+// about 330 µs for Writ's apply of a 20 KB Deployment (BenchmarkFirstUndeclared; the walk alone
+// about 100 µs), far over the witness's 20 µs budget per review.
 package declared
