@@ -11,8 +11,11 @@
 // manifest is put through the typed round trip of its kind when the client's scheme knows the kind
 // (decode into the Go type, encode again), so that a declared value may match in either spelling
 // (a quantity "1000m" stored as "1", a false or zero the type omits dropped, base64 re-encoded),
-// object keys are sorted and lists of objects are keyed. The result, *Fields, is immutable and
-// safe for concurrent use; it holds no reference to the manifest.
+// object keys are sorted and lists are keyed as the kind's schema says. The result, *Fields, is
+// immutable and safe for concurrent use; it holds no reference to the manifest (its strings are
+// copied into one). It also keeps, for each declared object and list, the JSON of the
+// manifest's stored form where that JSON matches it, so that a live subtree stored exactly so
+// matches without being read: a shortcut, never a change of the rule.
 //
 // Two ways to compare, one rule:
 //
