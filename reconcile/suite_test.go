@@ -43,14 +43,16 @@ import (
 // reconciler service account with a real token and the RBAC the chart gives it, and every write
 // passes the guard: writ-controller's webhook component, run in this process as writ-webhook
 // with the chart's RBAC, registered with the chart's own webhook configurations, under the
-// shipped GuardPolicy (policies/guard-writ.yaml). Only the reconciler is the agent: a test sets
-// up as the admin, and changes what the guard protects as a person would, through break-glass
-// (emergency) or as the exempt controller (the HPA).
+// shipped GuardPolicy (policies/guard-writ.yaml), with the witness in Enforce judging every
+// write of the reconciler's (denials_test.go: a test fails on a refusal it does not expect).
+// Only the reconciler is the agent: a test sets up as the admin, and changes what the guard
+// protects as a person would, through break-glass (emergency) or as the exempt controller (the
+// HPA).
 
 // writNS is Writ's namespace, the chart's release namespace.
 const writNS = "writ-system"
 
-// The people of the suite, in the groups guard-writ.yaml's break-glass names; RBAC lets both do
+// The people of the suite, in the groups guard-writ.yaml's break-glass names; RBAC lets them do
 // anything, so every refusal they meet is the guard's.
 var (
 	onCall = person{"oncall-op", "oncall"}
