@@ -70,21 +70,9 @@ func (f *Fields) child(n *node, pe fieldpath.PathElement) int {
 	return -1
 }
 
-// findString is find for a string key.
-func (f *Fields) findString(n *node, key string) int {
-	if n.count > linearMax {
-		if i, ok := f.index[n.first][key]; ok {
-			return int(i)
-		}
-		return -1
-	}
-	for i := range f.kids(n) {
-		if f.str(f.nodes[int(n.first)+i].key) == key {
-			return i
-		}
-	}
-	return -1
-}
+// findString is find for a string key (the conversion does not escape: short keys stay on the
+// stack).
+func (f *Fields) findString(n *node, key string) int { return f.find(n, []byte(key)) }
 
 // element returns the position among the keyed list n's elements of the one whose keys are key,
 // or -1. When key names the fields the list is keyed by (its schema's keys, or "name"), the
