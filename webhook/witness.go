@@ -118,6 +118,9 @@ func (g *Guard) check(r *Request) witness.Result {
 		// Decoded by controller-runtime with the apiserver's JSON serializer (sigs.k8s.io/json,
 		// encoding/json's fork), which validates the whole AdmissionReview first.
 		w.Raw = r.Object
+		if w.Operation == witness.Update {
+			w.Old = r.OldObject // its managedFields: what the write gains over them must be declared
+		}
 	}
 	if g.unsealerWrite(r) {
 		return g.Witness.CheckUnsealed(w)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -195,6 +196,8 @@ func TestWitnessDeniesTheAgentWhatNoCommitDeclares(t *testing.T) {
 	policy := &guardv1.GuardPolicy{ObjectMeta: metav1.ObjectMeta{Name: "witness-shop"}, Spec: guardv1.GuardPolicySpec{
 		Protect: guardv1.Protection{Namespaces: guardv1.NamespaceSelector{Names: []string{"witness-shop"}}},
 		Agents:  []guardv1.Subject{{Kind: guardv1.ServiceAccountSubject, Namespace: "writ-system", Name: "writ-reconciler"}},
+		Exemptions: []guardv1.Exemption{{Name: "hpa-scale", Subject: guardv1.Subject{Kind: guardv1.ServiceAccountSubject, Namespace: "kube-system", Name: "horizontal-pod-autoscaler"},
+			Resources: []guardv1.ResourceRule{{APIGroups: []string{"apps"}, Resources: []string{"deployments"}}}, Operations: []string{"UPDATE"}, Subresources: []string{"scale"}}},
 	}}
 	if err := env.Client.Create(ctx, policy); err != nil {
 		t.Fatal(err)
@@ -300,6 +303,16 @@ func TestWitnessDeniesTheAgentWhatNoCommitDeclares(t *testing.T) {
 				return c.Patch(ctx, &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 					ObjectMeta: metav1.ObjectMeta{Namespace: "witness-shop", Name: "web"}}, mergePatch(`{"spec":{"replicas":9}}`))
 			}, []string{"Git declares .spec.replicas = 2"}},
+			{"add a label Git does not set", "settings", ".metadata.labels.team", commitN1, func() error {
+				return c.Patch(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "witness-shop", Name: "settings"}}, mergePatch(`{"metadata":{"labels":{"team":"evil"}}}`))
+			}, []string{"ConfigMap witness-shop/settings", "sets field .metadata.labels.team", `field manager "webhook.test"`, commitN1}},
+			{"add a label by server-side apply as the agent's own field manager", "settings", ".metadata.labels.team", commitN1, func() error {
+				return applyAs(ctx, c, strings.Replace(shopManifests("safe", false)[0], "labels: {", "labels: {team: evil, ", 1), client.FieldOwner("writ"))
+			}, []string{"ConfigMap witness-shop/settings", "sets field .metadata.labels.team", `field manager "writ"`}},
+			{"set replicas Git does not set", "elastic", ".spec.replicas", commitN1, func() error {
+				return c.Patch(ctx, &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+					ObjectMeta: metav1.ObjectMeta{Namespace: "witness-shop", Name: "elastic"}}, mergePatch(`{"spec":{"replicas":0}}`))
+			}, []string{"Deployment.apps witness-shop/elastic", "sets field .spec.replicas"}},
 			{"write an object of a Sync the witness has no index of", "early", "", "", func() error {
 				return c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "witness-shop", Name: "early",
 					Labels: map[string]string{"writ.dev/managed": "writ-system.late"}}})
@@ -327,11 +340,21 @@ func TestWitnessDeniesTheAgentWhatNoCommitDeclares(t *testing.T) {
 		t.Errorf("the ClusterRoleBinding exists: %v", err)
 	}
 
-	// Allowed: replicas Git does not set (the HPA's), a label Git does not set added by a
-	// mutating admission policy, the declared object in kube-system.
-	if err := agent.Patch(ctx, &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
-		ObjectMeta: metav1.ObjectMeta{Namespace: "witness-shop", Name: "elastic"}}, mergePatch(`{"spec":{"replicas":5}}`)); err != nil {
-		t.Errorf("replicas Git does not set: %v", err)
+	// Allowed: replicas Git does not set, written by the HPA (its own identity, exempted for
+	// deployments/scale) and then kept by the agent's apply of what Git declares (the HPA's field
+	// is neither compared nor the agent's); a label Git does not set added by a mutating
+	// admission policy; the declared object in kube-system.
+	hpaCfg, err := env.ServiceAccount(ctx, "kube-system", "horizontal-pod-autoscaler")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventuallyAllowed(t, "the HPA scaling what Git leaves to it", func() error { return (&scaler{"witness-shop", "elastic"}).setUser(ctx, hpaCfg, 5) })
+	if err := applyAs(ctx, agent, shopManifests("safe", false)[2]); err != nil {
+		t.Errorf("the agent's apply of a Deployment whose replicas the HPA set: %v", err)
+	}
+	var elastic appsv1.Deployment
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "witness-shop", Name: "elastic"}, &elastic); err != nil || elastic.Spec.Replicas == nil || *elastic.Spec.Replicas != 5 {
+		t.Errorf("elastic after the HPA and the agent: %v %v", elastic.Spec.Replicas, err)
 	}
 	if err := applyAs(ctx, agent, shopManifests("safe", false)[4]); err != nil {
 		t.Errorf("the declared object in kube-system: %v", err)

@@ -31,7 +31,6 @@ func TestCheck(t *testing.T) {
 	crbJSON := `{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding","metadata":{"name":"agent-admin"},` +
 		`"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"cluster-admin"},` +
 		`"subjects":[{"kind":"ServiceAccount","name":"writ-reconciler","namespace":"writ-system"}]}`
-	live := func(doc string) []byte { return jsonOf(t, doc) }
 	for _, tc := range []struct {
 		name   string
 		w      witness.Write
@@ -40,27 +39,27 @@ func TestCheck(t *testing.T) {
 		commit string
 		path   string
 	}{
-		{"the newest commit's object", witness.Write{Operation: witness.Update, Object: webKey, Sync: shop, Raw: live(liveDeployment("nginx:1.28", "3"))},
+		{"the newest commit's object", witness.Write{Operation: witness.Update, Object: webKey, Sync: shop, Raw: webJSON(t, "nginx:1.28", "3")},
 			witness.Declared, shop, c2, ""},
-		{"create of the newest commit's object", witness.Write{Operation: witness.Create, Object: webKey, Sync: shop, Raw: live(liveDeployment("nginx:1.28", "3"))},
+		{"create of the newest commit's object", witness.Write{Operation: witness.Create, Object: webKey, Sync: shop, Raw: webJSON(t, "nginx:1.28", "3")},
 			witness.Declared, shop, c2, ""},
-		{"the previous commit's object, in a rollout", witness.Write{Operation: witness.Update, Object: webKey, Sync: shop, Raw: live(liveDeployment("nginx:1.27", "3"))},
+		{"the previous commit's object, in a rollout", witness.Write{Operation: witness.Update, Object: webKey, Sync: shop, Raw: webJSON(t, "nginx:1.27", "3")},
 			witness.Declared, shop, c1, ""},
-		{"an image no commit declares", witness.Write{Operation: witness.Update, Object: webKey, Sync: shop, Raw: live(liveDeployment("evil:1", "3"))},
+		{"an image no commit declares", witness.Write{Operation: witness.Update, Object: webKey, Sync: shop, Raw: webJSON(t, "evil:1", "3")},
 			witness.Mismatch, shop, c2, ".spec.template.spec.containers[name=web].image"},
-		{"a scale of replicas Git declares", witness.Write{Operation: witness.Update, Object: webKey, Sync: shop, Raw: live(liveDeployment("nginx:1.28", "10"))},
+		{"a scale of replicas Git declares", witness.Write{Operation: witness.Update, Object: webKey, Sync: shop, Raw: webJSON(t, "nginx:1.28", "10")},
 			witness.Mismatch, shop, c2, ".spec.replicas"},
 		{"a cluster-scoped object no commit declares", witness.Write{Operation: witness.Create, Object: crb, Raw: []byte(crbJSON)},
 			witness.Undeclared, types.NamespacedName{}, "", ""},
-		{"the same name in another namespace", witness.Write{Operation: witness.Update, Object: witness.Key{Group: "apps", Kind: "Deployment", Namespace: "other", Name: "web"}, Raw: live(liveDeployment("nginx:1.28", "3"))},
+		{"the same name in another namespace", witness.Write{Operation: witness.Update, Object: witness.Key{Group: "apps", Kind: "Deployment", Namespace: "other", Name: "web"}, Raw: webJSON(t, "nginx:1.28", "3")},
 			witness.Undeclared, types.NamespacedName{}, "", ""},
-		{"the same name in another group", witness.Write{Operation: witness.Update, Object: witness.Key{Group: "extensions", Kind: "Deployment", Namespace: "shop", Name: "web"}, Raw: live(liveDeployment("nginx:1.28", "3"))},
+		{"the same name in another group", witness.Write{Operation: witness.Update, Object: witness.Key{Group: "extensions", Kind: "Deployment", Namespace: "shop", Name: "web"}, Raw: webJSON(t, "nginx:1.28", "3")},
 			witness.Undeclared, types.NamespacedName{}, "", ""},
-		{"an object of a Sync with no index", witness.Write{Operation: witness.Create, Object: cmKey("new"), Sync: late, Raw: live(configMap("new", "1"))},
+		{"an object of a Sync with no index", witness.Write{Operation: witness.Create, Object: cmKey("new"), Sync: late, Raw: cmJSON(t, "new", "1")},
 			witness.NotReady, late, "", ""},
-		{"a declared object that differs, labelled by a Sync with no index", witness.Write{Operation: witness.Update, Object: webKey, Sync: late, Raw: live(liveDeployment("evil:1", "3"))},
+		{"a declared object that differs, labelled by a Sync with no index", witness.Write{Operation: witness.Update, Object: webKey, Sync: late, Raw: webJSON(t, "evil:1", "3")},
 			witness.NotReady, late, "", ""},
-		{"an undeclared object labelled by a ready Sync", witness.Write{Operation: witness.Create, Object: cmKey("new"), Sync: shop, Raw: live(configMap("new", "1"))},
+		{"an undeclared object labelled by a ready Sync", witness.Write{Operation: witness.Create, Object: cmKey("new"), Sync: shop, Raw: cmJSON(t, "new", "1")},
 			witness.Undeclared, types.NamespacedName{}, "", ""},
 		{"malformed JSON", witness.Write{Operation: witness.Update, Object: webKey, Sync: shop, Raw: []byte(`{"spec":{"replicas":3`)},
 			witness.Malformed, types.NamespacedName{}, "", ""},
@@ -70,13 +69,13 @@ func TestCheck(t *testing.T) {
 			witness.Malformed, types.NamespacedName{}, "", ""},
 		{"JSON that is not an object", witness.Write{Operation: witness.Create, Object: webKey, Sync: shop, Raw: []byte(`[1]`)},
 			witness.Malformed, types.NamespacedName{}, "", ""},
-		{"an operation Check does not judge", witness.Write{Operation: "CONNECT", Object: webKey, Sync: shop, Raw: live(liveDeployment("nginx:1.28", "3"))},
+		{"an operation Check does not judge", witness.Write{Operation: "CONNECT", Object: webKey, Sync: shop, Raw: webJSON(t, "nginx:1.28", "3")},
 			witness.Malformed, types.NamespacedName{}, "", ""},
-		{"one object of two Syncs, as the first declares it", witness.Write{Operation: witness.Update, Object: cmKey("both"), Raw: live(configMap("both", "1"))},
+		{"one object of two Syncs, as the first declares it", witness.Write{Operation: witness.Update, Object: cmKey("both"), Raw: cmJSON(t, "both", "1")},
 			witness.Declared, shared, b1, ""},
-		{"one object of two Syncs, as the second declares it", witness.Write{Operation: witness.Update, Object: cmKey("both"), Raw: live(configMap("both", "2"))},
+		{"one object of two Syncs, as the second declares it", witness.Write{Operation: witness.Update, Object: cmKey("both"), Raw: cmJSON(t, "both", "2")},
 			witness.Declared, shop, c2, ""},
-		{"one object of two Syncs, as neither declares it", witness.Write{Operation: witness.Update, Object: cmKey("both"), Raw: live(configMap("both", "3"))},
+		{"one object of two Syncs, as neither declares it", witness.Write{Operation: witness.Update, Object: cmKey("both"), Raw: cmJSON(t, "both", "3")},
 			witness.Mismatch, shared, b1, ".data.a"},
 		{"a prune", witness.Write{Operation: witness.Delete, Object: cmKey("old"), Sync: shop},
 			witness.Prune, shop, c1, ""},
@@ -116,7 +115,7 @@ func TestCheck(t *testing.T) {
 // validated (the guard's decoded AdmissionReview) and nothing else.
 func TestCheckValidatesUnlessTheCallerHas(t *testing.T) {
 	x := checkIndex(t)
-	good := jsonOf(t, configMap("both", "2"))
+	good := cmJSON(t, "both", "2")
 	bad := append(bytes.TrimSuffix(bytes.TrimSpace(good), []byte("}")), []byte(`,"undeclared":{"x":tru,"y":[1 2]}}`)...)
 	if json.Valid(bad) {
 		t.Fatalf("the test object is valid JSON: %s", bad)
@@ -151,8 +150,8 @@ func TestCheckASecretNamesTheFieldOnly(t *testing.T) {
 	noValue(t, "the Result", fmt.Sprintf("%#v", r))
 
 	// As the apiserver stores what Git declares (stringData merged into data), it is admitted.
-	ok := []byte(`{"apiVersion":"v1","kind":"Secret","metadata":{"name":"db","namespace":"shop"},"type":"Opaque",` +
-		`"data":{"password":"aHVudGVyMi1kby1ub3QtcHJpbnQ="}}`)
+	ok := applied(t, `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"db","namespace":"shop"},"type":"Opaque",`+
+		`"data":{"password":"aHVudGVyMi1kby1ub3QtcHJpbnQ="}}`, secret)
 	if r := x.Check(witness.Write{Operation: witness.Update, Object: secretKey, Sync: shop, Raw: ok}); !r.Allowed {
 		t.Errorf("the declared Secret: %s", r.Message())
 	}
@@ -171,9 +170,9 @@ func TestMessage(t *testing.T) {
 		w    witness.Write
 		want string
 	}{
-		{witness.Write{Operation: witness.Update, Object: webKey, Raw: jsonOf(t, liveDeployment("nginx:1.28", "3"))},
+		{witness.Write{Operation: witness.Update, Object: webKey, Raw: webJSON(t, "nginx:1.28", "3")},
 			"witness: allowed UPDATE of Deployment.apps shop/web: it is what commit " + c2 + " of Sync writ-system/shop declares"},
-		{witness.Write{Operation: witness.Update, Object: webKey, Raw: jsonOf(t, liveDeployment("evil:1", "3"))},
+		{witness.Write{Operation: witness.Update, Object: webKey, Raw: webJSON(t, "evil:1", "3")},
 			"witness: denied UPDATE of Deployment.apps shop/web: field .spec.template.spec.containers[name=web].image differs from what commit " + c2 + " of Sync writ-system/shop declares" + denied},
 		{witness.Write{Operation: witness.Create, Object: witness.Key{Group: "rbac.authorization.k8s.io", Kind: "ClusterRoleBinding", Name: "x"}, Raw: []byte(`{}`)},
 			"witness: denied CREATE of ClusterRoleBinding.rbac.authorization.k8s.io x: no verified commit declares it" + denied},
@@ -199,7 +198,7 @@ func TestMessage(t *testing.T) {
 	if want := "witness: denied CREATE of ConfigMap shop/n: the witness is not ready: it has no index yet for Sync writ-system/late (fetch failed: authentication failed), and until it has, the agent's writes to its objects are denied" + denied; r.Message() != want {
 		t.Errorf("Message with Why:\n got %s\nwant %s", r.Message(), want)
 	}
-	r = x.Check(witness.Write{Operation: witness.Update, Object: webKey, Raw: jsonOf(t, liveDeployment("evil:1", "3"))})
+	r = x.Check(witness.Write{Operation: witness.Update, Object: webKey, Raw: webJSON(t, "evil:1", "3")})
 	if r.Why = "not for a mismatch"; strings.Contains(r.Message(), r.Why) {
 		t.Errorf("Why shown for %s: %s", r.Reason, r.Message())
 	}
@@ -227,7 +226,7 @@ func TestCheckLookupAllocatesNothing(t *testing.T) {
 // for a Secret, and not once the declaration is gone from the index.
 func TestDeclaredValue(t *testing.T) {
 	x := checkIndex(t)
-	r := x.Check(witness.Write{Operation: witness.Update, Object: webKey, Sync: shop, Raw: jsonOf(t, liveDeployment("evil:1", "3"))})
+	r := x.Check(witness.Write{Operation: witness.Update, Object: webKey, Sync: shop, Raw: webJSON(t, "evil:1", "3")})
 	if v, ok := x.DeclaredValue(r); !ok || v != `"nginx:1.28"` {
 		t.Errorf("DeclaredValue(%+v) = %s, %v; want the image commit %s declares", r, v, ok, c2)
 	}
@@ -236,7 +235,7 @@ func TestDeclaredValue(t *testing.T) {
 	if v, ok := x.DeclaredValue(prev); !ok || v != `"nginx:1.27"` {
 		t.Errorf("DeclaredValue of the previous commit = %s, %v; want its image", v, ok)
 	}
-	r = x.Check(witness.Write{Operation: witness.Update, Object: webKey, Sync: shop, Raw: jsonOf(t, liveDeployment("nginx:1.28", "10"))})
+	r = x.Check(witness.Write{Operation: witness.Update, Object: webKey, Sync: shop, Raw: webJSON(t, "nginx:1.28", "10")})
 	if v, ok := x.DeclaredValue(r); !ok || v != `3` {
 		t.Errorf("DeclaredValue(%+v) = %s, %v; want 3", r, v, ok)
 	}

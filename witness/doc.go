@@ -30,10 +30,17 @@
 //   - CREATE and UPDATE (PATCH and server-side apply arrive as one of them, with the whole object
 //     about to be stored): allowed if some declaration of the object, in the newest or the previous
 //     commit of any Sync, has no field the stored object differs in (declared.FirstDiffJSON, or
-//     declared.FirstDiffValidJSON when the caller vouches the JSON is valid, Write.RawValidated); the
-//     same object declared by two Syncs is admitted by either, and the Result names the Sync and
-//     commit that admitted it. An object no indexed commit declares is denied; JSON that does not
-//     parse is denied (fail closed).
+//     declared.FirstDiffValidJSON when the caller vouches the JSON is valid, Write.RawValidated),
+//     and that declaration also declares every field the write sets: every path a managedFields
+//     entry of the object gains over the stored object's (Write.Old) entry of the same manager,
+//     operation, apiVersion and subresource, all of them on a CREATE (declared.GainsOf,
+//     FirstUndeclaredGain; status and the commit annotation aside). A field a mutating admission
+//     policy adds is owned by no entry (the apiserver computes managedFields before mutating
+//     admission) and so stays allowed; a label the agent's own request adds is UndeclaredField,
+//     and an object with no managedFields is NoManagedFields. The same object declared by two
+//     Syncs is admitted by either, and the Result names the Sync and commit that admitted it. An
+//     object no indexed commit declares is denied; JSON that does not parse is denied (fail
+//     closed).
 //   - DELETE: allowed only as a prune, for an object no Sync's newest commit declares and some
 //     Sync's previous commit did. Deleting an object a newest commit still declares is denied, and
 //     so is deleting one no indexed commit declares: an object dropped two commits ago whose prune

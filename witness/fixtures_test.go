@@ -1,11 +1,15 @@
 package witness_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/applyconfigurations"
+	"k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 	"sigs.k8s.io/yaml"
 
 	"writ.dev/writ/witness"
@@ -147,4 +151,77 @@ func noValue(t *testing.T, what, s string) {
 			t.Errorf("%s contains a Secret's value: %s", what, s)
 		}
 	}
+}
+
+// applied is the JSON of live, an object as the apiserver is about to store it, with the
+// managedFields entry Writ's server-side apply of manifest gets: manager writ, operation Apply,
+// and the fields manifest sets, computed as the apiserver computes them (client-go's schema for
+// server-side apply), without the fields the apiserver never records (name, namespace, apiVersion,
+// kind). Fields live has that manifest does not set (defaults, a sidecar a mutating webhook added)
+// are owned by no entry, as on a real cluster.
+func applied(t testing.TB, live, manifest string) []byte {
+	t.Helper()
+	return withEntries(t, live, writEntry(t, objects(t, manifest)[0]))
+}
+
+// writEntry is the managedFields entry Writ's server-side apply of m gets (see applied).
+func writEntry(t testing.TB, m *unstructured.Unstructured) map[string]any {
+	t.Helper()
+	tv, err := applyconfigurations.NewTypeConverter(scheme.Scheme).ObjectToTyped(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := tv.ToFieldSet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	set = set.Difference(fieldpath.NewSet(fieldpath.MakePathOrDie("apiVersion"), fieldpath.MakePathOrDie("kind"),
+		fieldpath.MakePathOrDie("metadata", "name"), fieldpath.MakePathOrDie("metadata", "namespace")))
+	fieldsV1, err := set.ToJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return managedEntry("writ", "Apply", m.GetAPIVersion(), string(fieldsV1))
+}
+
+// managedEntry is one managedFields entry.
+func managedEntry(manager, operation, apiVersion, fieldsV1 string) map[string]any {
+	return map[string]any{"manager": manager, "operation": operation, "apiVersion": apiVersion,
+		"time": "2026-12-02T10:00:00Z", "fieldsType": "FieldsV1", "fieldsV1": json.RawMessage(fieldsV1)}
+}
+
+// withEntries is the JSON of live with entries appended to its managedFields.
+func withEntries(t testing.TB, live string, entries ...map[string]any) []byte {
+	t.Helper()
+	u := objects(t, live)[0]
+	list, _, _ := unstructured.NestedSlice(u.Object, "metadata", "managedFields")
+	for _, e := range entries {
+		b, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v map[string]any
+		if err := json.Unmarshal(b, &v); err != nil {
+			t.Fatal(err)
+		}
+		list = append(list, v)
+	}
+	if err := unstructured.SetNestedSlice(u.Object, list, "metadata", "managedFields"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(u.Object)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// webJSON is shop/web as liveDeployment stores it after Writ applied deployment(image).
+func webJSON(t testing.TB, image, replicas string) []byte {
+	return applied(t, liveDeployment(image, replicas), deployment(image))
+}
+
+// cmJSON is the ConfigMap as the apiserver stores it after Writ applied it.
+func cmJSON(t testing.TB, name, value string) []byte {
+	return applied(t, configMap(name, value), configMap(name, value))
 }

@@ -27,7 +27,7 @@ func FuzzCheck(f *testing.F) {
 		liveDeployment("nginx:1.28", "3"), liveDeployment("nginx:1.27", "3"), liveDeployment("evil:1", "3"),
 		liveDeployment("nginx:1.28", "3.0"), liveDeployment("nginx:1.28", "10"),
 	} {
-		f.Add(jsonOf(f, seed))
+		f.Add(applied(f, seed, deployment("nginx:1.28")))
 	}
 	f.Add([]byte(`{"spec":{"replicas":3,"replicas":4}}`))
 	f.Add([]byte(`{"spec":{"replicas":3`))
@@ -56,7 +56,11 @@ func FuzzCheck(f *testing.F) {
 			if r.Path == "" || r.Commit != c2 {
 				t.Fatalf("a Mismatch without a path or against %q: %+v", r.Commit, r)
 			}
-		case r.Reason != witness.Malformed:
+		case r.Reason == witness.UndeclaredField:
+			if r.Path == "" || r.Manager == "" {
+				t.Fatalf("an UndeclaredField without a path or a manager: %+v", r)
+			}
+		case r.Reason != witness.Malformed && r.Reason != witness.NoManagedFields:
 			t.Fatalf("reason %s for an object both commits declare", r.Reason)
 		}
 	})

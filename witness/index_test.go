@@ -13,7 +13,7 @@ import (
 
 // image returns the verdict on an UPDATE of shop/web running image.
 func image(x *witness.Index, t testing.TB, img string) witness.Result {
-	return x.Check(witness.Write{Operation: witness.Update, Object: webKey, Sync: shop, Raw: jsonOf(t, liveDeployment(img, "3"))})
+	return x.Check(witness.Write{Operation: witness.Update, Object: webKey, Sync: shop, Raw: webJSON(t, img, "3")})
 }
 
 func TestPublish(t *testing.T) {
@@ -137,7 +137,7 @@ func TestReadyAndForget(t *testing.T) {
 	if r := x.Check(witness.Write{Operation: witness.Delete, Object: webKey}); r.Allowed || r.Reason != witness.Undeclared {
 		t.Errorf("delete of a forgotten Sync's object: %+v", r)
 	}
-	if r := x.Check(witness.Write{Operation: witness.Update, Object: cmKey("both"), Raw: jsonOf(t, configMap("both", "1"))}); !r.Allowed || r.Sync != shared {
+	if r := x.Check(witness.Write{Operation: witness.Update, Object: cmKey("both"), Raw: cmJSON(t, "both", "1")}); !r.Allowed || r.Sync != shared {
 		t.Errorf("the other Sync's object after Forget(shop): %+v", r)
 	}
 }
@@ -152,7 +152,7 @@ func TestPublishOneSyncLeavesTheOthers(t *testing.T) {
 	publish(t, x, shop, c3, service)
 	want := map[string]string{"1": "shared " + b1, "3": "shop " + c2}
 	for _, v := range []string{"1", "2", "3"} {
-		r := x.Check(witness.Write{Operation: witness.Update, Object: cmKey("both"), Raw: jsonOf(t, configMap("both", v))})
+		r := x.Check(witness.Write{Operation: witness.Update, Object: cmKey("both"), Raw: cmJSON(t, "both", v)})
 		got := ""
 		if r.Allowed {
 			got = r.Sync.Name + " " + r.Commit
@@ -184,7 +184,7 @@ func TestConcurrentPublishAndCheck(t *testing.T) {
 	}
 	raws := map[string][]byte{}
 	for _, img := range []string{"nginx:1.27", "nginx:1.28", "evil:1"} {
-		raws[img] = jsonOf(t, liveDeployment(img, "3"))
+		raws[img] = webJSON(t, img, "3")
 	}
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
@@ -244,7 +244,7 @@ func TestPublishReusesUnchangedManifests(t *testing.T) {
 	publish(t, x, shop, c2, configMap("both", "2"))
 	publish(t, x, shop, c3, configMap("both", "1"))
 	verdict := func(v string) string {
-		r := x.Check(witness.Write{Operation: witness.Update, Object: cmKey("both"), Raw: jsonOf(t, configMap("both", v))})
+		r := x.Check(witness.Write{Operation: witness.Update, Object: cmKey("both"), Raw: cmJSON(t, "both", v)})
 		if !r.Allowed {
 			return ""
 		}

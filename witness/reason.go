@@ -15,6 +15,15 @@ const (
 	// Mismatch: every declaration of the object differs from the write; Result.Path is the first
 	// differing field of the first declaration (a newest commit's before a previous one's).
 	Mismatch Reason = "Mismatch"
+	// UndeclaredField: a declaration matches every field it declares, but the write sets a field
+	// it does not declare (a label, an annotation, a container, a field another manager owned):
+	// one of the object's managedFields entries gains a path no declaration of the object
+	// declares. Result.Path is that path for the first declaration (a newest commit's before a
+	// previous one's), Result.Manager the field manager the apiserver attributed it to.
+	UndeclaredField Reason = "UndeclaredField"
+	// NoManagedFields: the object about to be stored has no managedFields (a request reset
+	// them), so nothing tells which fields the write sets.
+	NoManagedFields Reason = "NoManagedFields"
 	// DeleteDeclared: a DELETE of an object a Sync's newest commit still declares.
 	DeleteDeclared Reason = "DeleteDeclared"
 	// NotReady: nothing admits the write and the Sync the object names has no index yet.

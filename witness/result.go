@@ -1,6 +1,7 @@
 package witness
 
 import (
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -16,6 +17,9 @@ type Result struct {
 	// Path is the first field at which the write differs from the declaration (Mismatch), as
 	// reconcile/declared spells it: ".spec.template.spec.containers[name=web].image".
 	Path string
+	// Manager is, for UndeclaredField, the field manager (as the client named it) whose
+	// managedFields entry gained Path.
+	Manager string
 	// Sync and Commit are the declaration the write was judged against: the one that admitted it
 	// (Declared), the previous commit that declared a pruned object (Prune), the first that
 	// differs (Mismatch), the newest commit that still declares it (DeleteDeclared). For NotReady,
@@ -67,6 +71,11 @@ func (r Result) Message() string {
 	case Mismatch:
 		b.WriteString("field " + r.Path + " differs from what commit " + r.Commit + " of Sync " +
 			r.Sync.String() + " declares")
+	case UndeclaredField:
+		b.WriteString("the write sets field " + r.Path + " (field manager " + strconv.Quote(r.Manager) + "), which commit " + r.Commit +
+			" of Sync " + r.Sync.String() + " does not declare (every field the agent's write sets must be one a verified commit declares)")
+	case NoManagedFields:
+		b.WriteString("the object has no managedFields (the request reset them), so the witness cannot tell which fields the write sets")
 	case DeleteDeclared:
 		b.WriteString("commit " + r.Commit + " of Sync " + r.Sync.String() +
 			" still declares it (only an object the newest verified commit no longer declares may be deleted, as a prune)")

@@ -213,7 +213,7 @@ func TestCheckUnsealed(t *testing.T) {
 		t.Errorf("Check (the reconciler) of the unsealed Secret: %s %s, want Undeclared", r.Reason, r.Message())
 	}
 	// And the unsealer's check admits nothing but Secrets of declared SealedSecrets.
-	if r := x.CheckUnsealed(witness.Write{Operation: witness.Update, Object: webKey, Raw: jsonOf(t, liveDeployment("nginx:1.28", "3"))}); r.Allowed {
+	if r := x.CheckUnsealed(witness.Write{Operation: witness.Update, Object: webKey, Raw: webJSON(t, "nginx:1.28", "3")}); r.Allowed {
 		t.Errorf("CheckUnsealed admitted a Deployment: %s", r.Message())
 	}
 }

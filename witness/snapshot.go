@@ -3,6 +3,7 @@ package witness
 import (
 	"cmp"
 	"crypto/sha256"
+	"errors"
 	"maps"
 	"slices"
 
@@ -152,6 +153,7 @@ func (s *snapshot) check(w Write) Result {
 		if w.RawValidated {
 			firstDiff = (*declared.Fields).FirstDiffValidJSON
 		}
+		var gains *declared.Gains // what the write's field managers gain, read once
 		for i := range ds {
 			d := &ds[i]
 			if comparedBefore(ds[:i], d.fields) {
@@ -164,12 +166,27 @@ func (s *snapshot) check(w Write) Result {
 				r.Reason, r.Path, r.Sync, r.Commit = Malformed, "", types.NamespacedName{}, ""
 				return r
 			}
+			manager := ""
 			if !differs {
-				r.Allowed, r.Reason, r.Path, r.Sync, r.Commit = true, Declared, "", d.sync, d.commit
-				return r
+				// Every declared value is there: every field the write sets must be declared too.
+				if gains == nil {
+					if gains, err = declared.GainsOf(w.Raw, w.Old, w.RawValidated); err != nil {
+						return w.unowned(r, err)
+					}
+				}
+				if path, manager, differs, err = d.fields.FirstUndeclaredGain(gains); err != nil {
+					return w.unowned(r, err)
+				}
+				if !differs {
+					r.Allowed, r.Reason, r.Path, r.Sync, r.Commit = true, Declared, "", d.sync, d.commit
+					return r
+				}
 			}
 			if i == 0 {
-				r.Reason, r.Path, r.Sync, r.Commit = Mismatch, path, d.sync, d.commit
+				r.Reason, r.Path, r.Manager, r.Sync, r.Commit = Mismatch, path, manager, d.sync, d.commit
+				if manager != "" {
+					r.Reason = UndeclaredField
+				}
 			}
 		}
 	case Delete:
@@ -198,6 +215,16 @@ func (s *snapshot) check(w Write) Result {
 	}
 	if len(ds) == 0 {
 		r.Reason = Undeclared
+	}
+	return r
+}
+
+// unowned is the denial of a write whose managedFields cannot be read: none (NoManagedFields), or
+// malformed JSON.
+func (w Write) unowned(r Result, err error) Result {
+	r.Reason, r.Path, r.Manager, r.Sync, r.Commit = Malformed, "", "", types.NamespacedName{}, ""
+	if errors.Is(err, declared.ErrNoManagedFields) {
+		r.Reason = NoManagedFields
 	}
 	return r
 }

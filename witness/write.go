@@ -23,9 +23,15 @@ type Write struct {
 	// writer's to set, so a caller must never treat NotReady more leniently than any other denial.
 	Sync types.NamespacedName
 	// Raw is the JSON of the object the apiserver is about to store (CREATE, UPDATE); DELETE
-	// ignores it.
+	// ignores it. Its metadata.managedFields tell which fields the write sets (see Check): an
+	// object without them is denied (NoManagedFields).
 	Raw []byte
-	// RawValidated is the caller's word that Raw is valid JSON: set it only for bytes encoding/json
+	// Old is the JSON of the object as stored before an UPDATE (the AdmissionReview's oldObject),
+	// nil for a CREATE. Only its managedFields are read: what the write gains over them must be
+	// declared. An UPDATE without Old is judged as a CREATE: everything the object's field
+	// managers own must be declared, which is stricter, never laxer.
+	Old []byte
+	// RawValidated is the caller's word that Raw (and Old) is valid JSON: set it only for bytes encoding/json
 	// has already validated, such as the object of an AdmissionReview the webhook decoded with
 	// encoding/json (which validates the whole document). Check then skips what no commit declares
 	// without validating it again (declared.FirstDiffValidJSON); on bytes that are not valid JSON

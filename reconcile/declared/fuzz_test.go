@@ -66,3 +66,46 @@ func isObject(b []byte) bool {
 	b = bytes.TrimLeft(b, " \t\r\n")
 	return len(b) > 0 && b[0] == '{'
 }
+
+// FuzzGains reads the managedFields of two objects (the one about to be stored, and the stored
+// one, possibly empty for a CREATE) and walks what the first gains against the benchmark's
+// Deployment manifest: never a panic, whatever the input; malformed JSON is an error, never an
+// answer; and on input json.Valid accepts, the walk vouched for (valid) and the checked one give
+// the same answer.
+func FuzzGains(f *testing.F) {
+	if raw, err := os.ReadFile(liveFixture); err == nil {
+		f.Add(raw, []byte(nil))
+		f.Add(raw, raw)
+		f.Add(raw, writChanged(raw))
+	}
+	f.Add(managed("m Update v1\t"+`{"f:metadata":{"f:labels":{".":{},"f:x":{}}}}`), managed("m Update v1\t"+`{"f:metadata":{"f:labels":{".":{}}}}`))
+	fields := compile(f, benchDeployment())
+	f.Fuzz(func(t *testing.T, obj, old []byte) {
+		if len(old) == 0 {
+			old = nil
+		}
+		type answer struct {
+			path, manager string
+			undeclared    bool
+			err           string
+		}
+		judge := func(valid bool) answer {
+			g, err := declared.GainsOf(obj, old, valid)
+			if err != nil {
+				return answer{err: "error"}
+			}
+			path, manager, undeclared, err := fields.FirstUndeclaredGain(g)
+			if err != nil {
+				return answer{err: "error"}
+			}
+			return answer{path, manager, undeclared, ""}
+		}
+		checked, vouched := judge(false), judge(true) // neither may panic
+		if !json.Valid(obj) || (old != nil && !json.Valid(old)) {
+			return
+		}
+		if checked != vouched {
+			t.Fatalf("valid JSON: vouched %+v, checked %+v", vouched, checked)
+		}
+	})
+}

@@ -8,57 +8,6 @@ import (
 	"sigs.k8s.io/structured-merge-diff/v6/value"
 )
 
-// FirstUndeclared returns the first path of owned, a field manager's set of fields as the
-// apiserver records it in managedFields (fieldsV1, parsed with fieldpath.Set.FromJSON), that the
-// manifest does not declare, spelt as Diff spells paths (".metadata.labels.team",
-// ".spec.template.spec.containers[name=sidecar]"); ok is false when every owned field is declared.
-//
-// A field is declared when the manifest sets it, or when it lies under a declared list matched by
-// position or under a declared scalar (the comparison of that value judges what is inside it). A
-// list-map element (k:{...}) is declared when the declared list has the element of those keys
-// (its schema's keys, with the apiserver's default for an absent protocol); a set's element (v:)
-// or a positional element (i:) only under a list matched by position. Paths in owned are walked in
-// the set's order (members before children, each sorted), so the answer is deterministic.
-func (f *Fields) FirstUndeclared(owned *fieldpath.Set) (path string, ok bool) {
-	if owned == nil {
-		return "", false
-	}
-	return f.walk(&f.nodes[0], owned)
-}
-
-// walk returns the first path, relative to n, that s owns and n does not declare. The path is
-// spelt only when one is found, so a walk of a set that is all declared allocates nothing.
-func (f *Fields) walk(n *node, s *fieldpath.Set) (path string, ok bool) {
-	switch n.kind {
-	case listNode, scalarNode, nullNode:
-		return "", false // under a value compared as a whole
-	}
-	// Iterate cannot stop early: once a path is found, the rest is skipped cheaply.
-	s.Members.Iterate(func(pe fieldpath.PathElement) {
-		if !ok && f.child(n, pe) < 0 {
-			path, ok = peSegment(pe), true
-		}
-	})
-	if ok {
-		return path, true
-	}
-	s.Children.Iterate(func(pe fieldpath.PathElement) {
-		if ok {
-			return
-		}
-		c := f.child(n, pe)
-		if c < 0 {
-			path, ok = peSegment(pe), true
-			return
-		}
-		sub, _ := s.Children.Get(pe)
-		if rest, undecl := f.walk(&f.nodes[int(n.first)+c], sub); undecl {
-			path, ok = f.segment(n, c)+rest, true
-		}
-	})
-	return path, ok
-}
-
 // child is the position among n's children of the one pe selects, or -1 if n declares none.
 func (f *Fields) child(n *node, pe fieldpath.PathElement) int {
 	switch {

@@ -34,6 +34,7 @@ type scanner struct {
 	kbuf  []byte // a decoded live key value (elementID)
 	ibuf  []byte // the identity of a live list element (elementID)
 	stack []byte // the open containers skipValue is inside
+	pairs []pair // the members of the old fieldsV1 objects FirstUndeclaredGain is inside
 }
 
 // slot is the result for one declared key or element of the object or list being read.
@@ -48,6 +49,8 @@ type span struct{ start, end int }
 func (s *scanner) release() {
 	s.b, s.valid, s.f, s.slow = nil, false, nil, false
 	s.slots, s.names, s.nbuf, s.sbuf, s.stack, s.kbuf, s.ibuf = s.slots[:0], s.names[:0], s.nbuf[:0], s.sbuf[:0], s.stack[:0], s.kbuf[:0], s.ibuf[:0]
+	clear(s.pairs[:cap(s.pairs)]) // drop the references to the objects read
+	s.pairs = s.pairs[:0]
 	clear(s.slots[:cap(s.slots)]) // drop the paths of the last difference
 	scanners.Put(s)
 }
@@ -433,13 +436,23 @@ func skipKey(b []byte, i int) (int, bool) {
 // valid JSON it stays within s.b and returns an error only if the value does not end; whatever
 // else it consumed, the walk then reads on from there.
 func (s *scanner) skipValid() error {
-	b, depth := s.b, 0
-	for i := skipWS(b, s.i); i < len(b); {
+	if end := validEnd(s.b, s.i); end >= 0 {
+		s.i = end
+		return nil
+	}
+	s.i = len(s.b)
+	return s.unexpected("the end of a value")
+}
+
+// validEnd is skipValid's walk: the index after the value at b[i:] (after white space), or -1 if
+// it does not end.
+func validEnd(b []byte, i int) int {
+	depth := 0
+	for i = skipWS(b, i); i < len(b); {
 		switch c := b[i]; {
 		case c == '"':
 			if i = skipString(b, i); i < 0 {
-				s.i = len(b)
-				return s.unexpected("the end of a string")
+				return -1
 			}
 		case c == '{' || c == '[':
 			depth, i = depth+1, i+1
@@ -451,15 +464,13 @@ func (s *scanner) skipValid() error {
 			depth, i = depth-1, i+1
 		}
 		if depth == 0 {
-			s.i = i
-			return nil
+			return i
 		}
 		for i < len(b) && !structural[b[i]] {
 			i++
 		}
 	}
-	s.i = len(b)
-	return s.unexpected("the end of a value")
+	return -1
 }
 
 // structural marks the bytes skipValid looks for inside an object or list; delimiter, those that

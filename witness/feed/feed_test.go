@@ -179,9 +179,21 @@ func (s *site) stamped(value, commit string) *corev1.ConfigMap {
 		Data: map[string]string{"k": value}}
 }
 
-// update is the agent's UPDATE of the ConfigMap to cm.
+// update is the agent's UPDATE of the ConfigMap to cm, by the reconciler's server-side apply
+// (its managedFields entry owns the fields the reconciler applies).
 func (s *site) update(t *testing.T, cm *corev1.ConfigMap) witness.Write {
 	t.Helper()
+	owned := map[string]any{"f:metadata": map[string]any{
+		"f:labels":      map[string]any{"f:" + wellknown.ManagedLabel: map[string]any{}},
+		"f:annotations": map[string]any{"f:" + wellknown.SourceAnnotation: map[string]any{}, "f:" + wellknown.CommitAnnotation: map[string]any{}}},
+		"f:data": map[string]any{"f:k": map[string]any{}}}
+	fieldsV1, err := json.Marshal(owned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm = cm.DeepCopy()
+	cm.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: wellknown.FieldManager, Operation: metav1.ManagedFieldsOperationApply,
+		APIVersion: "v1", FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: fieldsV1}}}
 	raw, err := json.Marshal(cm)
 	if err != nil {
 		t.Fatal(err)
