@@ -81,6 +81,7 @@ func TestDemo(t *testing.T) {
 		{"5", `DriftHealed by kube-controller-manager on Deployment\.apps shop/web fields \.spec\.replicas`},
 		{"5", `healed \d+\.\d s after the HPA's write`},
 		{"6", `admission webhook "witness\.writ\.dev" denied the request: witness: denied UPDATE of ConfigMap shop/checkout: field \.data\.mode differs from what commit [0-9a-f]{12,40} of Sync writ-system/shop declares; the agent's identity was used for a change no verified commit declares \(Git declares \.data\.mode = "normal"\)`},
+		{"6", `witness: denied UPDATE of ConfigMap shop/checkout: the write sets field \.metadata\.labels\.owner \(field manager "kubectl-label"\), which commit [0-9a-f]{40} of Sync writ-system/shop does not declare`},
 		{"6", `witness: denied DELETE of Deployment\.apps shop/web: commit [0-9a-f]{40} of Sync writ-system/shop still declares it`},
 		{"6", `witness: denied CREATE of ClusterRoleBinding\.rbac\.authorization\.k8s\.io mallory-admin: no verified commit declares it`},
 		{"6", `UnverifiedAgentWrite by system:serviceaccount:writ-system:writ-reconciler on ConfigMap shop/checkout \(UPDATE\) fields \.data\.mode commit [0-9a-f]{12}`},

@@ -41,6 +41,14 @@ func (d *demo) agentIdentity(ctx context.Context) error {
 		return err
 	}
 
+	d.s.say("A field Git does not set is no freer: every field the agent's write sets must be one a")
+	d.s.say("verified commit declares (read from the managedFields the apiserver computes for the request).")
+	d.s.cmd("kubectl %s label configmap checkout -n shop owner=mallory", kc)
+	err = agent.Patch(ctx, cm, client.RawPatch("application/merge-patch+json", []byte(`{"metadata":{"labels":{"owner":"mallory"}}}`)), client.FieldOwner("kubectl-label"))
+	if err := d.witnessDenied(err, "the agent's label on shop/checkout", "sets field .metadata.labels.owner"); err != nil {
+		return err
+	}
+
 	d.s.cmd("kubectl %s delete deployment web -n shop", kc)
 	err = agent.Delete(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: shopNS, Name: "web"}})
 	if err := d.witnessDenied(err, "the agent's deletion of shop/web", "still declares it"); err != nil {
@@ -73,8 +81,8 @@ func (d *demo) agentIdentity(ctx context.Context) error {
 	if err := d.env.Client.Get(ctx, client.ObjectKey{Name: "mallory-admin"}, &rbacv1.ClusterRoleBinding{}); !apierrors.IsNotFound(err) {
 		return fmt.Errorf("clusterrolebinding mallory-admin exists after the denial (%v)", err)
 	}
-	if cur.Data["mode"] != "normal" {
-		return fmt.Errorf("the agent's denied edit changed shop/checkout: mode %q", cur.Data["mode"])
+	if cur.Data["mode"] != "normal" || cur.Labels["owner"] != "" {
+		return fmt.Errorf("the agent's denied edits changed shop/checkout: mode %q, label owner %q", cur.Data["mode"], cur.Labels["owner"])
 	}
 	d.s.cmd("kubectl get configmap checkout -n shop -o jsonpath='{.data.mode}'; kubectl get deployment web -n shop; kubectl get clusterrolebinding mallory-admin")
 	d.s.evidence("%s\ndeployment.apps/web is still there\nError from server (NotFound): clusterrolebindings.rbac.authorization.k8s.io \"mallory-admin\" not found", cur.Data["mode"])
