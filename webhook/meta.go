@@ -10,8 +10,9 @@ import (
 	"writ.dev/writ/wellknown"
 )
 
-// meta reads an object's name, labels and annotations, and nothing else: the object's spec,
-// data and status, and its managedFields, are skipped without being decoded. The AdmissionReview
+// meta reads an object's name, labels and annotations, and where its managedFields are, and
+// nothing else: the object's spec, data and status, and its managedFields, are skipped without
+// being decoded. The AdmissionReview
 // the object came in was decoded whole already, so it is well-formed JSON; anything else is
 // refused with an error (and the guard denies).
 //
@@ -49,6 +50,10 @@ func meta(raw []byte, allLabels bool) (*ObjectMeta, error) {
 			return true, stringMap(value, &m.Labels, labels)
 		case "annotations":
 			return true, stringMap(value, &m.Annotations, keptAnnotations)
+		case "managedFields":
+			if len(value) > 0 && value[0] == '[' {
+				m.managedFields = value
+			}
 		}
 		return true, nil
 	})

@@ -42,6 +42,9 @@ type ObjectMeta struct {
 	Annotations map[string]string
 
 	name string // only to name the objects of a delete by collection
+	// managedFields is the JSON of metadata.managedFields as the object carries it (a slice of
+	// the request's object), nil when it has none: for the witness's managedFields rule.
+	managedFields []byte
 }
 
 // toRequest reduces an admission request to what the guard decides on.

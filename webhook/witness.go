@@ -121,6 +121,13 @@ func (g *Guard) check(r *Request) witness.Result {
 		if w.Operation == witness.Update {
 			w.Old = r.OldObject // its managedFields: what the write gains over them must be declared
 		}
+		// Where meta found the managedFields lists: the witness compares them, not the objects.
+		if r.New != nil && r.New.managedFields != nil {
+			w.Managed = r.New.managedFields
+			if w.Operation == witness.Update && r.Old != nil {
+				w.OldManaged = r.Old.managedFields
+			}
+		}
 	}
 	if g.unsealerWrite(r) {
 		return g.Witness.CheckUnsealed(w)

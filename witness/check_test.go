@@ -97,12 +97,24 @@ func TestCheck(t *testing.T) {
 			if r.Object != tc.w.Object || r.Operation != tc.w.Operation {
 				t.Errorf("Check names %s %s, want %s %s", r.Operation, r.Object, tc.w.Operation, tc.w.Object)
 			}
-			// Bytes the caller has validated (as the guard's are) are judged the same way.
+			// Bytes the caller has validated (as the guard's are) are judged the same way, and so
+			// are the managedFields lists the caller found in them (as the guard does).
 			if json.Valid(tc.w.Raw) {
 				v := tc.w
 				v.RawValidated = true
 				if rv := x.Check(v); rv != r {
 					t.Errorf("with RawValidated, Check = %+v, without %+v", rv, r)
+				}
+				var o struct {
+					Metadata struct {
+						ManagedFields json.RawMessage `json:"managedFields"`
+					} `json:"metadata"`
+				}
+				if json.Unmarshal(tc.w.Raw, &o) == nil && o.Metadata.ManagedFields != nil {
+					v.Managed = o.Metadata.ManagedFields
+					if rv := x.Check(v); rv != r {
+						t.Errorf("with the managedFields list, Check = %+v, without %+v", rv, r)
+					}
 				}
 			}
 		})

@@ -170,7 +170,7 @@ func (s *snapshot) check(w Write) Result {
 			if !differs {
 				// Every declared value is there: every field the write sets must be declared too.
 				if gains == nil {
-					if gains, err = declared.GainsOf(w.Raw, w.Old, w.RawValidated); err != nil {
+					if gains, err = w.gains(); err != nil {
 						return w.unowned(r, err)
 					}
 				}
@@ -227,4 +227,13 @@ func (w Write) unowned(r Result, err error) Result {
 		r.Reason = NoManagedFields
 	}
 	return r
+}
+
+// gains is what the write's managedFields entries gain, from the lists the caller found or from
+// the objects.
+func (w Write) gains() (*declared.Gains, error) {
+	if w.Managed != nil {
+		return declared.GainsOfLists(w.Managed, w.OldManaged, w.RawValidated)
+	}
+	return declared.GainsOf(w.Raw, w.Old, w.RawValidated)
 }

@@ -31,6 +31,12 @@ type Write struct {
 	// declared. An UPDATE without Old is judged as a CREATE: everything the object's field
 	// managers own must be declared, which is stricter, never laxer.
 	Old []byte
+	// Managed and OldManaged are, when the caller has found them in Raw and Old (the guard reads
+	// their metadata anyway), the JSON of each object's metadata.managedFields list, nil when it
+	// has none; Check then compares them instead of looking for them (declared.GainsOfLists).
+	// When Managed is nil, Check reads the lists from Raw and Old itself. They must be slices of
+	// Raw and Old, read from them, never taken from anywhere else.
+	Managed, OldManaged []byte
 	// RawValidated is the caller's word that Raw (and Old) is valid JSON: set it only for bytes encoding/json
 	// has already validated, such as the object of an AdmissionReview the webhook decoded with
 	// encoding/json (which validates the whole document). Check then skips what no commit declares

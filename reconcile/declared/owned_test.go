@@ -54,7 +54,33 @@ func firstUndeclaredGain(t testing.TB, f *declared.Fields, obj, old []byte) (str
 	if answers[0] != answers[1] {
 		t.Fatalf("vouched %+v, checked %+v", answers[0], answers[1])
 	}
+	// The lists found by the caller, as the guard finds them: the same answer.
+	g, err := declared.GainsOfLists(managedList(t, obj), managedList(t, old), true)
+	if err != nil {
+		t.Fatalf("GainsOfLists: %v", err)
+	}
+	path, manager, ok, err := f.FirstUndeclaredGain(g)
+	if err != nil || path != answers[0].path || manager != answers[0].manager || ok != answers[0].ok {
+		t.Fatalf("from the lists: %q, %q, %v, %v; from the objects %+v", path, manager, ok, err, answers[0])
+	}
 	return answers[0].path, answers[0].manager, answers[0].ok
+}
+
+// managedList is the JSON of obj's metadata.managedFields, byte for byte, or nil.
+func managedList(t testing.TB, obj []byte) []byte {
+	t.Helper()
+	if obj == nil {
+		return nil
+	}
+	var o struct {
+		Metadata struct {
+			ManagedFields json.RawMessage `json:"managedFields"`
+		} `json:"metadata"`
+	}
+	if err := json.Unmarshal(obj, &o); err != nil {
+		t.Fatal(err)
+	}
+	return o.Metadata.ManagedFields
 }
 
 const gitService = `apiVersion: v1
