@@ -183,15 +183,7 @@ func loopCPU(b *testing.B, f func()) {
 
 // withManagedFields gives live the managedFields entry Writ's server-side apply of want gets.
 func withManagedFields(b *testing.B, want, live map[string]any) map[string]any {
-	e := writEntry(b, &unstructured.Unstructured{Object: want})
-	raw, err := json.Marshal(e)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var entry map[string]any
-	if err := json.Unmarshal(raw, &entry); err != nil {
-		b.Fatal(err)
-	}
+	entry := plain(b, writEntry(b, &unstructured.Unstructured{Object: want}))
 	live["metadata"].(map[string]any)["managedFields"] = []any{entry}
 	return live
 }

@@ -196,15 +196,7 @@ func withEntries(t testing.TB, live string, entries ...map[string]any) []byte {
 	u := objects(t, live)[0]
 	list, _, _ := unstructured.NestedSlice(u.Object, "metadata", "managedFields")
 	for _, e := range entries {
-		b, err := json.Marshal(e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var v map[string]any
-		if err := json.Unmarshal(b, &v); err != nil {
-			t.Fatal(err)
-		}
-		list = append(list, v)
+		list = append(list, plain(t, e))
 	}
 	if err := unstructured.SetNestedSlice(u.Object, list, "metadata", "managedFields"); err != nil {
 		t.Fatal(err)
@@ -224,4 +216,19 @@ func webJSON(t testing.TB, image, replicas string) []byte {
 // cmJSON is the ConfigMap as the apiserver stores it after Writ applied it.
 func cmJSON(t testing.TB, name, value string) []byte {
 	return applied(t, configMap(name, value), configMap(name, value))
+}
+
+// plain is v as encoding/json decodes its JSON (json.RawMessage values become maps), as
+// unstructured objects hold it.
+func plain(t testing.TB, v any) map[string]any {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
