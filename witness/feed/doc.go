@@ -26,10 +26,20 @@
 //     object), and publishes it for the Sync (witness.Index.Publish: the newest commit and the one
 //     before).
 //
-// It never reads GitSource status: the reconciler writes that, and whoever can act as the
-// reconciler could forge it. A status change only wakes the feed, because it usually means the
-// reconciler fetched a new commit and is about to apply it: the feed fetches at once, so that the
-// reconciler's writes of a new commit are rarely denied for want of an index. A GitSource's spec,
+// It never believes GitSource status: the reconciler writes that, and whoever can act as the
+// reconciler could forge it. Status is only a hint of when to look. A status change wakes the
+// feed, because it usually means the reconciler fetched a new commit and is about to apply it: the
+// feed fetches at once. And when Check or CheckUnsealed would deny a write while the status of a
+// GitSource concerned (the one of the Sync the write names, witness.Write.Sync; every GitSource
+// when it names none) says a commit was verified that the feed has not indexed, the feed catches
+// up synchronously, once: it runs its loop's own reconciliation of that GitSource (fetch, verify
+// from its anchor, render, publish; the loop's code under the loop's per-GitSource lock, so
+// nothing is published the loop would not), then judges the write again. A catch-up is bounded
+// (Options.CatchUpTimeout, 4 s), one in flight per GitSource (the other Checks wait for it), and
+// made at most once per GitSource per Options.CatchUpInterval (10 s) for the same hint, so a denied
+// write repeated does not make the feed fetch in a loop. If it fails, times out or the commit is
+// refused, the denial stands (fail closed). An allowed write never waits: the catch-up is only on
+// a denial. A GitSource's spec,
 // a Sync's creation, change of spec or deletion (not its status), a TrustPolicy's creation, deletion or change of
 // generation, and the GitSource's interval wake it too.
 //

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -30,6 +31,13 @@ type Options struct {
 	// MaxConcurrentFetches bounds how many GitSources are fetched, verified and rendered at once
 	// (default 4).
 	MaxConcurrentFetches int
+	// CatchUpTimeout bounds how long a Check that would deny waits for the feed to catch up with a
+	// commit the GitSource's status says was verified and the index does not hold yet (default
+	// 4 s; keep it well inside the webhook's timeoutSeconds).
+	CatchUpTimeout time.Duration
+	// CatchUpInterval is how long a GitSource is not caught up again for the same status hint
+	// (default 10 s): a denied write, repeated, fetches at most once per interval.
+	CatchUpInterval time.Duration
 }
 
 // Feed is the witness's loop and what the guard asks: Check and Witnessed, CheckUnsealed and
@@ -39,6 +47,7 @@ type Feed struct {
 	notes *notes
 	ids   *identities
 	loop  *sourceLoop
+	catch *catchUp
 
 	unsealer string // writ-controller's user name
 }
@@ -58,11 +67,13 @@ func New(o Options) (*Feed, error) {
 		workers = 4
 	}
 	n := &notes{}
+	loop := &sourceLoop{cache: source.NewCache(o.CacheDir), index: o.Index, notes: n, metrics: o.Metrics, workers: workers}
 	return &Feed{
 		index: o.Index,
 		notes: n,
 		ids:   newIdentities("system:serviceaccount:" + o.Namespace + ":" + wellknown.ReconcilerServiceAccount),
-		loop:  &sourceLoop{cache: source.NewCache(o.CacheDir), index: o.Index, notes: n, metrics: o.Metrics, workers: workers},
+		loop:  loop,
+		catch: newCatchUp(loop, o.CatchUpTimeout, o.CatchUpInterval),
 
 		unsealer: "system:serviceaccount:" + o.Namespace + ":" + wellknown.ControllerServiceAccount,
 	}, nil
@@ -85,9 +96,16 @@ func (f *Feed) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 // Check judges a write by an identity Witnessed returned true for, against the index; a NotReady
-// result says why the Sync has no index (Result.Why).
+// result says why the Sync has no index (Result.Why). A write the index denies while a relevant
+// GitSource's status names a verified commit the index does not hold makes the feed catch up with
+// it first (its own fetch and verification, bounded, at most once per interval and hint), then
+// judges the write once more; if that fails, the denial stands. An allowed write costs one lookup
+// and allocates nothing.
 func (f *Feed) Check(w witness.Write) witness.Result {
 	r := f.index.Check(w)
+	if mayChange(r) && f.catch.catchUp(w.Sync) {
+		r = f.index.Check(w)
+	}
 	if r.Reason == witness.NotReady {
 		r.Why = f.notes.why(r.Sync)
 	}
@@ -95,9 +113,13 @@ func (f *Feed) Check(w witness.Write) witness.Result {
 }
 
 // CheckUnsealed judges a Secret written by Writ's unsealer against the SealedSecret an indexed
-// commit declares (witness.Index.CheckUnsealed); a NotReady result says why, as Check's does.
+// commit declares (witness.Index.CheckUnsealed); a NotReady result says why, and a denial waits
+// for a catch-up, as Check's do.
 func (f *Feed) CheckUnsealed(w witness.Write) witness.Result {
 	r := f.index.CheckUnsealed(w)
+	if mayChange(r) && f.catch.catchUp(w.Sync) {
+		r = f.index.CheckUnsealed(w)
+	}
 	if r.Reason == witness.NotReady {
 		r.Why = f.notes.why(r.Sync)
 	}

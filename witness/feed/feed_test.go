@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,8 +33,27 @@ func TestMain(m *testing.M) { os.Exit(harness.Main(m, harness.Options{}, &env)) 
 
 // running is a feed on its own manager, as the webhook component runs it.
 type running struct {
-	feed *Feed
-	reg  *prometheus.Registry
+	feed  *Feed
+	reg   *prometheus.Registry
+	holds sync.Map // GitSource key -> chan struct{}: the loop's reconciliations of it wait until it closes
+}
+
+// hold keeps the feed's loop from reconciling the GitSource key (a catch-up still may) until the
+// test ends.
+func (r *running) hold(t *testing.T, key types.NamespacedName) {
+	ch := make(chan struct{})
+	r.holds.Store(key, ch)
+	t.Cleanup(func() { r.holds.Delete(key); close(ch) })
+}
+
+// gate is the loop's gate: it waits while the GitSource is held.
+func (r *running) gate(ctx context.Context, key types.NamespacedName) {
+	if ch, ok := r.holds.Load(key); ok {
+		select {
+		case <-ch.(chan struct{}):
+		case <-ctx.Done():
+		}
+	}
 }
 
 func start(t *testing.T) *running {
@@ -54,6 +74,8 @@ func start(t *testing.T) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r := &running{feed: f, reg: reg}
+	f.loop.gate = r.gate
 	if err := f.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +87,7 @@ func start(t *testing.T) *running {
 		err := f.ReadyCheck(nil)
 		return err == nil, errString(err)
 	})
-	return &running{feed: f, reg: reg}
+	return r
 }
 
 func errString(err error) string {
@@ -148,7 +170,13 @@ func (s *site) policy(t *testing.T) *provenancev1.TrustPolicy {
 // apply creates the site's GitSource (url, fetched every second) and Sync (path apps).
 func (s *site) apply(t *testing.T, url string, secret string) {
 	t.Helper()
-	fast := &metav1.Duration{Duration: time.Second}
+	s.applyEvery(t, url, secret, time.Second)
+}
+
+// applyEvery is apply with the GitSource and Sync fetched every interval.
+func (s *site) applyEvery(t *testing.T, url string, secret string, interval time.Duration) {
+	t.Helper()
+	fast := &metav1.Duration{Duration: interval}
 	s.gs = &reconcilev1.GitSource{ObjectMeta: metav1.ObjectMeta{Namespace: s.ns, Name: "repo"}, Spec: reconcilev1.GitSourceSpec{
 		URL: url, Ref: &reconcilev1.GitRef{Branch: "main"}, TrustPolicy: s.ns, Interval: fast}}
 	if secret != "" {

@@ -38,6 +38,10 @@ type sourceLoop struct {
 	metrics   *Metrics
 	workers   int
 	verifiers verifiers
+	locks     sourceLocks // one reconciliation of a GitSource at a time: the loop's or a catch-up's
+	// gate, when set (tests only), runs before each of the controller's reconciliations, not a
+	// catch-up's: a test holds the loop back with it.
+	gate func(ctx context.Context, key types.NamespacedName)
 
 	mu      sync.Mutex
 	sources map[types.NamespacedName]*anchor
@@ -112,11 +116,25 @@ func (l *sourceLoop) sourcesNaming(ctx context.Context, o client.Object) []ctrlr
 	return out
 }
 
-// Reconcile judges one GitSource and publishes its Syncs. Transient failures (the remote, the
-// apiserver, the disk) are returned, so the workqueue backs off; the others wait for an event or
-// the interval. Whatever fails, a Sync keeps the index it has, unless its commit is revoked.
+// Reconcile is the controller's reconciliation of one GitSource (reconcile), never at the same
+// time as a catch-up's of it.
 func (l *sourceLoop) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	key := req.NamespacedName
+	if l.gate != nil {
+		l.gate(ctx, req.NamespacedName)
+	}
+	unlock, err := l.locks.lock(ctx, req.NamespacedName)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	defer unlock()
+	return l.reconcile(ctx, req.NamespacedName)
+}
+
+// reconcile judges one GitSource and publishes its Syncs; the caller holds its lock. Transient
+// failures (the remote, the apiserver, the disk) are returned, so the workqueue backs off; the
+// others wait for an event or the interval. Whatever fails, a Sync keeps the index it has, unless
+// its commit is revoked.
+func (l *sourceLoop) reconcile(ctx context.Context, key types.NamespacedName) (ctrl.Result, error) {
 	var gs reconcilev1.GitSource
 	if err := l.client.Get(ctx, key, &gs); err != nil {
 		if !apierrors.IsNotFound(err) {
