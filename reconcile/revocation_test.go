@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -210,12 +211,10 @@ func testRevocation(t *testing.T, name string, change func(*provenancev1.TrustPo
 	// sync (its generation changes; observedGeneration shows it ran after the edit).
 	applied, healed, detected := len(rec.events(audit.SyncApplied)), len(rec.events(audit.DriftHealed)), len(rec.events(audit.DriftDetected))
 	edit("admin-edit")
-	var s reconcilev1.Sync
-	if err := env.Client.Get(ctx, syKey, &s); err != nil {
-		t.Fatal(err)
-	}
-	s.Spec.Interval = &metav1.Duration{Duration: 2 * time.Hour}
-	if err := env.Client.Update(ctx, &s); err != nil {
+	// A merge patch of the spec alone: the reconciler writes the Sync's status meanwhile, and an
+	// Update of a copy read before that fails with a conflict.
+	if err := env.Client.Patch(ctx, &reconcilev1.Sync{ObjectMeta: metav1.ObjectMeta{Namespace: syKey.Namespace, Name: syKey.Name}},
+		client.RawPatch(types.MergePatchType, []byte(`{"spec":{"interval":"2h0m0s"}}`))); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the sync reconciled after the edit", func() (bool, string) {
