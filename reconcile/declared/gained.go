@@ -78,10 +78,11 @@ func GainsOf(obj, old []byte, valid bool) (*Gains, error) {
 			// brackets close: the same list.
 			return &Gains{}, nil
 		}
-		if at >= 0 {
-			if was, err = s.managedList(old); err != nil {
+		if at >= 0 { // s.i is at the old list: read it to its end, once
+			if err = s.skipValue(); err != nil {
 				return nil, err
 			}
+			was = old[at:s.i]
 		}
 	}
 	return s.gains(list, was)
@@ -259,8 +260,9 @@ func (s *scanner) managedEntry() (managedEntry, error) {
 
 // FirstUndeclaredGain returns the first field path (spelt as Diff spells paths) that g gains and
 // the manifest does not declare, and the manager of the entry that gains it; ok is false when the
-// manifest declares every gained field. A field is declared as for FirstUndeclared: the manifest
-// sets it, or it lies under a declared list matched by position or a declared scalar. Two gained
+// manifest declares every gained field. A field is declared when the manifest sets it, or when it
+// lies under a declared list matched by position or a declared scalar (whose comparison judges
+// what is inside it); a list-map element by its schema keys. Two gained
 // fields are never asked of the manifest: status (Writ's apply never declares it, and the
 // witness compares none) and the commit annotation the reconciler stamps on what it applies
 // (wellknown.CommitAnnotation, which names the commit and is not part of it). For a core
@@ -319,8 +321,8 @@ func (p place) ignored(key []byte) bool {
 
 // gained walks the fieldsV1 object at s.i, whose counterpart in the old entry is old (nil: none,
 // so all of it is gained), under the declared node n (nil: nothing is declared here, and the walk
-// goes on only to reach a field that is never asked of the manifest), and returns the first gained
-// path n does not declare, relative to n.
+// goes on only to name the innermost gained field, or to reach one never asked of the manifest),
+// and returns the first gained path n does not declare, relative to n.
 func (s *scanner) gained(n *node, old []byte, at place) (path string, undeclared bool, err error) {
 	if s.peek() != '{' {
 		return "", false, s.unexpected("a fieldsV1 object")

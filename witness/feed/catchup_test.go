@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	reconcilev1 "writ.dev/writ/reconcile/api/v1alpha1"
 	"writ.dev/writ/test/fixtures"
@@ -53,15 +52,7 @@ func (ro *rollout) declared(t *testing.T, value, commit string) (bool, string) {
 func (ro *rollout) claim(t *testing.T, commit string) {
 	t.Helper()
 	ctx := context.Background()
-	var gs reconcilev1.GitSource
-	if err := env.Client.Get(ctx, ro.gsk, &gs); err != nil {
-		t.Fatal(err)
-	}
-	base := gs.DeepCopy()
-	gs.Status.LastVerifiedCommit, gs.Status.LastFetchedCommit, gs.Status.Verdict = commit, commit, "Verified"
-	if err := env.Client.Status().Patch(ctx, &gs, client.MergeFrom(base)); err != nil {
-		t.Fatal(err)
-	}
+	claimVerified(t, ro.gsk, commit)
 	harness.Eventually(t, "the feed's cache to read the status", 30*time.Second, func() (bool, string) {
 		var seen reconcilev1.GitSource
 		if err := ro.r.feed.loop.client.Get(ctx, ro.gsk, &seen); err != nil {

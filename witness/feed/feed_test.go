@@ -285,7 +285,6 @@ func TestFeedIndexesASignedCommit(t *testing.T) {
 // to name the unsigned commit changes nothing.
 func TestFeedShiftsToANewCommitAndRefusesAnUnsignedOne(t *testing.T) {
 	harness.Require(t, env)
-	ctx := context.Background()
 	r := start(t)
 	s := newSite(t, "feed-shift", "1")
 	c1 := s.repo.Git("rev-parse", "HEAD")
@@ -327,15 +326,7 @@ func TestFeedShiftsToANewCommitAndRefusesAnUnsignedOne(t *testing.T) {
 	}
 
 	// An admin forges the GitSource's status, as the reconciler would write it for c3.
-	var gs reconcilev1.GitSource
-	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(s.gs), &gs); err != nil {
-		t.Fatal(err)
-	}
-	base := gs.DeepCopy()
-	gs.Status.LastVerifiedCommit, gs.Status.LastFetchedCommit, gs.Status.Verdict = c3, c3, "Verified"
-	if err := env.Client.Status().Patch(ctx, &gs, client.MergeFrom(base)); err != nil {
-		t.Fatal(err)
-	}
+	gs := claimVerified(t, client.ObjectKeyFromObject(s.gs), c3)
 	harness.Eventually(t, "the feed to read the forged status", 60*time.Second, func() (bool, string) {
 		got := r.observed(client.ObjectKeyFromObject(s.gs))
 		return got == gs.ResourceVersion, "observed resourceVersion " + got + ", forged " + gs.ResourceVersion
@@ -346,4 +337,21 @@ func TestFeedShiftsToANewCommitAndRefusesAnUnsignedOne(t *testing.T) {
 	if ok, msg := declared("2", c2); !ok {
 		t.Fatalf("after a forged status: %s", msg)
 	}
+}
+
+// claimVerified writes a GitSource's status as the reconciler does when it has verified commit
+// (or as an admin forging it would) and returns the GitSource as written.
+func claimVerified(t *testing.T, key types.NamespacedName, commit string) reconcilev1.GitSource {
+	t.Helper()
+	ctx := context.Background()
+	var gs reconcilev1.GitSource
+	if err := env.Client.Get(ctx, key, &gs); err != nil {
+		t.Fatal(err)
+	}
+	base := gs.DeepCopy()
+	gs.Status.LastVerifiedCommit, gs.Status.LastFetchedCommit, gs.Status.Verdict = commit, commit, "Verified"
+	if err := env.Client.Status().Patch(ctx, &gs, client.MergeFrom(base)); err != nil {
+		t.Fatal(err)
+	}
+	return gs
 }
