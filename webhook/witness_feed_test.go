@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -125,6 +126,35 @@ func TestWitnessFeedJudgesTheAgent(t *testing.T) {
 	harness.Eventually(t, "the Sync's service account judged by the witness", 30*time.Second, func() (bool, string) {
 		err := deployer.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "planted"}}, client.DryRunAll)
 		return err != nil && strings.Contains(err.Error(), unverifiedText), errString(err)
+	})
+
+	// A cluster-admin impersonating the agent creates a mutating webhook no commit declares (the
+	// apiserver never sends it to the guard): from then on not even what Git declares is
+	// admitted, until it is gone. (It never fires: its objectSelector matches nothing.)
+	none, ignore := admissionregistrationv1.SideEffectClassNone, admissionregistrationv1.Ignore
+	hook := "https://mallory.example.com/mutate"
+	mallory := &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "witness-feed-mallory"},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{Name: "mallory.example.com", ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: &hook},
+			SideEffects: &none, FailurePolicy: &ignore, AdmissionReviewVersions: []string{"v1"},
+			ObjectSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"witness-test": "never"}}}}}
+	if err := mustClient(t, env.As(agentUser)).Create(ctx, mallory); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), mallory) })
+	reapply := func() error {
+		return agent.Patch(ctx, stamped("safe"), mergePatch(`{"metadata":{"annotations":{"`+wellknown.CommitAnnotation+`":"`+commit+`"}},"data":{"mode":"safe"}}`))
+	}
+	harness.Eventually(t, "the agent's write while an unaccounted mutating webhook exists", 30*time.Second, func() (bool, string) {
+		err := reapply()
+		return err != nil && strings.Contains(err.Error(), "MutatingWebhookConfiguration.admissionregistration.k8s.io witness-feed-mallory: no verified commit declares it"), errString(err)
+	})
+	witnessDenied(t, "the agent's write while witness-feed-mallory exists", reapply(), "witness-feed-mallory", "--witness-trusted-mutators")
+	if err := env.Client.Delete(ctx, mallory); err != nil {
+		t.Fatal(err)
+	}
+	harness.Eventually(t, "the agent's write once the mutating webhook is gone", 30*time.Second, func() (bool, string) {
+		err := reapply()
+		return err == nil, errString(err)
 	})
 }
 

@@ -21,6 +21,7 @@ type Index struct {
 	current  atomic.Pointer[snapshot]
 	unsealed atomic.Pointer[unsealedIndex] // what the SealedSecrets unseal into (CheckUnsealed)
 	mu       sync.Mutex                    // serialises the swaps of current and unsealed
+	version  atomic.Uint64                 // counts the swaps (Version)
 }
 
 func (x *Index) load() *snapshot {
@@ -83,6 +84,7 @@ func (x *Index) Publish(sync types.NamespacedName, commit string, objs []*unstru
 	}
 	x.current.Store(cur.with(sync, next))
 	x.unsealed.Store(x.loadUnsealed().with(sync, sealed))
+	x.version.Add(1)
 	return nil
 }
 
@@ -97,7 +99,12 @@ func (x *Index) Forget(sync types.NamespacedName) {
 	}
 	x.current.Store(cur.with(sync, nil))
 	x.unsealed.Store(x.loadUnsealed().with(sync, nil))
+	x.version.Add(1)
 }
+
+// Version changes whenever what the index declares may have changed (each Publish and Forget that
+// changes it), so that a caller can keep an answer of CheckStored until it does.
+func (x *Index) Version() uint64 { return x.version.Load() }
 
 // Ready reports whether sync has an index: a commit of it has been published.
 func (x *Index) Ready(sync types.NamespacedName) bool {
@@ -108,6 +115,16 @@ func (x *Index) Ready(sync types.NamespacedName) bool {
 // for the rule). It never waits for a Publish, and its lookup allocates nothing.
 func (x *Index) Check(w Write) Result {
 	return x.load().check(w)
+}
+
+// CheckStored decides whether obj, the JSON of an object k as the apiserver stores it (read from
+// the API, managedFields included), is what a commit indexed now declares, as a CREATE of it by
+// the agent would be judged (Declared, or the reason it is not), with one difference: the CA
+// bundles of a webhook configuration's webhooks, which a CA injector writes, are not asked of the
+// manifest (declared.Fields.FirstUndeclaredOwned). The witness asks it of the mutating admission
+// objects it watches, which the apiserver never sends to a webhook.
+func (x *Index) CheckStored(k Key, obj []byte) Result {
+	return x.load().check(Write{Operation: Create, Object: k, Raw: obj, stored: true})
 }
 
 // sumOf identifies obj's manifest (encoding/json sorts map keys, so equal manifests have equal

@@ -43,4 +43,10 @@ const (
 	UnsealerDelete Reason = "UnsealerDelete"
 	// Malformed: the object's JSON does not parse, or the operation is not one Check judges.
 	Malformed Reason = "Malformed"
+	// UnaccountedMutator: the write is what a commit declares, but a mutating admission object
+	// (a MutatingWebhookConfiguration, a MutatingAdmissionPolicy or its binding) exists that no
+	// verified commit declares and no one trusts by name: it may add to the write what no commit
+	// declares, and the apiserver never lets a webhook judge it, so no write of the agent's is
+	// admitted while it exists (witness/feed). Result.Why names it.
+	UnaccountedMutator Reason = "UnaccountedMutator"
 )

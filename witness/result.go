@@ -30,6 +30,7 @@ type Result struct {
 	// (not fetched yet, fetch failed, commit refused, render failed, revoked, its GitSource or
 	// TrustPolicy missing). The Index never sets it (it is pure); whoever keeps the index fed
 	// (witness/feed) fills it in. It names what failed, never a value of an object or a secret.
+	// For UnaccountedMutator it names the mutator and why it is not accounted for.
 	Why string
 }
 
@@ -88,6 +89,10 @@ func (r Result) Message() string {
 			" (" + why + "), and until it has, the agent's writes to its objects are denied")
 	case Undeclared:
 		b.WriteString("no verified commit declares it")
+	case UnaccountedMutator:
+		b.WriteString("it is what commit " + r.Commit + " of Sync " + r.Sync.String() + " declares, but mutating admission object " + r.Why +
+			"; while a mutator the witness cannot account for exists, it may add to the agent's writes what no commit declares, so none is admitted" +
+			" (declare it in Git, delete it, or trust it by name with the webhook's --witness-trusted-mutators)")
 	case Malformed:
 		if r.Operation != Create && r.Operation != Update && r.Operation != Delete {
 			b.WriteString("the operation is not CREATE, UPDATE or DELETE")

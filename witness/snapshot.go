@@ -174,7 +174,11 @@ func (s *snapshot) check(w Write) Result {
 						return w.unowned(r, err)
 					}
 				}
-				if path, manager, differs, err = d.fields.FirstUndeclaredGain(gains); err != nil {
+				undeclared := (*declared.Fields).FirstUndeclaredGain
+				if w.stored {
+					undeclared = (*declared.Fields).FirstUndeclaredOwned
+				}
+				if path, manager, differs, err = undeclared(d.fields, gains); err != nil {
 					return w.unowned(r, err)
 				}
 				if !differs {

@@ -44,4 +44,7 @@ type Write struct {
 	// its answer would mean nothing, so when in doubt leave it false: Check then validates every
 	// byte (declared.FirstDiffJSON) and denies malformed JSON.
 	RawValidated bool
+
+	// stored: Raw is an object as it is stored, not a write (Index.CheckStored).
+	stored bool
 }

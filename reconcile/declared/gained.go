@@ -270,6 +270,20 @@ func (s *scanner) managedEntry() (managedEntry, error) {
 // A path is only spelt when one is found, and a fieldsV1 subtree the old entry has byte for byte
 // is not read, so an update that gains a few fields costs about what reading those costs.
 func (f *Fields) FirstUndeclaredGain(g *Gains) (path, manager string, ok bool, err error) {
+	return f.firstUndeclared(g, atRoot)
+}
+
+// FirstUndeclaredOwned is FirstUndeclaredGain for an object as it is stored rather than for a
+// write to it: g is GainsOf(obj, nil, ...), every field any entry owns, and so what every field
+// manager has ever set. One more field is never asked of the manifest: the CA bundle of each of
+// a webhook configuration's webhooks (.webhooks[*].clientConfig.caBundle), which a CA injector
+// (cert-manager's cainjector) writes into what Git declares. The witness asks it of the mutating
+// admission objects it watches: what they may add to the agent's writes must be all Git's.
+func (f *Fields) FirstUndeclaredOwned(g *Gains) (path, manager string, ok bool, err error) {
+	return f.firstUndeclared(g, atInjectedRoot)
+}
+
+func (f *Fields) firstUndeclared(g *Gains, root place) (path, manager string, ok bool, err error) {
 	if g == nil {
 		return "", "", false, nil
 	}
@@ -278,7 +292,7 @@ func (f *Fields) FirstUndeclaredGain(g *Gains) (path, manager string, ok bool, e
 	s.f, s.valid = f, true // the sets were read whole by GainsOf
 	for _, e := range g.entries {
 		s.b, s.i = e.set, 0
-		if path, ok, err = s.gained(&f.nodes[0], e.old, atRoot); err != nil || ok {
+		if path, ok, err = s.gained(&f.nodes[0], e.old, root); err != nil || ok {
 			m := unquote(nil, e.manager)
 			return path, string(m), ok, err
 		}
@@ -286,8 +300,8 @@ func (f *Fields) FirstUndeclaredGain(g *Gains) (path, manager string, ok bool, e
 	return "", "", false, nil
 }
 
-// place is where in the object a fieldsV1 object being walked is, for the two fields
-// FirstUndeclaredGain never asks of the manifest.
+// place is where in the object a fieldsV1 object being walked is, for the fields
+// FirstUndeclaredGain and FirstUndeclaredOwned never ask of the manifest.
 type place uint8
 
 const (
@@ -295,15 +309,25 @@ const (
 	atRoot
 	atMetadata
 	atAnnotations
+	atInjectedRoot // atRoot, for FirstUndeclaredOwned: the webhooks' CA bundles are not asked
+	atWebhooks
+	atWebhook
+	atClientConfig
 )
 
 // next is the place of the child key of p.
 func (p place) next(key []byte) place {
 	switch {
-	case p == atRoot && string(key) == "f:metadata":
+	case (p == atRoot || p == atInjectedRoot) && string(key) == "f:metadata":
 		return atMetadata
 	case p == atMetadata && string(key) == "f:annotations":
 		return atAnnotations
+	case p == atInjectedRoot && string(key) == "f:webhooks":
+		return atWebhooks
+	case p == atWebhooks && len(key) > 2 && key[0] == 'k' && key[1] == ':':
+		return atWebhook // one webhook, keyed by its name
+	case p == atWebhook && string(key) == "f:clientConfig":
+		return atClientConfig
 	}
 	return elsewhere
 }
@@ -311,10 +335,12 @@ func (p place) next(key []byte) place {
 // ignored reports whether the field key at p is never asked of the manifest.
 func (p place) ignored(key []byte) bool {
 	switch p {
-	case atRoot:
+	case atRoot, atInjectedRoot:
 		return string(key) == "f:status"
 	case atAnnotations:
 		return len(key) == 2+len(wellknown.CommitAnnotation) && string(key[2:]) == wellknown.CommitAnnotation
+	case atClientConfig:
+		return string(key) == "f:caBundle"
 	}
 	return false
 }
@@ -374,7 +400,7 @@ func (s *scanner) gained(n *node, old []byte, at place) (path string, undeclared
 			case listNode, scalarNode, nullNode:
 				return s.skipValue() // under a value compared as a whole
 			}
-			asData := at == atRoot && string(key) == "f:stringData" // key is overwritten below
+			asData := (at == atRoot || at == atInjectedRoot) && string(key) == "f:stringData" // key is overwritten below
 			rest, undecl, err := s.gained(kid, was, at.next(key))
 			if undecl {
 				seg := s.f.segment(n, c) // spelt only once something is found
@@ -422,7 +448,7 @@ func (s *scanner) childOf(n *node, key []byte, at place) (int, fieldpath.PathEle
 			return -1, fieldpath.PathElement{}
 		}
 		c := f.find(n, key[2:])
-		if c < 0 && at == atRoot && string(key) == "f:stringData" {
+		if c < 0 && (at == atRoot || at == atInjectedRoot) && string(key) == "f:stringData" {
 			c = f.find(n, []byte("data")) // a core Secret's stringData is declared as data
 		}
 		return c, fieldpath.PathElement{}

@@ -38,6 +38,12 @@ type Options struct {
 	// CatchUpInterval is how long a GitSource is not caught up again for the same status hint
 	// (default 10 s): a denied write, repeated, fetches at most once per interval.
 	CatchUpInterval time.Duration
+	// TrustedMutators are the mutating admission objects the witness trusts by name, whatever
+	// they hold (ParseTrustedMutator: MutatingWebhookConfiguration/NAME, MutatingAdmissionPolicy/NAME
+	// and so its bindings): those Git does not manage, such as a cloud provider's. Every other
+	// mutating admission object must be what a verified commit declares, or no write of the
+	// agent's is admitted while it exists (see mutators.go).
+	TrustedMutators []witness.Key
 }
 
 // Feed is the witness's loop and what the guard asks: Check and Witnessed, CheckUnsealed and
@@ -48,6 +54,7 @@ type Feed struct {
 	ids   *identities
 	loop  *sourceLoop
 	catch *catchUp
+	mut   *mutators
 
 	unsealer string // writ-controller's user name
 }
@@ -74,6 +81,7 @@ func New(o Options) (*Feed, error) {
 		ids:   newIdentities("system:serviceaccount:" + o.Namespace + ":" + wellknown.ReconcilerServiceAccount),
 		loop:  loop,
 		catch: newCatchUp(loop, o.CatchUpTimeout, o.CatchUpInterval),
+		mut:   newMutators(o.Index, o.TrustedMutators, o.Metrics),
 
 		unsealer: "system:serviceaccount:" + o.Namespace + ":" + wellknown.ControllerServiceAccount,
 	}, nil
@@ -92,6 +100,9 @@ func (f *Feed) SetupWithManager(mgr ctrl.Manager) error {
 	if err := f.ids.setup(mgr); err != nil {
 		return fmt.Errorf("witness feed: %w", err)
 	}
+	if err := f.mut.setup(mgr); err != nil {
+		return fmt.Errorf("witness feed: %w", err)
+	}
 	return nil
 }
 
@@ -99,13 +110,16 @@ func (f *Feed) SetupWithManager(mgr ctrl.Manager) error {
 // result says why the Sync has no index (Result.Why). A write the index denies while a relevant
 // GitSource's status names a verified commit the index does not hold makes the feed catch up with
 // it first (its own fetch and verification, bounded, at most once per interval and hint), then
-// judges the write once more; if that fails, the denial stands. An allowed write costs one lookup
-// and allocates nothing.
+// judges the write once more; if that fails, the denial stands. A write the index admits is denied
+// still (UnaccountedMutator) while a mutating admission object exists that the witness cannot
+// account for (mutators.go). An allowed write costs one lookup and two atomic loads, and
+// allocates nothing.
 func (f *Feed) Check(w witness.Write) witness.Result {
 	r := f.index.Check(w)
 	if mayChange(r) && f.catch.catchUp(w.Sync) {
 		r = f.index.Check(w)
 	}
+	r = f.mut.vet(r, f.catch.catchUp)
 	if r.Reason == witness.NotReady {
 		r.Why = f.notes.why(r.Sync)
 	}
@@ -120,6 +134,7 @@ func (f *Feed) CheckUnsealed(w witness.Write) witness.Result {
 	if mayChange(r) && f.catch.catchUp(w.Sync) {
 		r = f.index.CheckUnsealed(w)
 	}
+	r = f.mut.vet(r, f.catch.catchUp)
 	if r.Reason == witness.NotReady {
 		r.Why = f.notes.why(r.Sync)
 	}
@@ -144,11 +159,15 @@ func (f *Feed) Unsealer(user string) bool { return user == f.unsealer }
 func (f *Feed) Ready(sync types.NamespacedName) bool { return f.index.Ready(sync) }
 
 // ReadyCheck is a readiness check (healthz.Checker) that fails until the witnessed identities have
-// been built from the synced cache: before that Witnessed knows only the reconciler's own account,
-// and a write impersonating a Sync's account would not be judged.
+// been built from the synced cache (before that Witnessed knows only the reconciler's own account,
+// and a write impersonating a Sync's account would not be judged), and the mutating admission
+// objects listed (before that every agent write is denied as UnaccountedMutator).
 func (f *Feed) ReadyCheck(*http.Request) error {
 	if !f.ids.built() {
 		return errors.New("the witness has not yet read the Syncs it judges the service accounts of")
+	}
+	if !f.mut.ready() {
+		return errors.New("the witness has not yet listed the cluster's mutating admission objects")
 	}
 	return nil
 }

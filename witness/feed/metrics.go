@@ -17,6 +17,7 @@ type Metrics struct {
 	publish        prometheus.Histogram
 	fetchFailures  *prometheus.CounterVec
 	verifyFailures *prometheus.CounterVec
+	unaccounted    prometheus.Gauge
 }
 
 // NewMetrics creates the feed's metrics and registers them with reg (writ-controller: the
@@ -37,8 +38,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		verifyFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "writ_witness_verify_failures_total",
 			Help: "Commits the witness refused to index, by the trust policy's reason code (a served commit that no longer verifies counts under its code too)."},
 			[]string{"reason"}),
+		unaccounted: prometheus.NewGauge(prometheus.GaugeOpts{Name: "writ_witness_unaccounted_mutators",
+			Help: "Mutating admission objects (webhook configurations, admission policies and bindings) no verified commit declares and no one trusts by name: while it is not 0, every write of the agent's is denied (UnaccountedMutator)."}),
 	}
-	for _, c := range []prometheus.Collector{m.ready, m.objects, m.publish, m.fetchFailures, m.verifyFailures} {
+	for _, c := range []prometheus.Collector{m.ready, m.objects, m.publish, m.fetchFailures, m.verifyFailures, m.unaccounted} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -62,6 +65,12 @@ func (m *Metrics) forgetSync(sync types.NamespacedName) {
 	if m != nil {
 		m.ready.DeleteLabelValues(sync.Namespace, sync.Name)
 		m.objects.DeleteLabelValues(sync.Namespace, sync.Name)
+	}
+}
+
+func (m *Metrics) mutators(n int) {
+	if m != nil {
+		m.unaccounted.Set(float64(n))
 	}
 }
 

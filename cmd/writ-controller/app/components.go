@@ -53,7 +53,8 @@ func (o Options) parts() []part {
 }
 
 func (o Options) webhook() WebhookOptions {
-	return WebhookOptions{Namespace: o.Namespace, Witness: WitnessOptions{Namespace: o.Namespace, CacheDir: o.WitnessCacheDir, Mode: o.WitnessMode}}
+	return WebhookOptions{Namespace: o.Namespace, Witness: WitnessOptions{Namespace: o.Namespace, CacheDir: o.WitnessCacheDir, Mode: o.WitnessMode,
+		TrustedMutators: o.WitnessTrustedMutators}}
 }
 
 func (o Options) reconciler() ReconcilerOptions {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
+	"writ.dev/writ/witness/feed"
 )
 
 // Options are writ-controller's flags. The manager reads the general ones; Options.parts hands
@@ -41,6 +42,9 @@ type Options struct {
 	// The witness, in the webhook component: its cache and the guard's default mode.
 	WitnessCacheDir string
 	WitnessMode     guardv1.WitnessMode
+	// WitnessTrustedMutators are the mutating admission objects the witness trusts by name
+	// (--witness-trusted-mutators, feed.ParseTrustedMutator).
+	WitnessTrustedMutators []string
 
 	// Self-managed webhook TLS (without cert-manager): see certs.go.
 	ManageWebhookCerts   bool
@@ -122,6 +126,14 @@ func ParseFlags(args []string, out io.Writer) (Options, error) {
 	fs.IntVar(&o.WebhookPort, "webhook-port", o.WebhookPort, "port the admission webhook serves on (HTTPS)")
 	fs.StringVar(&o.WebhookCertDir, "webhook-cert-dir", o.WebhookCertDir, "directory holding the webhook's tls.crt and tls.key (reloaded when they change)")
 	fs.StringVar(&o.WitnessCacheDir, "witness-cache-dir", o.WitnessCacheDir, "where the webhook's witness keeps its own repository caches and checkouts, never the reconciler's (default: a new directory under $TMPDIR)")
+	fs.Func("witness-trusted-mutators", "mutating admission objects the witness trusts by name whatever they hold (MutatingWebhookConfiguration/NAME or MutatingAdmissionPolicy/NAME, comma-separated): those Git does not manage; while any other exists that no verified commit declares, the agent's writes are denied", func(v string) error {
+		for _, m := range strings.Split(v, ",") {
+			if m = strings.TrimSpace(m); m != "" {
+				o.WitnessTrustedMutators = append(o.WitnessTrustedMutators, m)
+			}
+		}
+		return nil
+	})
 	mode := fs.String("witness-mode", string(o.WitnessMode), "what the guard does with a write by Writ's agent that no verified commit declares, where neither its Sync nor a GuardPolicy sets spec.witness: Enforce (deny), Warn (allow, warn and record UnverifiedAgentWrite) or Off")
 	fs.BoolVar(&o.ManageWebhookCerts, "manage-webhook-certs", false, "keep the webhook's CA and serving certificate in the Secret --webhook-cert-secret, renewed before expiry, and the caBundle of --webhook-configuration in step (when cert-manager does not); runs on the leader")
 	fs.StringVar(&o.WebhookCertSecret, "webhook-cert-secret", o.WebhookCertSecret, "with --manage-webhook-certs: the Secret, in --namespace, holding ca.crt, ca.key, tls.crt and tls.key")
@@ -200,6 +212,11 @@ func (o Options) Validate() error {
 	}
 	if !slices.Contains(witnessModes, o.WitnessMode) {
 		errs = append(errs, fmt.Errorf("--witness-mode %q is not one of Enforce, Warn and Off", o.WitnessMode))
+	}
+	for _, m := range o.WitnessTrustedMutators {
+		if _, err := feed.ParseTrustedMutator(m); err != nil {
+			errs = append(errs, fmt.Errorf("--witness-trusted-mutators: %w", err))
+		}
 	}
 	if o.WitnessCacheDir != "" && filepath.Clean(o.WitnessCacheDir) == filepath.Clean(filepath.Join(o.ReconcileCacheDir, "sources")) {
 		errs = append(errs, fmt.Errorf("--witness-cache-dir %s is the reconciler's source cache: the witness fetches into a directory of its own", o.WitnessCacheDir))

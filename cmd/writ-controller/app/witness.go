@@ -25,6 +25,9 @@ type WitnessOptions struct {
 	// Mode is the guard's witness mode where neither a Sync nor a GuardPolicy sets one
 	// (--witness-mode).
 	Mode guardv1.WitnessMode
+	// TrustedMutators are the mutating admission objects the witness trusts by name
+	// (--witness-trusted-mutators: MutatingWebhookConfiguration/NAME, MutatingAdmissionPolicy/NAME).
+	TrustedMutators []string
 }
 
 // The feed is the guard's Witness, and names what Git declares in the guard's denials.
@@ -54,7 +57,15 @@ func setupWitness(ctx context.Context, mgr ctrl.Manager, o WitnessOptions) (webh
 	if err != nil {
 		return nil, fmt.Errorf("the witness's metrics: %w", err)
 	}
-	f, err := feed.New(feed.Options{Namespace: o.Namespace, CacheDir: dir, Index: &witness.Index{}, Metrics: m})
+	var trusted []witness.Key
+	for _, t := range o.TrustedMutators {
+		k, err := feed.ParseTrustedMutator(t)
+		if err != nil {
+			return nil, err
+		}
+		trusted = append(trusted, k)
+	}
+	f, err := feed.New(feed.Options{Namespace: o.Namespace, CacheDir: dir, Index: &witness.Index{}, Metrics: m, TrustedMutators: trusted})
 	if err != nil {
 		return nil, err
 	}
