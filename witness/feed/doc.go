@@ -56,6 +56,13 @@
 // has synced and the set is built the first time, the Feed's readiness check (ReadyCheck) fails,
 // so a webhook pod does not serve reviews knowing only the reconciler's own account.
 //
+// The feed also watches the cluster's mutating admission objects (MutatingWebhookConfigurations,
+// MutatingAdmissionPolicies and their bindings, mutators.go), which the apiserver never sends to a
+// webhook and whose additions to a write no field manager owns: while one exists that is not what
+// an indexed commit declares as stored (witness.Index.CheckStored), not trusted by name
+// (Options.TrustedMutators) and not limited to Writ's own BreakGlassRequests and AuditEvents, Check
+// and CheckUnsealed deny every CREATE and UPDATE they would admit (witness.UnaccountedMutator).
+//
 // The anchor lives in memory only: a restarted webhook verifies each GitSource's head afresh, as a
 // new reconciler would (from the TrustPolicy's range base, or the whole history, in Range mode).
 package feed
