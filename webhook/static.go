@@ -41,7 +41,9 @@ type StaticOptions struct {
 // StaticProtection returns the static ValidatingAdmissionPolicy and binding that make admission
 // policies agent-only: creating, changing or deleting (one by one or by collection) any
 // ValidatingAdmissionPolicy, MutatingAdmissionPolicy or binding of either is denied unless an
-// agent or a maintainer makes it. Updates of metadata alone (labels, annotations: what a Helm
+// agent or a maintainer makes it, and Writ's own fallback policies and bindings
+// (FallbackPolicyName, CredentialsPolicyName) unless a maintainer does: not even the agent may
+// unbind what keeps the witness in front of it. Updates of metadata alone (labels, annotations: what a Helm
 // upgrade rewrites) stay allowed, and so does creating the fallback's own policies and bindings
 // (FallbackPolicyName, CredentialsPolicyName) so that a first install works. Write both into one
 // file of the directory the apiserver's admission configuration names.
@@ -87,6 +89,10 @@ func StaticProtection(o StaticOptions) (*admissionregistrationv1.ValidatingAdmis
 				{Name: "name", Expression: "request.?name.orValue('') != '' ? request.name : oldObject != null ? oldObject.metadata.?name.orValue('') : object.metadata.?name.orValue('')"},
 				{Name: "agent", Expression: "request.userInfo.username in " + celList(agents)},
 				{Name: "maintainer", Expression: "request.userInfo.username in " + celList(o.Maintainers)},
+				// Writ's own fallback policies and their bindings: not the agent's to change
+				// (the witness reviews the agent through what they keep), a maintainer's.
+				{Name: "writOwn", Expression: "request.resource.resource in ['validatingadmissionpolicies', 'validatingadmissionpolicybindings']" +
+					" && variables.name in " + celList([]string{FallbackPolicyName, CredentialsPolicyName})},
 				{Name: "metadataOnly", Expression: "request.operation == 'UPDATE' && " + sameExcept("object", "oldObject", "metadata", "status")},
 				// The chart's own policies, where they do not exist yet. The audit submitter
 				// policies may match AuditEvents alone (the audit component refuses every record
@@ -102,7 +108,7 @@ func StaticProtection(o StaticOptions) (*admissionregistrationv1.ValidatingAdmis
 					" && object.spec.policyName == '" + auditv1.SubmitterPolicyName + "'))))"},
 			},
 			Validations: []admissionregistrationv1.Validation{{
-				Expression: "variables.agent || variables.maintainer || variables.metadataOnly || variables.firstInstall",
+				Expression: "(variables.agent && !variables.writOwn) || variables.maintainer || variables.metadataOnly || variables.firstInstall",
 				Reason:     &forbidden,
 				MessageExpression: "'writ: admission policies are protected by the static admission policy " + StaticProtectionName +
 					" on the control plane: ' + request.userInfo.username + ' may not ' + request.operation.lowerAscii() + ' ' +" +

@@ -50,6 +50,10 @@ func staticProtection(t *testing.T, f *fallbackEnv) {
 		{"admin makes the policy fail open", merge(admin, policyRef(), `{"spec":{"failurePolicy":"Ignore"}}`)},
 		{"admin rewrites the policy's rule", merge(admin, policyRef(), `{"spec":{"matchConditions":[{"name":"not-the-apiserver","expression":"false"}]}}`)},
 		{"impersonating the maintainer's name with a trailing space", as(t, maintainer+" ", "system:masters").Delete(ctx, bindingRef(), client.DryRunAll)},
+		// Writ's own policies are not even the agent's: the witness reviews it through them.
+		{"the agent deletes the binding (dry run)", f.agent.Delete(ctx, bindingRef(), client.DryRunAll)},
+		{"the agent makes the policy fail open (dry run)", f.agent.Patch(ctx, policyRef(),
+			client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"failurePolicy":"Ignore"}}`)), client.DryRunAll)},
 	} {
 		deniedStatically(t, d.name, d.err)
 	}
@@ -59,6 +63,8 @@ func staticProtection(t *testing.T, f *fallbackEnv) {
 	}{
 		{"admin labels the binding (metadata only)", merge(admin, bindingRef(), `{"metadata":{"labels":{"team":"platform"}}}`)},
 		{"admin annotates the policy (metadata only)", merge(admin, policyRef(), `{"metadata":{"annotations":{"note":"reviewed"}}}`)},
+		{"the agent labels the binding (metadata only, dry run)", f.agent.Patch(ctx, bindingRef(),
+			client.RawPatch("application/merge-patch+json", []byte(`{"metadata":{"labels":{"team":"git"}}}`)), client.DryRunAll)},
 		{"the maintainer deletes the binding (dry run)", maintainerClient(t).Delete(ctx, bindingRef(), client.DryRunAll)},
 		{"the maintainer changes the policy (dry run)", maintainerClient(t).Patch(ctx, policyRef(),
 			client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"failurePolicy":"Ignore"}}`)), client.DryRunAll)},

@@ -1,6 +1,7 @@
 package webhook_test
 
 import (
+	"encoding/base64"
 	"strings"
 	"testing"
 	"time"
@@ -504,6 +505,36 @@ func admissionConfiguration(t *testing.T, f *fallbackEnv) {
 	denied(t, "admin creates a ValidatingWebhookConfiguration", admin.Create(ctx, vwc.DeepCopy()), "any webhook configuration")
 	if err := f.agent.Create(ctx, mwc.DeepCopy(), client.DryRunAll); err != nil {
 		t.Errorf("the agent creates a MutatingWebhookConfiguration (dry run): %v", err)
+	}
+	// Writ's own webhook configurations (labelled part of Writ): the agent may relabel them and
+	// refresh their CA bundles, never otherwise change or delete them.
+	ignore := admissionregistrationv1.Ignore
+	own := vwc.DeepCopy()
+	own.Name, own.Labels = fbOwnWebhookConfig, map[string]string{"app.kubernetes.io/part-of": "writ"}
+	own.Webhooks[0].FailurePolicy = &ignore
+	own.Webhooks[0].ObjectSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"fallback-test": "never"}}
+	if err := f.agent.Create(ctx, own); err != nil {
+		t.Fatalf("the agent creates a webhook configuration of Writ's: %v", err)
+	}
+	ownRef := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: fbOwnWebhookConfig}}
+	merge := func(body string) error {
+		return f.agent.Patch(ctx, ownRef.DeepCopy(), client.RawPatch("application/merge-patch+json", []byte(body)), client.DryRunAll)
+	}
+	strategic := func(body string) error { // webhooks merged by name
+		return f.agent.Patch(ctx, ownRef.DeepCopy(), client.RawPatch("application/strategic-merge-patch+json", []byte(body)), client.DryRunAll)
+	}
+	const never = "never otherwise change or delete them"
+	denied(t, "the agent deletes Writ's webhook configuration", f.agent.Delete(ctx, ownRef.DeepCopy(), client.DryRunAll), never)
+	denied(t, "the agent repoints Writ's webhook", strategic(`{"webhooks":[{"name":"mallory.example.com","clientConfig":{"url":"https://mallory.example.com/other"}}]}`), never)
+	denied(t, "the agent drops Writ's webhooks", merge(`{"webhooks":[]}`), never)
+	denied(t, "the agent unlabels Writ's webhook configuration", merge(`{"metadata":{"labels":{"app.kubernetes.io/part-of":null}}}`), never)
+	denied(t, "the agent deletes every webhook configuration (dry run)", clientset(t, env.As(agentUser)).AdmissionregistrationV1().ValidatingWebhookConfigurations().
+		DeleteCollection(ctx, metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}}, metav1.ListOptions{}), never)
+	if err := merge(`{"metadata":{"annotations":{"note":"from git"}}}`); err != nil {
+		t.Errorf("the agent annotates Writ's webhook configuration: %v", err)
+	}
+	if err := strategic(`{"webhooks":[{"name":"mallory.example.com","clientConfig":{"caBundle":"` + base64.StdEncoding.EncodeToString([]byte("a CA")) + `"}}]}`); err != nil {
+		t.Errorf("the agent refreshes the CA bundle of Writ's webhook configuration: %v", err)
 	}
 	policy := func() *unstructured.Unstructured {
 		u := &unstructured.Unstructured{Object: map[string]any{

@@ -113,6 +113,12 @@ var fallbackVariables = []admissionregistrationv1.Variable{
 	{Name: "isWritConfig", Expression: "(variables.group == 'writ.dev' && !(variables.resource in ['breakglassrequests', 'auditevents']))" +
 		" || (variables.group == 'apiextensions.k8s.io' && variables.resource == 'customresourcedefinitions' && variables.name.endsWith('.writ.dev'))" +
 		" || (variables.group == 'admissionregistration.k8s.io' && variables.resource in ['validatingwebhookconfigurations', 'mutatingwebhookconfigurations'])"},
+	// Writ's own admission configuration (writ-guard, writ-breakglass: labelled part of Writ when
+	// stored), which the agent may relabel and whose CA bundles it may refresh, never otherwise
+	// change or delete: the witness reviews the agent through it, and the apiserver never sends
+	// it to a webhook.
+	{Name: "isWritAdmission", Expression: "variables.group == 'admissionregistration.k8s.io' && oldObject != null" +
+		" && oldObject.metadata.?labels[?'app.kubernetes.io/part-of'].orValue('') == 'writ'"},
 	{Name: "isBreakGlassRequest", Expression: "variables.group == 'writ.dev' && variables.resource == 'breakglassrequests'"},
 	// Read only for a CREATE of a BreakGlassRequest.
 	{Name: "scope", Expression: "object.spec.?scope.orValue({})"},
@@ -153,6 +159,13 @@ var fallbackValidations = []admissionregistrationv1.Validation{
 		Expression: "!variables.isWritConfig || variables.isAgent || (variables.isExempt && variables.group == 'admissionregistration.k8s.io')" +
 			" || (variables.isWrit && variables.group == 'writ.dev' && variables.subresource == 'status')",
 		MessageExpression: `'writ: ' + variables.who + ' denied: Writ configures itself, and the cluster\'s admission, from Git, so only the GitOps agent may change Writ\'s sources, syncs, policies and CRDs or any webhook configuration; change it in Git'`,
+		Reason:            forbidden(),
+	},
+	{
+		Expression: "!(variables.isWritAdmission && variables.isAgent) || variables.caBundleChange" +
+			" || (request.operation == 'UPDATE' && object.metadata.?labels[?'app.kubernetes.io/part-of'].orValue('') == 'writ'" +
+			" && " + sameExcept("object", "oldObject", "metadata") + ")",
+		MessageExpression: `'writ: ' + variables.who + ' denied: the GitOps agent may relabel Writ\'s own webhook configurations and refresh their CA bundles, never otherwise change or delete them: the witness reviews the agent through them, and the apiserver never lets a webhook judge this; a person upgrades them (see the README, Installing)'`,
 		Reason:            forbidden(),
 	},
 	{

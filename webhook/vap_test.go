@@ -223,6 +223,8 @@ const (
 	fbDev           = "fallback-dev"  // not labelled
 	fbWrit          = "writ-system"   // Writ's namespace, as the chart installs it
 	fbWebhookConfig = "writ-guard-test"
+	// fbOwnWebhookConfig is one of Writ's own (labelled part of Writ) that the agent creates.
+	fbOwnWebhookConfig = "fallback-writ-own"
 )
 
 // The fallback policy on the real apiserver: with the guard webhook serving, then crashed (still
@@ -588,9 +590,11 @@ func cleanupFallback(t *testing.T, f *fallbackEnv, saved *admissionregistrationv
 	}, func(err error) bool { return client.IgnoreNotFound(err) == nil })
 	// Without the webhook configuration (the test may have stopped before removing it), nothing
 	// calls the stopped webhook.
-	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: fbWebhookConfig}}
-	if err := admin.Delete(ctx, vwc); client.IgnoreNotFound(err) != nil {
-		t.Errorf("removing the webhook configuration: %v", err)
+	for _, name := range []string{fbWebhookConfig, fbOwnWebhookConfig} {
+		vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		if err := admin.Delete(ctx, vwc); client.IgnoreNotFound(err) != nil {
+			t.Errorf("removing the webhook configuration %s: %v", name, err)
+		}
 	}
 	for _, o := range []client.Object{
 		&guardv1.GuardPolicy{ObjectMeta: metav1.ObjectMeta{Name: "fallback"}},
