@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,8 +18,10 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"writ.dev/writ/test/harness"
+	"writ.dev/writ/webhook"
 )
 
 // noCRD lists kinds whose CRD the control plane cannot have offline, checked by the render tests
@@ -100,11 +104,39 @@ func install(t *testing.T, r rendering) func() {
 			admin.mustExist(t, o)
 		}
 	}
-	return func() {
-		for _, o := range webhooks {
-			agent.delete(t, o)
-		}
+	return func() { removeWebhooks(t, r, webhooks) }
+}
+
+// removeWebhooks removes Writ's webhook configurations as a person does it, since not even the
+// agent may while the fallback is bound: a maintainer of the static protection unbinds writ-guard,
+// the admin deletes them, and writ-guard is bound again (as anyone may where it is not bound) and
+// in force once an admin's write in Writ's namespace is denied again.
+func removeWebhooks(t *testing.T, r rendering, webhooks []*unstructured.Unstructured) {
+	t.Helper()
+	ctx := context.Background()
+	admin := applier{dyn: dynamic.NewForConfigOrDie(env.Config), mapper: env.Client.RESTMapper()}
+	binding := r.find("ValidatingAdmissionPolicyBinding", webhook.FallbackPolicyName)
+	if binding != nil {
+		maint := applier{dyn: dynamic.NewForConfigOrDie(env.As(maintainer, "system:masters")), mapper: env.Client.RESTMapper()}
+		maint.delete(t, binding)
 	}
+	for _, o := range webhooks {
+		eventually(t, "deleting "+o.GetKind()+" "+o.GetName(), func() error { return admin.tryDelete(o) })
+	}
+	if binding == nil {
+		return
+	}
+	if err := env.Client.Create(ctx, binding.DeepCopy()); err != nil {
+		t.Fatal(err)
+	}
+	probe := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: r.namespace, Name: "writ-fallback-probe"}}
+	eventually(t, "writ-guard in force again", func() error {
+		err := env.Client.Create(ctx, probe.DeepCopy(), client.DryRunAll)
+		if err == nil || !strings.Contains(err.Error(), "ValidatingAdmissionPolicy '"+webhook.FallbackPolicyName+"'") {
+			return fmt.Errorf("an admin's write in Writ's namespace is not denied by the fallback: %v", err)
+		}
+		return nil
+	})
 }
 
 // agentApplier acts as the first agent the fallback policy trusts (with full rights), or as the
@@ -120,13 +152,10 @@ func agentApplier(t *testing.T, r rendering) applier {
 }
 
 func uninstall(t *testing.T, admin, agent applier, r rendering, objs []*unstructured.Unstructured) {
-	for _, o := range objs {
-		if o.GetKind() == "ValidatingWebhookConfiguration" {
-			agent.delete(t, o)
-		}
-	}
-	// The bindings first: while they are bound, the policy's own ConfigMap and Writ's keys are
-	// protected from the admin. Only a maintainer of the static protection may remove them.
+	// The bindings first (while the fallback is bound, not even the agent may delete Writ's own
+	// webhook configuration): while they are bound, the policy's own ConfigMap, Writ's keys and
+	// webhook configurations are protected from the admin. Only a maintainer of the static
+	// protection may remove them.
 	maint := applier{dyn: dynamic.NewForConfigOrDie(env.As(maintainer, "system:masters")), mapper: env.Client.RESTMapper()}
 	for _, kind := range []string{"ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicy", "MutatingAdmissionPolicyBinding", "MutatingAdmissionPolicy"} {
 		for _, o := range objs {
@@ -136,6 +165,11 @@ func uninstall(t *testing.T, admin, agent applier, r rendering, objs []*unstruct
 				}
 				maint.delete(t, o)
 			}
+		}
+	}
+	for _, o := range objs {
+		if o.GetKind() == "ValidatingWebhookConfiguration" {
+			eventually(t, "deleting "+o.GetKind()+" "+o.GetName(), func() error { return admin.tryDelete(o) })
 		}
 	}
 	for _, o := range objs {

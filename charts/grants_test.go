@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"writ.dev/writ/webhook"
@@ -25,10 +25,9 @@ import (
 func breakGlassThroughTheFallback(t *testing.T, r rendering) {
 	ctx := context.Background()
 	agent := agentClient(t, r)
-	// The webhook down: its configuration removed (as only the agent may).
-	if err := agent.Delete(ctx, &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "writ-guard"}}); err != nil {
-		t.Fatal(err)
-	}
+	// The webhook down: its configuration removed, as a person does it (not even the agent may
+	// while the fallback is bound).
+	removeWebhooks(t, r, []*unstructured.Unstructured{r.find("ValidatingWebhookConfiguration", "writ-guard")})
 	const ns = "bg-fallback"
 	// (until the apiserver notices the webhook is gone, it still calls it)
 	waitFor(t, "the webhook's removal", func() error {

@@ -21,6 +21,7 @@ import (
 	"writ.dev/writ/test/fixtures"
 	"writ.dev/writ/test/harness"
 	"writ.dev/writ/wellknown"
+	"writ.dev/writ/witness"
 )
 
 // TestHealRewrittenByAnAdmissionPolicyIsDrift: a cluster-admin's MutatingAdmissionPolicy rewrites
@@ -31,12 +32,19 @@ import (
 // the Sync's witness in Warn the rewritten heal is stored, and the reconciler's own check must not
 // report "the cluster matches Git": it records the drift (DriftDetected, naming the field and the
 // admission mutation), says Drifted, and fails the apply with a message that names the cause.
+// Meanwhile any other write of the agent's there (the namespace, when the Sync re-applies it),
+// which the index admits, is denied as UnaccountedMutator naming the policy (in Warn, allowed
+// with the warning): TestFeedAccountsForMutatingAdmissionPolicies shows that part.
 func TestHealRewrittenByAnAdmissionPolicyIsDrift(t *testing.T) {
 	harness.Require(t, env)
 	ctx := context.Background()
 	rec := start(t)
+	// While the attacker's policy exists, the witness cannot account for it, so it admits no write
+	// of the agent's at all (UnaccountedMutator: the namespace, the ConfigMap), besides denying the
+	// rewritten heal for its value.
 	rec.expectWitnessDenials(func(e auditv1.AuditEventSpec) bool {
-		return e.Object.Namespace == "mut" && e.Object.Name == "cfg" && strings.Join(e.Fields, ",") == ".data.mode"
+		return e.Object.Namespace == "mut" && e.Object.Name == "cfg" && strings.Join(e.Fields, ",") == ".data.mode" ||
+			e.Reason == string(witness.UnaccountedMutator) && (e.Object.Namespace == "mut" || e.Object.Name == "mut")
 	})
 	alice := fixtures.SSHKey(t, "Alice", "alice@example.com", "ed25519")
 	repo := fixtures.NewRepo(t)

@@ -136,15 +136,16 @@ func (g *Guard) check(r *Request) witness.Result {
 }
 
 // witnessMode is the effective mode of a denied write: the strictest mode set explicitly by the
-// Sync whose commit declares the object (a Mismatch, a DeleteDeclared or an UnsealedMismatch
-// names it) and by every GuardPolicy that protects the request; with none set, g.WitnessMode
+// Sync whose commit declares the object (a Mismatch, a DeleteDeclared, an UnsealedMismatch or an
+// UnaccountedMutator, which the index found declared, names it) and by every GuardPolicy that protects the request; with none set, g.WitnessMode
 // (default Enforce). The Sync the object's own writ.dev/managed label names is not asked: the
 // label is the writer's to set, and would let a write pick a lenient Sync; so an undeclared
 // object, and one whose Sync the witness has no index of yet (NotReady), get the policies' mode
 // or the default. Whatever cannot be read is Enforce.
 func (g *Guard) witnessMode(res witness.Result, r *Request, rr *requestReads, s *Snapshot) guardv1.WitnessMode {
 	mode := guardv1.WitnessMode("")
-	if res.Reason == witness.Mismatch || res.Reason == witness.DeleteDeclared || res.Reason == witness.UnsealedMismatch {
+	if res.Reason == witness.Mismatch || res.Reason == witness.DeleteDeclared || res.Reason == witness.UnsealedMismatch ||
+		res.Reason == witness.UnaccountedMutator {
 		var sync reconcilev1.Sync
 		err := g.Reader.Get(&rr.deadline, client.ObjectKey(res.Sync), &sync, client.UnsafeDisableDeepCopy)
 		switch {
