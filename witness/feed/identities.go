@@ -58,14 +58,21 @@ func (i *identities) Start(ctx context.Context) error {
 	if _, err := i.cache.GetInformer(ctx, &reconcilev1.Sync{}); err != nil { // waits until synced
 		return fmt.Errorf("watching Syncs for the witnessed identities: %w", err)
 	}
+	buildOnce(ctx, i)
+	return nil
+}
+
+// buildOnce runs r's rebuild until it succeeds once (a second apart) or ctx ends: what a set
+// built from the cache does once the cache has synced, before any event asks for it.
+func buildOnce(ctx context.Context, r ctrlreconcile.Reconciler) {
 	for {
-		_, err := i.Reconcile(ctx, rebuild)
+		_, err := r.Reconcile(ctx, rebuild)
 		if err == nil || ctx.Err() != nil {
-			return nil
+			return
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-time.After(time.Second):
 		}
 	}

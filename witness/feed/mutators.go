@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -153,17 +152,8 @@ func (m *mutators) Start(ctx context.Context) error {
 			return fmt.Errorf("watching %ss for the witness: %w", gvk.Kind, err)
 		}
 	}
-	for {
-		_, err := m.Reconcile(ctx, rebuild)
-		if err == nil || ctx.Err() != nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(time.Second):
-		}
-	}
+	buildOnce(ctx, m)
+	return nil
 }
 
 // NeedLeaderElection is false: every webhook replica judges reviews.
