@@ -36,7 +36,7 @@ func principalWarnings(listed []listedKey, primary map[string]bool, sshCA bool) 
 
 // tokens returns what ties s to a principal.
 func (p principals) tokens(s signature.Signer) []string {
-	out := []string{"key:" + s.ID()}
+	out := []string{"key:" + s.Key()}
 	if s.Method != signature.Keyless {
 		if name, ok := p.byFingerprint[normalizeFingerprint(s.Fingerprint)]; ok {
 			out = append(out, "principal:"+name)

@@ -39,6 +39,25 @@ type Result struct {
 // Err returns why the object was rejected (wrapping a sentinel), or nil.
 func (r Result) Err() error { return r.err }
 
+// MarshalJSON writes the result with its signer and approvers also named in the one signer form
+// (signature.Signer.ID) that status, audit records and evidence reports use: "signer" and
+// "approvers" beside the signer's fields. An unsigned object has no "signer".
+func (r Result) MarshalJSON() ([]byte, error) {
+	type plain Result // no methods: marshals field by field
+	out := struct {
+		plain
+		SignerID    string   `json:"signer,omitempty"`
+		ApproverIDs []string `json:"approvers,omitempty"`
+	}{plain: plain(r)}
+	if r.Method != "" {
+		out.SignerID = r.Signer.ID()
+	}
+	for _, a := range r.Approvals {
+		out.ApproverIDs = append(out.ApproverIDs, a.ID())
+	}
+	return json.Marshal(out)
+}
+
 func rejected(r Result, err error) Result {
 	r.Verdict, r.err, r.Reason, r.ReasonCode = Rejected, err, err.Error(), ReasonCode(err)
 	return r

@@ -472,7 +472,7 @@ func (v *Verifier) checkApprovals(repo *Repository, results []Result) error {
 					continue // not the first signer of its principal
 				}
 				names = append(names, v.principals.name(s))
-				if i > 0 && !slices.ContainsFunc(r.Approvals, func(a signature.Signer) bool { return a.ID() == s.ID() }) {
+				if i > 0 && !slices.ContainsFunc(r.Approvals, func(a signature.Signer) bool { return a.Key() == s.Key() }) {
 					r.Approvals = append(r.Approvals, s)
 				}
 			}

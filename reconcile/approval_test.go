@@ -70,6 +70,9 @@ func TestApprovedCommitRecordsSignerAndApprover(t *testing.T) {
 	for _, sg := range source().Status.Signers {
 		if sg.Approval && strings.Contains(sg.Identity+sg.Fingerprint, bob.Fingerprint) {
 			approval = true
+			if want := "ssh:" + bob.Fingerprint + " (bob@example.com)"; sg.ID != want {
+				t.Errorf("status names the approver %q, want %q", sg.ID, want)
+			}
 		}
 		if sg.Approval && strings.Contains(sg.Identity+sg.Fingerprint, alice.Fingerprint) {
 			t.Errorf("alice, the commit's signer, listed as an approver: %+v", sg)
@@ -83,8 +86,9 @@ func TestApprovedCommitRecordsSignerAndApprover(t *testing.T) {
 		defer rec.mu.Unlock()
 		for _, e := range rec.all {
 			if e.Kind == audit.SyncApplied && e.Commit == commit {
-				ok := len(e.Signers) == 1 && strings.Contains(e.Signers[0], alice.Fingerprint) &&
-					slices.ContainsFunc(e.Approvers, func(a string) bool { return strings.Contains(a, bob.Fingerprint) })
+				// The one signer form: key, then the principal in parentheses.
+				ok := slices.Equal(e.Signers, []string{"ssh:" + alice.Fingerprint + " (alice@example.com)"}) &&
+					slices.Contains(e.Approvers, "ssh:"+bob.Fingerprint+" (bob@example.com)")
 				return ok, strings.Join(e.Signers, ",") + " / " + strings.Join(e.Approvers, ",")
 			}
 		}

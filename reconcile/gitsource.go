@@ -22,6 +22,7 @@ import (
 	"writ.dev/writ/audit"
 	"writ.dev/writ/provenance"
 	provenancev1 "writ.dev/writ/provenance/api/v1alpha1"
+	"writ.dev/writ/provenance/signature"
 	reconcilev1 "writ.dev/writ/reconcile/api/v1alpha1"
 	"writ.dev/writ/reconcile/source"
 )
@@ -242,7 +243,7 @@ func (r *GitSourceReconciler) verifyHead(ctx context.Context, j *judgement, art 
 	gs.Status.Signers = signers(rep)
 	j.verified = true
 	setCondition(&gs.Status.Conditions, gs.Generation, SourceVerified, true, "Verified", fmt.Sprintf("%d commit(s) verified up to %s", len(rep.Commits), art.Commit))
-	r.record(ctx, audit.Event{Kind: audit.CommitVerified, Commit: art.Commit, Repository: gs.Spec.URL, Policy: gs.Spec.TrustPolicy, Signers: signerIDs(gs.Status.Signers)})
+	r.record(ctx, audit.Event{Kind: audit.CommitVerified, Commit: art.Commit, Repository: gs.Spec.URL, Policy: gs.Spec.TrustPolicy, Signers: signerIDs(gs.Status.Signers, false)})
 	return nil
 }
 
@@ -287,7 +288,7 @@ func (r *GitSourceReconciler) verifyServed(ctx context.Context, j *judgement, re
 	if err == nil {
 		if was := j.base.Status.Revoked; was != nil && was.Commit == served {
 			r.record(ctx, audit.Event{Kind: audit.CommitVerified, Commit: served, Repository: gs.Spec.URL, Policy: gs.Spec.TrustPolicy,
-				Signers: signerIDs(gs.Status.Signers), Reason: fmt.Sprintf("verifies again under TrustPolicy generation %d", j.tp.Generation)})
+				Signers: signerIDs(gs.Status.Signers, false), Reason: fmt.Sprintf("verifies again under TrustPolicy generation %d", j.tp.Generation)})
 		}
 		gs.Status.Revoked = nil
 		return nil
@@ -304,7 +305,7 @@ func (r *GitSourceReconciler) verifyServed(ctx context.Context, j *judgement, re
 		gs.Status.Revoked.Time = was.Time // revoked since then
 	} else {
 		r.record(ctx, audit.Event{Kind: audit.CommitRevoked, Commit: served, Repository: gs.Spec.URL, Policy: gs.Spec.TrustPolicy,
-			Signers: signerIDs(gs.Status.Signers), Reason: cutMessage(msg),
+			Signers: signerIDs(gs.Status.Signers, false), Reason: cutMessage(msg),
 			Object: audit.ObjectRef{Group: reconcilev1.GroupVersion.Group, Kind: "GitSource", Namespace: gs.Namespace, Name: gs.Name}})
 	}
 	return nil
@@ -371,23 +372,31 @@ func (r *GitSourceReconciler) record(ctx context.Context, e audit.Event) {
 	}
 }
 
-func signerIDs(signers []reconcilev1.Signer) []string {
+// signerIDs names the signers (approval false) or the approvers (approval true) of a status in
+// the one signer form, computed from their fields: status is written by whoever may write it, so
+// its id field is for people to read, never trusted as a record's name.
+func signerIDs(signers []reconcilev1.Signer, approval bool) []string {
 	ids := []string{}
 	for _, s := range signers {
-		if !s.Approval {
-			ids = append(ids, s.Method+":"+s.Fingerprint+s.Identity)
+		if s.Approval == approval {
+			ids = append(ids, signature.Signer{Method: signature.Method(s.Method), Fingerprint: s.Fingerprint, Identity: s.Identity, Issuer: s.Issuer}.ID())
 		}
 	}
 	return ids
+}
+
+// statusSigner is how status keeps a verified signer.
+func statusSigner(s signature.Signer, approval bool) reconcilev1.Signer {
+	return reconcilev1.Signer{ID: s.ID(), Method: string(s.Method), Approval: approval, Fingerprint: s.Fingerprint, Identity: s.Identity, Issuer: s.Issuer}
 }
 
 // signers returns the target's signers (the last commit of the range, or the tag) and approvers.
 func signers(rep *provenance.Report) []reconcilev1.Signer {
 	var out []reconcilev1.Signer
 	add := func(res provenance.Result) {
-		out = append(out, reconcilev1.Signer{Method: string(res.Method), Fingerprint: res.Fingerprint, Identity: res.Identity, Issuer: res.Issuer})
+		out = append(out, statusSigner(res.Signer, false))
 		for _, a := range res.Approvals {
-			out = append(out, reconcilev1.Signer{Method: string(a.Method), Approval: true, Fingerprint: a.Fingerprint, Identity: a.Identity, Issuer: a.Issuer})
+			out = append(out, statusSigner(a, true))
 		}
 	}
 	if rep.Tag != nil {

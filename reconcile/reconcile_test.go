@@ -173,6 +173,9 @@ func TestSignedCommitsAreAppliedAndEverythingElseIsRefused(t *testing.T) {
 	if len(s.Status.LastAppliedSigners) == 0 || s.Status.LastAppliedSigners[0].Fingerprint != alice.Fingerprint || len(s.Status.Inventory) != 3 {
 		t.Fatalf("status: signers %v inventory %v", s.Status.LastAppliedSigners, s.Status.Inventory)
 	}
+	if want := "ssh:" + alice.Fingerprint + " (alice@example.com)"; s.Status.LastAppliedSigners[0].ID != want {
+		t.Errorf("status names the signer %q, want %q", s.Status.LastAppliedSigners[0].ID, want)
+	}
 
 	// 2. An unsigned commit, then one signed by an untrusted key: refused, the old state stays.
 	unsigned := repo.Commit(fixtures.Signer{}, "sneak", map[string]string{"apps/a.yaml": cmYAML("a", "unsigned")})

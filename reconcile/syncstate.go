@@ -172,15 +172,7 @@ func addHistory(s *reconcilev1.Sync, commit, result, msg string, now time.Time) 
 
 // appliedEvent is the SyncApplied record of commit: who signed and approved it, and the counts.
 func appliedEvent(s *reconcilev1.Sync, gs *reconcilev1.GitSource, commit string, res *apply.Result) audit.Event {
-	var signers, approvers []string
-	for _, sg := range gs.Status.Signers {
-		if sg.Approval {
-			approvers = append(approvers, sg.Method+":"+sg.Fingerprint+sg.Identity)
-		} else {
-			signers = append(signers, sg.Method+":"+sg.Fingerprint+sg.Identity)
-		}
-	}
-	return audit.Event{Kind: audit.SyncApplied, Commit: commit, Repository: gs.Spec.URL, Signers: signers, Approvers: approvers,
+	return audit.Event{Kind: audit.SyncApplied, Commit: commit, Repository: gs.Spec.URL, Signers: signerIDs(gs.Status.Signers, false), Approvers: signerIDs(gs.Status.Signers, true),
 		Object: audit.ObjectRef{Group: reconcilev1.GroupVersion.Group, Kind: "Sync", Namespace: s.Namespace, Name: s.Name}, Objects: res.Counts()}
 }
 

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -255,16 +256,20 @@ func TestAddHistory(t *testing.T) {
 	}
 }
 
-// The SyncApplied record separates signers from approvers.
+// The SyncApplied record separates signers from approvers and names each in the one signer form
+// (signature.Signer.ID): key and identity apart, a keyless signer with its issuer.
 func TestAppliedEvent(t *testing.T) {
 	s := &reconcilev1.Sync{ObjectMeta: metav1.ObjectMeta{Namespace: "gitops", Name: "shop"}}
 	gs := &reconcilev1.GitSource{Spec: reconcilev1.GitSourceSpec{URL: "https://git.example.com/shop"}, Status: reconcilev1.GitSourceStatus{Signers: []reconcilev1.Signer{
-		{Method: "ssh", Fingerprint: "SHA256:alice"}, {Method: "gitsign", Identity: "bob@example.com", Approval: true}}}}
+		{Method: "ssh", Fingerprint: "SHA256:v/FvuR4", Identity: "alice@example.com"},
+		{Method: "keyless", Fingerprint: "c0ffee", Identity: "bob@example.com", Issuer: "https://accounts.google.com", Approval: true},
+		{Method: "openpgp", Fingerprint: "4F1C9A2B", Approval: true, ID: "forged"}}}}
 	e := appliedEvent(s, gs, commitA, &apply.Result{Created: []apply.Entry{{Kind: "ConfigMap"}}})
 	if e.Kind != audit.SyncApplied || e.Commit != commitA || e.Repository != gs.Spec.URL || e.Object.Kind != "Sync" || e.Object.Name != "shop" || e.Object.Group != reconcilev1.GroupVersion.Group {
 		t.Errorf("event %+v", e)
 	}
-	if len(e.Signers) != 1 || e.Signers[0] != "ssh:SHA256:alice" || len(e.Approvers) != 1 || e.Approvers[0] != "gitsign:bob@example.com" {
+	if !slices.Equal(e.Signers, []string{"ssh:SHA256:v/FvuR4 (alice@example.com)"}) ||
+		!slices.Equal(e.Approvers, []string{"keyless:bob@example.com (https://accounts.google.com)", "openpgp:4F1C9A2B"}) {
 		t.Errorf("signers %v approvers %v", e.Signers, e.Approvers)
 	}
 	if e.Objects["created"] != 1 {

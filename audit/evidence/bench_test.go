@@ -30,7 +30,7 @@ func load(b *testing.B, s audit.Store, key ed25519.PrivateKey, n int) {
 			Reason: "only the GitOps agent may change protected resources"}
 		if i%10 == 0 {
 			e = audit.Event{Kind: audit.SyncApplied, Time: e.Time, Commit: "0123456789abcdef0123456789abcdef01234567",
-				Signers: []string{"ssh:SHA256:alice"}, Objects: map[string]int{"configured": 3}}
+				Signers: []string{aliceID}, Objects: map[string]int{"configured": 3}}
 		}
 		batch = append(batch, e.WithDefaults(time.Now))
 		if len(batch) == cap(batch) || i == n-1 {

@@ -8,6 +8,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"strings"
 	"sync"
@@ -72,11 +73,19 @@ func (s *memStore) Close() error                                            { re
 
 var day = time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
 
+// Signers as reconcile names them (provenance/signature.Signer.ID): the evidence must carry the
+// one form as recorded, key and identity apart, a keyless signer with its issuer.
+const (
+	aliceID      = "ssh:SHA256:v/FvuR4xq8m0n1GkqQmOa8mZ4bqI9aQ0d3xk0b2WZf8 (alice@example.com)"
+	carolID      = "openpgp:4F1C9A2B7D3E5F60718293A4B5C6D7E8F9012345 (Carol <carol@example.com>)"
+	bobKeylessID = "keyless:bob@example.com (https://accounts.google.com)"
+)
+
 // fill stores a month of varied records, one every hour, with a checkpoint every 100 records.
 func fill(t testing.TB, s *memStore, key ed25519.PrivateKey) {
 	t.Helper()
 	kinds := []audit.Event{
-		{Kind: audit.SyncApplied, Repository: "https://git.example.com/infra", Commit: "0123456789abcdef0123456789abcdef01234567", Signers: []string{"ssh:SHA256:alice"}, Approvers: []string{"openpgp:CAROL"}, Objects: map[string]int{"created": 3, "configured": 1, "pruned": 1}},
+		{Kind: audit.SyncApplied, Repository: "https://git.example.com/infra", Commit: "0123456789abcdef0123456789abcdef01234567", Signers: []string{aliceID}, Approvers: []string{carolID, bobKeylessID}, Objects: map[string]int{"created": 3, "configured": 1, "pruned": 1}},
 		{Kind: audit.MutationDenied, Actor: audit.Actor{User: "bob", Groups: []string{"devs"}}, Object: audit.ObjectRef{Kind: "Deployment", Group: "apps", Namespace: "prod", Name: "web"}, Operation: "UPDATE", Reason: "only the GitOps agent may change prod", Count: 3},
 		{Kind: audit.DriftDetected, Actor: audit.Actor{User: "system:serviceaccount:kube-system:hpa"}, Object: audit.ObjectRef{Kind: "ConfigMap", Namespace: "prod", Name: "cfg"}, Fields: []string{".data.mode"}},
 		{Kind: audit.DriftHealed, Object: audit.ObjectRef{Kind: "ConfigMap", Namespace: "prod", Name: "cfg"}},
@@ -149,9 +158,23 @@ func TestExportAndVerify(t *testing.T) {
 	if !strings.Contains(string(files[FileCSV]), "'=cmd") {
 		t.Fatal("a formula-like cell was not defused")
 	}
-	html := string(files[FileReport])
-	for _, want := range []string{`id="criteria"`, `id="changes"`, `id="denied"`, `id="breakglass"`, `id="drift"`, "INC-42: database failover", `<strong id="total-records">240</strong>`, "=cmd|&#39; /C calc&#39;"} {
-		if !strings.Contains(html, want) {
+	// The signer form, unchanged, in the CSV's signers and approvers columns.
+	var signed bool
+	for _, r := range rows[1:] {
+		if r[3] == string(audit.SyncApplied) {
+			signed = true
+			if r[13] != aliceID || r[14] != carolID+";"+bobKeylessID {
+				t.Fatalf("csv names signers %q and approvers %q", r[13], r[14])
+			}
+		}
+	}
+	if !signed {
+		t.Fatal("no SyncApplied row in the csv")
+	}
+	page := string(files[FileReport])
+	for _, want := range []string{`id="criteria"`, `id="changes"`, `id="denied"`, `id="breakglass"`, `id="drift"`, "INC-42: database failover", `<strong id="total-records">240</strong>`, "=cmd|&#39; /C calc&#39;",
+		html.EscapeString(aliceID), html.EscapeString(carolID), html.EscapeString(bobKeylessID)} {
+		if !strings.Contains(page, want) {
 			t.Errorf("report lacks %q", want)
 		}
 	}

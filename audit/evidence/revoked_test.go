@@ -16,7 +16,7 @@ func TestReportListsRevokedCommits(t *testing.T) {
 	_, key, _ := ed25519.GenerateKey(nil)
 	s := &memStore{}
 	for i, e := range []audit.Event{
-		{Kind: audit.SyncApplied, Commit: "0123456789abcdef0123456789abcdef01234567", Signers: []string{"ssh:SHA256:alice"}},
+		{Kind: audit.SyncApplied, Commit: "0123456789abcdef0123456789abcdef01234567", Signers: []string{aliceID}},
 		{Kind: audit.CommitRevoked, Commit: "0123456789abcdef0123456789abcdef01234567", Reason: "the served commit no longer verifies: alice was revoked"},
 	} {
 		e.Time = day.Add(time.Duration(i+1) * time.Hour)

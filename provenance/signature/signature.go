@@ -75,9 +75,32 @@ type Signer struct {
 	LogIndex *int64 `json:"logIndex,omitempty"`
 }
 
-// ID is a stable name for the signer used to tell signers apart (two-person rules): the key
-// fingerprint, or issuer and identity for keyless signatures, whose certificates change each time.
+// ID is the one way Writ names a signer in status, audit records, reports and `writ verify`
+// output: the method, then the key, then who holds it, never run together:
+//
+//	ssh:SHA256:v/FvuR4… (alice@example.com)
+//	openpgp:4F1C…9A2B (Alice <alice@example.com>)
+//	keyless:alice@example.com (https://accounts.google.com)
+//
+// A key's signer is its fingerprint, with its identity (the allowed_signers principal, the user
+// id) in parentheses when known; a keyless signer, whose certificate changes each time, is its
+// identity with the OIDC issuer that vouched for it in parentheses. Fingerprints and issuers hold
+// no space, so the form reads back unambiguously. To tell keys apart (two-person rules), use Key.
 func (s Signer) ID() string {
+	name, who := s.Key(), s.Identity
+	if s.Method == Keyless {
+		name, who = string(Keyless)+":"+s.Identity, s.Issuer
+	}
+	if who == "" {
+		return name
+	}
+	return name + " (" + who + ")"
+}
+
+// Key names what made the signature, for telling signers apart: the key's method and fingerprint,
+// or for a keyless signature its issuer and identity (its certificates change each time). Unlike
+// ID, it ignores which identity a key was matched under, so one key never counts as two signers.
+func (s Signer) Key() string {
 	if s.Method == Keyless {
 		return string(Keyless) + ":" + s.Issuer + "|" + s.Identity
 	}

@@ -182,12 +182,9 @@ func printTable(out io.Writer, rep *provenance.Report) {
 		rows = append([]provenance.Result{*rep.Tag}, rows...)
 	}
 	for _, r := range rows {
-		signer := r.Fingerprint
-		if r.Identity != "" {
-			signer = r.Identity + " " + signer
-		}
-		if r.Issuer != "" {
-			signer = r.Identity + " (" + r.Issuer + ")"
+		signer := ""
+		if r.Method != "" {
+			signer = r.Signer.ID()
 		}
 		when := ""
 		if !r.SigningTime.IsZero() {
@@ -197,7 +194,7 @@ func printTable(out io.Writer, rep *provenance.Report) {
 		if r.Verdict == provenance.Rejected {
 			verdict += " (" + r.ReasonCode + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s %s\t%s\t%s\t%s\t%s\n", verdict, r.Type, short(r.Commit), orDash(string(r.Method)), orDash(strings.TrimSpace(signer)), orDash(when), r.Subject)
+		fmt.Fprintf(tw, "%s\t%s %s\t%s\t%s\t%s\t%s\n", verdict, r.Type, short(r.Commit), orDash(string(r.Method)), orDash(signer), orDash(when), r.Subject)
 	}
 	tw.Flush()
 	fmt.Fprintf(out, "%d commit(s) in scope, mode %s, target %s", len(rep.Commits), rep.Mode, short(rep.Target))

@@ -44,7 +44,9 @@ func TestVerifyCommand(t *testing.T) {
 	if code != cli.ExitOK {
 		t.Fatalf("signed history: exit %d\n%s%s", code, out, errOut)
 	}
-	if !strings.Contains(out, "VERIFIED") || !strings.Contains(out, alice.Fingerprint) || !strings.Contains(out, "2 commit(s) in scope") {
+	// The one signer form (signature.Signer.ID), in the table and in JSON.
+	aliceID := "ssh:" + alice.Fingerprint + " (alice@example.com)"
+	if !strings.Contains(out, "VERIFIED") || !strings.Contains(out, aliceID) || !strings.Contains(out, "2 commit(s) in scope") {
 		t.Fatalf("table lacks the verdicts:\n%s", out)
 	}
 
@@ -53,12 +55,12 @@ func TestVerifyCommand(t *testing.T) {
 		t.Fatalf("json: exit %d", code)
 	}
 	var rep struct {
-		Commits []struct{ Commit, Verdict, Method, Fingerprint string }
+		Commits []struct{ Commit, Verdict, Method, Fingerprint, Signer string }
 	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out)
 	}
-	if len(rep.Commits) != 1 || rep.Commits[0].Commit != second || rep.Commits[0].Method != "ssh" || rep.Commits[0].Fingerprint != alice.Fingerprint {
+	if len(rep.Commits) != 1 || rep.Commits[0].Commit != second || rep.Commits[0].Method != "ssh" || rep.Commits[0].Fingerprint != alice.Fingerprint || rep.Commits[0].Signer != aliceID {
 		t.Fatalf("json report %+v", rep)
 	}
 

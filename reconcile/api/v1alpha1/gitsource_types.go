@@ -58,6 +58,12 @@ type GitSourceSpec struct {
 // Signer is who signed a verified commit, or approved it (a signed approval tag under a
 // TrustPolicy's two-person rule).
 type Signer struct {
+	// ID names the signer as every audit record and evidence report does
+	// (provenance/signature.Signer.ID): "ssh:SHA256:… (alice@example.com)",
+	// "keyless:alice@example.com (https://accounts.google.com)". Records are named from the
+	// fields below, not from this one.
+	// +optional
+	ID     string `json:"id,omitempty"`
 	Method string `json:"method"`
 	// Approval is true for an approver: the signer of an approval tag, not of the commit.
 	// +optional
