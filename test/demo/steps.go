@@ -197,7 +197,7 @@ func (d *demo) signedCommit(ctx context.Context) error {
 	d.s.evidence("Ready: %s", d.syncState(ctx, &s))
 	d.s.evidence("lastAppliedCommit: %s", s.Status.LastAppliedCommit)
 	for _, sg := range s.Status.LastAppliedSigners {
-		d.s.evidence("lastAppliedSigners: method %s, key %s", sg.Method, sg.Fingerprint)
+		d.s.evidence("lastAppliedSigners: %s", sg.ID)
 	}
 	if len(s.Status.LastAppliedSigners) == 0 || s.Status.LastAppliedSigners[0].Fingerprint != d.alice.fingerprint {
 		return fmt.Errorf("the sync does not name Alice's key %s as signer: %+v", d.alice.fingerprint, s.Status.LastAppliedSigners)
