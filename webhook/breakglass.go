@@ -4,15 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"strings"
 	"time"
-
-	"k8s.io/apimachinery/pkg/util/validation"
 
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"writ.dev/writ/audit"
 	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
+	"writ.dev/writ/webhook/breakglass"
 )
 
 // An approval's approvedAt must lie within approvalSkew before the guard's clock and at most
@@ -52,28 +50,9 @@ func (g *Grant) covers(r *Request) bool {
 // liveAt reports whether the grant has not expired at now.
 func (g *Grant) liveAt(now time.Time) bool { return now.Before(g.Expires) }
 
-// inScope reports whether a grant's scope covers the request: a namespaced object in a listed
-// namespace (and resource and name, if listed), or a cluster-scoped object (a Namespace too)
-// listed by name; never RBAC, admission configuration or Writ's own kinds.
+// inScope reports whether a grant's scope covers the request (breakglass.Covers).
 func inScope(sc guardv1.BreakGlassScope, r *Request) bool {
-	if NeverInBreakGlassScope(r.Group, r.Resource) {
-		return false
-	}
-	if r.Namespace == "" || (r.Group == "" && r.Resource == "namespaces") {
-		for _, c := range sc.ClusterResources {
-			if c.APIGroup == r.Group && c.Resource == r.Resource && containsExact(c.Names, r.Name) && !neverNamed(r.Group, r.Resource, r.Name) {
-				return true
-			}
-		}
-		return false
-	}
-	if !containsExact(sc.Namespaces, r.Namespace) {
-		return false
-	}
-	if len(sc.Resources) > 0 && !ruleMatches(sc.Resources, r.Group, r.Resource) {
-		return false
-	}
-	return len(sc.Names) == 0 || containsExact(sc.Names, r.Name)
+	return breakglass.Covers(sc, breakglass.Object{Group: r.Group, Resource: r.Resource, Namespace: r.Namespace, Name: r.Name})
 }
 
 // validateBreakGlass admits BreakGlassRequests: it decodes the objects of the admission request
@@ -198,71 +177,13 @@ func inAny(r *Request, groups []string) bool {
 	return false
 }
 
-// NeverInBreakGlassScope reports whether a resource is beyond any break-glass request: RBAC, admission
-// configuration and Writ's own kinds, with which a grant's holder could widen their own access or
-// switch the guard off.
+// NeverInBreakGlassScope reports whether a resource is beyond any break-glass request: RBAC,
+// admission configuration and Writ's own kinds (breakglass.NeverInScope).
 func NeverInBreakGlassScope(group, resource string) bool {
-	switch {
-	case group == "rbac.authorization.k8s.io", group == "admissionregistration.k8s.io":
-		return true
-	case group == guardv1.GroupVersion.Group || strings.HasSuffix(group, "."+guardv1.GroupVersion.Group):
-		return true
-	}
-	return false
-}
-
-// neverNamed reports whether a cluster-scoped object is beyond any break-glass request: the
-// definitions of Writ's own kinds (deleting one deletes every object of it).
-func neverNamed(group, resource, name string) bool {
-	return group == "apiextensions.k8s.io" && resource == "customresourcedefinitions" &&
-		(name == guardv1.GroupVersion.Group || strings.HasSuffix(name, "."+guardv1.GroupVersion.Group))
+	return breakglass.NeverInScope(group, resource)
 }
 
 // ValidateBreakGlassScope checks a request's scope when it is created (and a stored grant
-// before it is honoured): namespaces by name, cluster-scoped objects only named, no wildcard
-// names, and nothing NeverInBreakGlassScope. Whatever mirrors grants elsewhere (the fallback
-// policy's) must skip a scope it refuses.
-func ValidateBreakGlassScope(sc guardv1.BreakGlassScope) error {
-	if len(sc.Namespaces) == 0 && len(sc.ClusterResources) == 0 {
-		return fmt.Errorf("name the namespaces or the cluster-scoped objects it covers")
-	}
-	for _, ns := range sc.Namespaces {
-		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
-			return fmt.Errorf("namespace %q: %s (cluster-scoped objects go in clusterResources, each named)", ns, strings.Join(errs, "; "))
-		}
-	}
-	for _, rr := range sc.Resources {
-		for _, g := range rr.APIGroups {
-			for _, res := range rr.Resources {
-				if NeverInBreakGlassScope(g, res) {
-					return fmt.Errorf("resources: %s: RBAC, admission configuration and Writ's own kinds are never in a break-glass scope", groupResource(g, res))
-				}
-			}
-		}
-	}
-	for _, n := range sc.Names {
-		if n == "" || n == "*" || n != trimmed(n) {
-			return fmt.Errorf("names: %q is not an object's name", n)
-		}
-	}
-	for _, c := range sc.ClusterResources {
-		if c.Resource == "" || c.Resource == "*" || c.APIGroup == "*" {
-			return fmt.Errorf("clusterResources: name the API group and resource, without wildcards")
-		}
-		if NeverInBreakGlassScope(c.APIGroup, c.Resource) {
-			return fmt.Errorf("clusterResources: %s: RBAC, admission configuration and Writ's own kinds are never in a break-glass scope", groupResource(c.APIGroup, c.Resource))
-		}
-		if len(c.Names) == 0 {
-			return fmt.Errorf("clusterResources: %s: name the objects; a cluster-scoped object is in scope only by name", groupResource(c.APIGroup, c.Resource))
-		}
-		for _, n := range c.Names {
-			if n == "" || n == "*" || n != trimmed(n) {
-				return fmt.Errorf("clusterResources: %s: %q is not an object's name", groupResource(c.APIGroup, c.Resource), n)
-			}
-			if neverNamed(c.APIGroup, c.Resource, n) {
-				return fmt.Errorf("clusterResources: the definition %s of Writ's own kind is never in a break-glass scope", n)
-			}
-		}
-	}
-	return nil
-}
+// before it is honoured): breakglass.ValidateScope. Whatever mirrors grants elsewhere (the
+// fallback policy's) must skip a scope it refuses.
+func ValidateBreakGlassScope(sc guardv1.BreakGlassScope) error { return breakglass.ValidateScope(sc) }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
+	"writ.dev/writ/webhook/breakglass"
 )
 
 // Grant is one line of the breakGlass key.
@@ -42,7 +43,7 @@ func Grants(reqs []guardv1.BreakGlassRequest, now time.Time, writNamespace strin
 		if spec.ApprovedBy == "" || spec.ApprovedAt == nil || spec.ApprovedBy == spec.Requester || !plain(spec.Requester) {
 			continue
 		}
-		until := approvedAt(r, now).Add(spec.Duration.Duration)
+		until := breakglass.ApprovedAt(r, now).Add(spec.Duration.Duration)
 		if !until.After(now) {
 			continue
 		}
@@ -81,21 +82,6 @@ func Lines(grants []Grant) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
-}
-
-// approvedAt is when r was approved: spec.approvedAt, unless the apiserver recorded the update
-// that set spec.approvedBy earlier, and never after now.
-func approvedAt(r *guardv1.BreakGlassRequest, now time.Time) time.Time {
-	at := r.Spec.ApprovedAt.Time
-	for _, m := range r.ManagedFields {
-		if m.Time != nil && m.FieldsV1 != nil && strings.Contains(string(m.FieldsV1.Raw), `"f:approvedBy"`) && m.Time.Time.Before(at) {
-			at = m.Time.Time
-		}
-	}
-	if at.After(now) {
-		at = now
-	}
-	return at
 }
 
 // plain says whether s can stand in a line: not empty, no spaces, commas or #.
