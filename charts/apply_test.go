@@ -358,6 +358,8 @@ var rbac = map[string]func(t *testing.T, ns string){
 			{"watch", "writ.dev", "syncs", "", "shop", "", true},
 			{"patch", "writ.dev", "syncs", "status", "shop", "app", true},
 			{"get", "writ.dev", "trustpolicies", "", "", "ssh", true},
+			{"watch", "writ.dev", "breakglassrequests", "", "", "", true}, // grants pause healing
+			{"update", "writ.dev", "breakglassrequests", "", "", "x", false},
 			{"get", "", "secrets", "", "shop", "git-credentials", true},
 			{"impersonate", "", "serviceaccounts", "", "shop", "deployer", true},
 			{"create", "writ.dev", "auditevents", "", ns, "", true},

@@ -33,7 +33,9 @@
 //     renders the sync's path.
 //   - plan decides: a new commit or generation is applied whole; the same commit again is a drift
 //     check, which records DriftDetected once per edit, and stops in Warn mode (Drifted) or with
-//     drift Off.
+//     drift Off. In Heal mode a drift of an object a break-glass grant in force covers is left in
+//     place (Drifted, reason BreakGlass) until the grant ends, then healed (BreakGlassExpired,
+//     DriftHealed); grants that cannot be read heal as before (breakglass.go).
 //   - apply applies in stages, prunes by inventory, heals only what the check found drifted
 //     (DriftHealed), records SyncApplied when something changed, and watches the applied kinds
 //     (metadata only) so that a change by anyone else wakes the sync.

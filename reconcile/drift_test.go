@@ -76,11 +76,18 @@ func TestDriftIsHealedOrReported(t *testing.T) {
 			return s.Status.LastAppliedCommit == commit, s.Status.LastAppliedCommit
 		})
 	}
-	// The edits below are a person's, through break-glass: the guard denies any other.
-	human := emergency(t, "heal", "warn")
+	// The edits below are a person's, through break-glass: the guard denies any other. In Heal
+	// the grant ends right after the edit, which is healed then (breakglass_test.go: held while
+	// the grant is in force).
+	human := emergency(t, "warn")
 	edit := func(ns string) {
 		patch := []byte(`{"data":{"mode":"unsafe"}}`)
-		if err := human.Patch(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cfg"}},
+		h := human
+		if ns == "heal" {
+			h = emergency(t, ns)
+			defer h.End(t)
+		}
+		if err := h.Patch(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cfg"}},
 			client.RawPatch("application/merge-patch+json", patch), client.FieldOwner("kubectl-edit")); err != nil {
 			t.Fatal(err)
 		}
@@ -104,9 +111,11 @@ func TestDriftIsHealedOrReported(t *testing.T) {
 	})
 
 	// A deleted object is drift too: recreated, and recorded as deleted.
-	if err := human.Delete(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "heal", Name: "cfg"}}); err != nil {
+	deleter := emergency(t, "heal")
+	if err := deleter.Delete(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "heal", Name: "cfg"}}); err != nil {
 		t.Fatal(err)
 	}
+	deleter.End(t)
 	eventually(t, "deleted object recreated", func() (bool, string) { return mode("heal") == "safe", mode("heal") })
 	eventually(t, "deletion recorded", func() (bool, string) {
 		rec.mu.Lock()

@@ -118,10 +118,12 @@ func TestHealRewrittenByAnAdmissionPolicyIsDrift(t *testing.T) {
 	// Enforce: a person's edit (break-glass); the agent heals it, the policy rewrites the heal,
 	// and the witness denies what Git does not declare. The person's value stays.
 	since := time.Now()
-	if err := emergency(t, "mut").Patch(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "mut", Name: "cfg"}},
+	human := emergency(t, "mut")
+	if err := human.Patch(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "mut", Name: "cfg"}},
 		client.RawPatch("application/merge-patch+json", []byte(`{"data":{"mode":"by-hand"}}`)), client.FieldOwner("kubectl-edit")); err != nil {
 		t.Fatal(err)
 	}
+	human.End(t) // the grant ends: the agent heals
 	eventually(t, "the rewritten heal denied by the witness", func() (bool, string) {
 		for _, e := range witnessDenials(t, since) {
 			if e.Object.Name == "cfg" && e.Actor.User == agentUser && strings.Join(e.Fields, ",") == ".data.mode" && e.Commit == commit {

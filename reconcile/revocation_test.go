@@ -121,12 +121,12 @@ func testRevocation(t *testing.T, name string, change func(*provenancev1.TrustPo
 		_ = env.Client.Get(ctx, client.ObjectKey{Namespace: target, Name: "cfg"}, &c)
 		return c.Data["mode"]
 	}
-	var human client.Client // a person with break-glass access to target, once it exists
 	edit := func(value string) {
 		t.Helper()
-		if human == nil {
-			human = emergency(t, target)
-		}
+		// A person's edit under a break-glass grant that ends right after it: healed then,
+		// unless the sync is frozen.
+		human := emergency(t, target)
+		defer human.End(t)
 		if err := human.Patch(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: target, Name: "cfg"}},
 			client.RawPatch("application/merge-patch+json", []byte(`{"data":{"mode":"`+value+`"}}`)), client.FieldOwner("kubectl-edit")); err != nil {
 			t.Fatal(err)

@@ -365,17 +365,41 @@ func agentConfig(t testing.TB) *rest.Config {
 	return cfg
 }
 
-// emergency is an on-call person's approved break-glass access to every object in namespaces:
-// a BreakGlassRequest by onCall, approved by lead (the guard stamps the approval), and a client
-// for onCall once the guard admits its writes there. It is how a test changes what the
-// reconciler applied, as a person in production must while the guard is in force.
-func emergency(t testing.TB, namespaces ...string) client.Client {
+// access is an on-call person's approved break-glass grant and a client for them.
+type access struct {
+	client.Client
+	// Request is the BreakGlassRequest's name: the grant's id.
+	Request string
+}
+
+// End revokes the grant (deletes its BreakGlassRequest): the reconciler then heals what was
+// left in place under it.
+func (a access) End(t testing.TB) {
+	t.Helper()
+	if err := env.Client.Delete(context.Background(), &guardv1.BreakGlassRequest{ObjectMeta: metav1.ObjectMeta{Name: a.Request}}); client.IgnoreNotFound(err) != nil {
+		t.Fatalf("revoking break-glass request %s: %v", a.Request, err)
+	}
+}
+
+// emergency is an on-call person's approved break-glass access to every object in namespaces
+// for 15 minutes: a BreakGlassRequest by onCall, approved by lead (the guard stamps the
+// approval), and a client for onCall once the guard admits its writes there. It is how a test
+// changes what the reconciler applied, as a person in production must while the guard is in
+// force. While the grant is in force the reconciler leaves its edits in place: End it to have
+// them healed.
+func emergency(t testing.TB, namespaces ...string) access {
+	t.Helper()
+	return emergencyFor(t, 15*time.Minute, guardv1.BreakGlassScope{Namespaces: namespaces})
+}
+
+// emergencyFor is emergency with a duration and scope of the test's.
+func emergencyFor(t testing.TB, d time.Duration, scope guardv1.BreakGlassScope) access {
 	t.Helper()
 	ctx := context.Background()
 	name := fmt.Sprintf("suite-%d", time.Now().UnixNano())
 	req := &guardv1.BreakGlassRequest{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: guardv1.BreakGlassRequestSpec{
 		Requester: onCall.user, Justification: "the test " + t.Name() + " changes what Git declares", Ticket: "TEST",
-		Scope: guardv1.BreakGlassScope{Namespaces: namespaces}, Duration: metav1.Duration{Duration: 15 * time.Minute}}}
+		Scope: scope, Duration: metav1.Duration{Duration: d}}}
 	c := onCall.client(t)
 	if err := c.Create(ctx, req); err != nil {
 		t.Fatalf("break-glass request: %v", err)
@@ -384,13 +408,17 @@ func emergency(t testing.TB, namespaces ...string) client.Client {
 	if err := lead.client(t).Patch(ctx, &guardv1.BreakGlassRequest{ObjectMeta: metav1.ObjectMeta{Name: name}}, approval); err != nil {
 		t.Fatalf("break-glass approval: %v", err)
 	}
+	probeName := "break-glass-probe"
+	if len(scope.Names) > 0 {
+		probeName = scope.Names[0]
+	}
 	harness.Eventually(t, "the break-glass grant in force", 30*time.Second, func() (bool, string) {
-		probe := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespaces[0], Name: "break-glass-probe",
+		probe := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: scope.Namespaces[0], Name: probeName,
 			Labels: map[string]string{wellknown.ManagedLabel: "suite.probe"}}}
 		err := c.Create(ctx, probe, client.DryRunAll)
-		return err == nil, fmt.Sprint(err)
+		return err == nil || apierrors.IsAlreadyExists(err), fmt.Sprint(err)
 	})
-	return c
+	return access{Client: c, Request: name}
 }
 
 // agentOf makes a service account an agent of the suite's GuardPolicy until t ends: a Sync with

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -22,6 +23,7 @@ import (
 	"writ.dev/writ/reconcile/apply"
 	"writ.dev/writ/reconcile/render"
 	"writ.dev/writ/reconcile/source"
+	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
 )
 
 // SyncReconciler applies the last verified commit of a Sync's source. A reconciliation runs the
@@ -42,6 +44,7 @@ type SyncReconciler struct {
 	watch  *driftWatcher
 	memo   *apply.Memo // what each sync last applied, so a no-op resync skips per-object dry runs
 	drifts driftLog    // drifts already recorded, per sync
+	holds  holdLog     // drifts left in place under break-glass, per sync
 }
 
 // Checkouts gives a sync the files of a commit its GitSource verified; *source.Cache is one.
@@ -58,17 +61,21 @@ type syncRun struct {
 	objs     []*unstructured.Unstructured // render: what Git declares, sorted
 	engine   *apply.Engine                // plan: acting as the sync's service account
 	step     step                         // plan
-	drifts   []apply.Drift                // plan: what a drift check found
+	drifts   []apply.Drift                // plan: what a drift check found, to heal
+	held     []hold                       // plan: drifts left in place under break-glass
+	ended    []hold                       // plan: holds that ended since the last check
 	result   *apply.Result                // apply
 }
 
-// SetupWithManager registers the reconciler; a source's new verified commit wakes its syncs. A
-// Sync wakes on a change of its spec (its generation), not of its status: the status a failed
+// SetupWithManager registers the reconciler; a source's new verified commit wakes its syncs, and
+// a change of a BreakGlassRequest (its deletion: a revocation) the syncs holding a drift under it.
+// A Sync wakes on a change of its spec (its generation), not of its status: the status a failed
 // reconciliation writes (a history entry) must not requeue it past the workqueue's backoff.
 func (r *SyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	c, err := ctrl.NewControllerManagedBy(mgr).Named("sync").
 		For(&reconcilev1.Sync{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&reconcilev1.GitSource{}, handler.EnqueueRequestsFromMapFunc(r.syncsOf)).
+		Watches(&guardv1.BreakGlassRequest{}, handler.EnqueueRequestsFromMapFunc(r.syncsUnderRequest)).
 		Build(r)
 	if err != nil {
 		return err
@@ -109,6 +116,7 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 			// Deleted: what it applied stays in place (see the README); forget its state.
 			r.memo.Forget(req.Namespace, req.Name)
 			r.drifts.forget(req.NamespacedName)
+			r.holds.set(req.NamespacedName, nil)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -141,7 +149,14 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 			break
 		}
 	}
-	return ctrl.Result{RequeueAfter: syncInterval(&s)}, nil
+	after := syncInterval(&s)
+	if end := holdsEnd(run.held); !end.IsZero() {
+		// Look again when the first grant a held drift waits for ends.
+		if d := end.Sub(r.now()) + 100*time.Millisecond; d < after {
+			after = max(d, 100*time.Millisecond)
+		}
+	}
+	return ctrl.Result{RequeueAfter: after}, nil
 }
 
 // resolve finds the commit to apply: the GitSource's last verified commit. Without one it sets
@@ -208,8 +223,9 @@ func (r *SyncReconciler) renderCommit(ctx context.Context, s *reconcilev1.Sync, 
 // plan decides what this reconciliation writes: a new commit or generation is applied whole; the
 // same commit again is a drift check, which stops here with drift Off, and in Warn mode after
 // setting Drifted (DriftDetected, or False InSync). Drifts found are recorded (DriftDetected,
-// once per edit). Healing re-applies only the objects the check found drifted, so every heal
-// follows a recorded detection: a change made after the check is left to the check its own
+// once per edit). In Heal mode, drifts of objects a break-glass grant in force covers are left
+// in place (see breakglass.go). Healing re-applies only the objects the check found drifted, so
+// every heal follows a recorded detection: a change made after the check is left to the check its own
 // watch event starts. A service account that cannot be impersonated, or a drift check that
 // fails, sets Ready False (ImpersonationFailed, DriftCheckFailed) and is returned.
 func (r *SyncReconciler) plan(ctx context.Context, run *syncRun) (bool, error) {
@@ -232,17 +248,27 @@ func (r *SyncReconciler) plan(ctx context.Context, run *syncRun) (bool, error) {
 		return false, err
 	}
 	r.Metrics.drifted(string(mode), len(run.drifts))
-	r.recordDetected(ctx, s, run.commit, run.drifts)
 	if mode == reconcilev1.DriftWarn {
+		r.recordDetected(ctx, s, run.commit, run.drifts, nil)
 		markDrift(s, "", run.drifts)
 		return false, nil
 	}
+	grants := r.holdUnderGrants(ctx, run)
+	under := map[string]string{}
+	all := slices.Clone(run.drifts)
+	for _, h := range run.held {
+		under[h.drift.ID()] = h.grant
+		all = append(all, h.drift)
+	}
+	r.recordDetected(ctx, s, run.commit, all, under)
+	r.recordEnded(ctx, run, grants)
 	return true, nil
 }
 
 // apply applies what plan decided with server-side apply (staged, forced only for declared
 // fields) and prunes what Git no longer declares, by inventory. It sets Stalled False (Applied)
-// and Drifted False (DriftHealed, or InSync), records DriftHealed for each heal and SyncApplied
+// and Drifted False (DriftHealed, or InSync), or True (BreakGlass) while drifts are left in place
+// under break-glass, records DriftHealed for each heal and SyncApplied
 // when the cluster or the commit changed, and watches the applied kinds for drift. A failed
 // apply sets Ready False (ApplyFailed), with Drifted True (MutatedOnApply) when an admission
 // mutation changed what Writ wrote, and is returned.
@@ -262,14 +288,16 @@ func (r *SyncReconciler) apply(ctx context.Context, run *syncRun) (bool, error) 
 	if err != nil {
 		// An admission mutation changed what Writ applied: the cluster does not match Git.
 		if mutated := (*apply.MutatedError)(nil); errors.As(err, &mutated) {
-			r.recordDetected(ctx, s, commit, mutated.Drifts)
+			r.recordDetected(ctx, s, commit, mutated.Drifts, nil)
 			setCondition(&s.Status.Conditions, s.Generation, Drifted, true, "MutatedOnApply", describe(mutated.Drifts))
 		}
 		markFailed(s, commit, "ApplyFailed", err, r.now())
 		return false, err
 	}
 	for _, d := range run.drifts {
-		r.record(ctx, driftEvent(audit.DriftHealed, s, commit, d))
+		e := driftEvent(audit.DriftHealed, s, commit, d)
+		e.BreakGlass = endedGrant(run, d)
+		r.record(ctx, e)
 	}
 	if driftMode(s) != reconcilev1.DriftOff && r.watch != nil {
 		if err := r.watch.ensure(res.Inventory); err != nil {
@@ -280,6 +308,7 @@ func (r *SyncReconciler) apply(ctx context.Context, run *syncRun) (bool, error) 
 	if markApplied(s, run.gs, commit, res, run.drifts, run.step != stepApply, r.now()) {
 		r.record(ctx, appliedEvent(s, run.gs, commit, res))
 	}
+	markHeld(s, run.held)
 	run.result = res
 	return true, nil
 }
@@ -325,7 +354,7 @@ func (r *SyncReconciler) detectFrozen(ctx context.Context, run *syncRun) {
 		log.Error(err, "checking a frozen sync for drift")
 		return
 	}
-	r.recordDetected(ctx, s, commit, drifts)
+	r.recordDetected(ctx, s, commit, drifts, nil)
 	markDrift(s, "not healed while frozen: ", drifts)
 }
 
@@ -346,10 +375,16 @@ func (r *SyncReconciler) engineFor(s *reconcilev1.Sync) (*apply.Engine, error) {
 	return engine, nil
 }
 
-// recordDetected records DriftDetected for each drift not recorded yet.
-func (r *SyncReconciler) recordDetected(ctx context.Context, s *reconcilev1.Sync, commit string, drifts []apply.Drift) {
+// recordDetected records DriftDetected for each drift not recorded yet, with the id of the
+// break-glass grant it is left in place under (under, by entry ID), if any.
+func (r *SyncReconciler) recordDetected(ctx context.Context, s *reconcilev1.Sync, commit string, drifts []apply.Drift, under map[string]string) {
 	for _, d := range r.drifts.fresh(client.ObjectKeyFromObject(s), drifts) {
-		r.record(ctx, driftEvent(audit.DriftDetected, s, commit, d))
+		e := driftEvent(audit.DriftDetected, s, commit, d)
+		if g := under[d.ID()]; g != "" {
+			e.BreakGlass = g
+			e.Reason += ": left in place under break-glass request " + g
+		}
+		r.record(ctx, e)
 	}
 }
 

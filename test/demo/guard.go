@@ -10,11 +10,14 @@ import (
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"writ.dev/writ/audit"
+	"writ.dev/writ/reconcile"
+	reconcilev1 "writ.dev/writ/reconcile/api/v1alpha1"
 	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
 )
 
@@ -108,11 +111,11 @@ func (d *demo) breakGlass(ctx context.Context) error {
 		ObjectMeta: metav1.ObjectMeta{Name: "inc-4711"}, Spec: guardv1.BreakGlassRequestSpec{
 			Requester: ann.user, Justification: "INC-4711: checkout is failing, switch it to maintenance mode", Ticket: "INC-4711",
 			Scope:    guardv1.BreakGlassScope{Namespaces: []string{shopNS}, Names: []string{"checkout"}},
-			Duration: metav1.Duration{Duration: 15 * time.Minute}}}
+			Duration: metav1.Duration{Duration: grantDuration}}}
 	d.s.say("Ann is on call. Checkout is failing and she needs it in maintenance mode now, before a commit can")
 	d.s.say("be reviewed. She asks for emergency access to that one ConfigMap:")
 	d.s.cmd("%s create -f - <<EOF", ann.kubectl())
-	d.s.evidence("apiVersion: writ.dev/v1alpha1\nkind: BreakGlassRequest\nmetadata: {name: inc-4711}\nspec:\n  requester: ann\n  justification: %q\n  ticket: INC-4711\n  scope: {namespaces: [shop], names: [checkout]}\n  duration: 15m",
+	d.s.evidence("apiVersion: writ.dev/v1alpha1\nkind: BreakGlassRequest\nmetadata: {name: inc-4711}\nspec:\n  requester: ann\n  justification: %q\n  ticket: INC-4711\n  scope: {namespaces: [shop], names: [checkout]}\n  duration: 20s",
 		req.Spec.Justification)
 	if err := annC.Create(ctx, req); err != nil {
 		return fmt.Errorf("ann's break-glass request: %w", err)
@@ -169,9 +172,33 @@ func (d *demo) breakGlass(ctx context.Context) error {
 			return err
 		}
 	}
-	d.s.say("The edit is drift from Git, and the sync is in Heal mode: Writ records it and puts Git's value back.")
-	d.s.say("(To keep an emergency change, suspend the sync or commit the change to Git.)")
-	return d.waitHealed(ctx, since, "ConfigMap shop/checkout", func() (bool, string) {
+	d.s.say("The edit is drift from Git, and the sync heals drift, but not while a break-glass grant covers the")
+	d.s.say("object: Writ records the drift with the grant's id and leaves the edit in place until the grant ends.")
+	if err := d.records(ctx, match{object: "ConfigMap shop/checkout", since: since}, audit.DriftDetected); err != nil {
+		return err
+	}
+	var s reconcilev1.Sync
+	if err := d.until(ctx, "the sync reporting the held edit", 30*time.Second, func() (bool, string) {
+		if err := d.env.Client.Get(ctx, client.ObjectKey{Namespace: writNS, Name: "shop"}, &s); err != nil {
+			return false, err.Error()
+		}
+		c := apimeta.FindStatusCondition(s.Status.Conditions, reconcile.Drifted)
+		return c != nil && c.Status == metav1.ConditionTrue && c.Reason == "BreakGlass", fmt.Sprintf("%+v", c)
+	}); err != nil {
+		return err
+	}
+	c := apimeta.FindStatusCondition(s.Status.Conditions, reconcile.Drifted)
+	d.s.cmd("kubectl get sync shop -n writ-system -o jsonpath='{.status.conditions[?(@.type==\"Drifted\")]}'")
+	d.s.evidence("Drifted %s %s: %s", c.Status, c.Reason, c.Message)
+	until := at.Add(grantDuration)
+	if cm, err := d.checkout(ctx); err != nil || cm.Data["mode"] != "maintenance" || !time.Now().Before(until) {
+		return fmt.Errorf("ann's edit was not left in place while her grant is in force (mode %q, %v)", cm.Data["mode"], err)
+	}
+	d.s.cmd("kubectl get configmap checkout -n shop -o jsonpath='{.data.mode}'")
+	d.s.evidence("maintenance   (held: the grant is in force until %s)", until.UTC().Format(time.RFC3339))
+	d.s.say("The grant is short; when it expires, Writ puts Git's value back (to keep an emergency change, commit")
+	d.s.say("it to Git before the grant ends: the sync then adopts it):")
+	if err := d.waitHealed(ctx, since, "ConfigMap shop/checkout", func() (bool, string) {
 		cm, err := d.checkout(ctx)
 		if err != nil {
 			return false, err.Error()
@@ -180,8 +207,18 @@ func (d *demo) breakGlass(ctx context.Context) error {
 	}, "kubectl get configmap checkout -n shop -o jsonpath='{.data.mode}'", func() string {
 		cm, _ := d.checkout(ctx)
 		return cm.Data["mode"]
-	})
+	}); err != nil {
+		return err
+	}
+	if time.Now().Before(until) {
+		return fmt.Errorf("ann's edit was healed before her grant ended at %s", until.UTC().Format(time.RFC3339))
+	}
+	return d.records(ctx, match{object: "ConfigMap shop/checkout", since: since}, audit.BreakGlassExpired)
 }
+
+// grantDuration is how long Ann's break-glass grant lasts: long enough to see the edit held,
+// short enough for the demo to see it end.
+const grantDuration = 20 * time.Second
 
 // exemptChange is step 5: an exempt identity changes a field Git declares; the guard lets it
 // through, and the reconciler heals it within seconds.
