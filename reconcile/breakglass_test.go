@@ -50,6 +50,20 @@ func TestBreakGlassEditHoldsForTheGrant(t *testing.T) {
 			Spec: provenancev1.TrustPolicySpec{Mode: provenancev1.ModeHead, SSH: &provenancev1.SSHTrust{AllowedSigners: alice.AllowedSigner("")}}},
 		&reconcilev1.GitSource{ObjectMeta: metav1.ObjectMeta{Namespace: "gitops-bg", Name: "app"}, Spec: reconcilev1.GitSourceSpec{
 			URL: "file://" + repo.Dir, TrustPolicy: "bg", Interval: slow}},
+	} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The source verified before the Sync exists, so the witness's feed has it when the Sync's
+	// first apply comes.
+	eventually(t, "the source verified", func() (bool, string) {
+		var gs reconcilev1.GitSource
+		_ = env.Client.Get(ctx, client.ObjectKey{Namespace: "gitops-bg", Name: "app"}, &gs)
+		return gs.Status.LastVerifiedCommit == commit, conditions(gs.Status.Conditions)
+	})
+	time.Sleep(time.Second)
+	for _, o := range []client.Object{
 		&reconcilev1.Sync{ObjectMeta: metav1.ObjectMeta{Namespace: "gitops-bg", Name: "app"}, Spec: reconcilev1.SyncSpec{
 			SourceRef: reconcilev1.LocalObjectReference{Name: "app"}, Path: "app", Interval: slow, Wait: &no}},
 	} {
