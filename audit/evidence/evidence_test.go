@@ -85,7 +85,7 @@ const (
 func fill(t testing.TB, s *memStore, key ed25519.PrivateKey) {
 	t.Helper()
 	kinds := []audit.Event{
-		{Kind: audit.SyncApplied, Repository: "https://git.example.com/infra", Commit: "0123456789abcdef0123456789abcdef01234567", Signers: []string{aliceID}, Approvers: []string{carolID, bobKeylessID}, Objects: map[string]int{"created": 3, "configured": 1, "pruned": 1}},
+		{Kind: audit.SyncApplied, Repository: "https://git.example.com/platform-infrastructure/production-clusters/eu-west-1/applications.git", Commit: "0123456789abcdef0123456789abcdef01234567", Signers: []string{aliceID}, Approvers: []string{carolID, bobKeylessID}, Objects: map[string]int{"created": 3, "configured": 1, "pruned": 1}},
 		{Kind: audit.MutationDenied, Actor: audit.Actor{User: "bob", Groups: []string{"devs"}}, Object: audit.ObjectRef{Kind: "Deployment", Group: "apps", Namespace: "prod", Name: "web"}, Operation: "UPDATE", Reason: "only the GitOps agent may change prod", Count: 3},
 		{Kind: audit.DriftDetected, Actor: audit.Actor{User: "system:serviceaccount:kube-system:hpa"}, Object: audit.ObjectRef{Kind: "ConfigMap", Namespace: "prod", Name: "cfg"}, Fields: []string{".data.mode"}},
 		{Kind: audit.DriftHealed, Object: audit.ObjectRef{Kind: "ConfigMap", Namespace: "prod", Name: "cfg"}},

@@ -14,9 +14,11 @@ import (
 const maxRows = 2000
 
 type change struct {
-	Time                                   time.Time
-	Repository, Commit, Signers, Approvers string
-	Created, Configured, Pruned, Seq       int
+	Time               time.Time
+	Repository, Commit string
+	// Signers and Approvers in the one signer form (signature.Signer.ID), one per line.
+	Signers, Approvers               []string
+	Created, Configured, Pruned, Seq int
 }
 
 type denial struct {
@@ -103,7 +105,7 @@ func (r *report) add(e audit.Event) {
 			return
 		}
 		r.changes = append(r.changes, change{Time: e.Time, Repository: e.Repository, Commit: e.Commit,
-			Signers: strings.Join(e.Signers, ", "), Approvers: strings.Join(e.Approvers, ", "),
+			Signers: e.Signers, Approvers: e.Approvers,
 			Created: e.Objects["created"], Configured: e.Objects["configured"], Pruned: e.Objects["pruned"], Seq: int(e.Seq)})
 	case audit.CommitRejected, audit.CommitRevoked:
 		if len(r.rejected) < maxRows {

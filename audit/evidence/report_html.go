@@ -9,6 +9,9 @@ h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #d0d7de;padding-bot
 table{border-collapse:collapse;width:100%;margin:.5em 0}th,td{border:1px solid #d0d7de;padding:.3em .5em;text-align:left;vertical-align:top}
 th{background:#f6f8fa}code{font-size:.9em}.num{text-align:right}.ok{color:#1a7f37}.bad{color:#cf222e}
 .muted{color:#57606a}
+td,th{overflow-wrap:anywhere}code{word-break:break-all}
+thead{display:table-header-group}tr{break-inside:avoid}h2{break-after:avoid}
+@media print{body{margin:0;max-width:none}section{break-before:page}}
 </style></head><body>
 <h1>Writ audit evidence</h1>
 <p>Period <strong>{{ts .M.From}}</strong> to <strong>{{ts .M.To}}</strong> (end exclusive).
@@ -19,7 +22,7 @@ to record {{.M.LastSeq}}, which a signed checkpoint covers. Run <code>writ audit
 hash link, checkpoint signature and file digest offline.</p>
 
 <section id="criteria"><h2>Summary per SOC 2 criterion</h2>
-<table><tr><th>Criterion</th><th>What it evidences</th><th class="num">Records</th><th>By kind</th></tr>
+<table><thead><tr><th>Criterion</th><th>What it evidences</th><th class="num">Records</th><th>By kind</th></tr></thead>
 {{range .Criteria}}<tr><td><strong>{{.ID}}</strong></td><td>{{.Name}}</td><td class="num" data-criterion="{{.ID}}">{{.Records}}</td>
 <td>{{range $k, $n := .Kinds}}{{$k}}: {{$n}}<br>{{end}}</td></tr>{{end}}
 </table></section>
@@ -27,23 +30,23 @@ hash link, checkpoint signature and file digest offline.</p>
 <section id="submitters"><h2>Submitted by</h2>
 <p>Who handed the records in, as the apiserver authenticated them when they were created (never as the records say):
 Writ's own service accounts alone are accepted into the trail.</p>
-<table><tr><th>Submitter</th><th class="num">Records</th></tr>
+<table><thead><tr><th>Submitter</th><th class="num">Records</th></tr></thead>
 {{range .Submitters}}<tr><td>{{if .User}}{{.User}}{{else}}<span class="muted">not recorded (stored before Writ recorded submitters)</span>{{end}}</td><td class="num">{{.Records}}</td></tr>{{end}}
 </table></section>
 
 <section id="changes"><h2>Applied changes</h2>
 <p>Every change applied to the cluster, with the verified commit it came from.</p>
-<table><tr><th>Time</th><th>Repository</th><th>Commit</th><th>Signers</th><th>Approvers</th><th class="num">Created</th><th class="num">Configured</th><th class="num">Pruned</th></tr>
-{{range .Changes}}<tr><td>{{ts .Time}}</td><td>{{.Repository}}</td><td><code>{{short .Commit}}</code></td><td>{{.Signers}}</td><td>{{.Approvers}}</td><td class="num">{{.Created}}</td><td class="num">{{.Configured}}</td><td class="num">{{.Pruned}}</td></tr>
+<table><thead><tr><th>Time</th><th>Repository</th><th>Commit</th><th>Signers</th><th>Approvers</th><th class="num">Created</th><th class="num">Configured</th><th class="num">Pruned</th></tr></thead>
+{{range .Changes}}<tr><td>{{ts .Time}}</td><td>{{.Repository}}</td><td><code>{{short .Commit}}</code></td><td>{{range .Signers}}<div>{{.}}</div>{{end}}</td><td>{{range .Approvers}}<div>{{.}}</div>{{end}}</td><td class="num">{{.Created}}</td><td class="num">{{.Configured}}</td><td class="num">{{.Pruned}}</td></tr>
 {{else}}<tr><td colspan="8" class="muted">No changes were applied in this period.</td></tr>{{end}}
 </table>{{if .More}}<p class="muted">{{.More}} further changes: see events.csv.</p>{{end}}
-{{if .Rejected}}<h3>Rejected and revoked commits</h3><table><tr><th>Time</th><th>Commit</th><th>Reason</th></tr>
+{{if .Rejected}}<h3>Rejected and revoked commits</h3><table><thead><tr><th>Time</th><th>Commit</th><th>Reason</th></tr></thead>
 {{range .Rejected}}<tr><td>{{ts .Time}}</td><td><code>{{short .Commit}}</code></td><td class="bad">{{.Reason}}</td></tr>{{end}}</table>{{end}}
 </section>
 
 <section id="denied"><h2>Denied attempts</h2>
 <p>Mutations of protected resources by anyone other than the GitOps agent (identical retries aggregated).</p>
-<table><tr><th>Decision</th><th>Who</th><th>Object</th><th>Reason</th><th class="num">Attempts</th><th>First</th><th>Last</th></tr>
+<table><thead><tr><th>Decision</th><th>Who</th><th>Object</th><th>Reason</th><th class="num">Attempts</th><th>First</th><th>Last</th></tr></thead>
 {{range .Denials}}<tr><td>{{.Kind}}</td><td>{{.User}}</td><td>{{.Object}}</td><td>{{.Reason}}</td><td class="num">{{.Count}}</td><td>{{ts .First}}</td><td>{{ts .Last}}</td></tr>
 {{else}}<tr><td colspan="7" class="muted">No attempts were denied in this period.</td></tr>{{end}}
 </table></section>
@@ -51,21 +54,21 @@ Writ's own service accounts alone are accepted into the trail.</p>
 <section id="unverified"><h2>Unverified agent writes</h2>
 <p>Writes made with the identity of Writ's own agent that no verified commit declares, each one listed (never aggregated):
 denied in Enforce, allowed with a warning in Warn.</p>
-<table><tr><th>Time</th><th>Actor</th><th>Object</th><th>Operation</th><th>Field</th><th>Commit</th><th>Why</th><th>Mode</th></tr>
+<table><thead><tr><th>Time</th><th>Actor</th><th>Object</th><th>Operation</th><th>Field</th><th>Commit</th><th>Why</th><th>Mode</th></tr></thead>
 {{range .Unverified}}<tr><td>{{ts .Time}}</td><td>{{.User}}</td><td>{{.Object}}</td><td>{{.Operation}}</td><td><code>{{.Field}}</code></td><td><code>{{short .Commit}}</code></td><td class="bad">{{.Reason}}</td><td>{{.Mode}}</td></tr>
 {{else}}<tr><td colspan="8" class="muted">No unverified agent writes in this period.</td></tr>{{end}}
 </table>{{if .UnverifiedMore}}<p class="muted">{{.UnverifiedMore}} further unverified agent writes: see events.csv.</p>{{end}}
 </section>
 
 <section id="breakglass"><h2>Break-glass</h2>
-<table><tr><th>Request</th><th>Requester</th><th>Justification</th><th>Approver</th><th>Requested</th><th>Approved</th><th>Expired</th><th>What was changed</th></tr>
+<table><thead><tr><th>Request</th><th>Requester</th><th>Justification</th><th>Approver</th><th>Requested</th><th>Approved</th><th>Expired</th><th>What was changed</th></tr></thead>
 {{range .BreakGlass}}<tr><td><code>{{.ID}}</code></td><td>{{.Requester}}</td><td>{{.Justification}}</td><td>{{.Approver}}</td><td>{{ts .Requested}}</td><td>{{ts .Approved}}</td><td>{{ts .Expired}}</td><td>{{range .Uses}}{{.}}<br>{{end}}</td></tr>
 {{else}}<tr><td colspan="8" class="muted">No break-glass access in this period.</td></tr>{{end}}
 </table></section>
 
 <section id="drift"><h2>Drift</h2>
 <p>Live objects that diverged from Git, who changed them, and how it ended. Open: <strong id="open-drift">{{.OpenDrift}}</strong>.</p>
-<table><tr><th>Object</th><th>Fields</th><th>Changed by</th><th>Detected</th><th>Outcome</th></tr>
+<table><thead><tr><th>Object</th><th>Fields</th><th>Changed by</th><th>Detected</th><th>Outcome</th></tr></thead>
 {{range .Drift}}<tr><td>{{.Object}}</td><td>{{.Fields}}</td><td>{{.Manager}}</td><td>{{ts .Detected}}</td><td>{{if .Healed.IsZero}}<span class="bad">not healed in the period</span>{{else}}<span class="ok">healed {{ts .Healed}}</span>{{end}}</td></tr>
 {{else}}<tr><td colspan="5" class="muted">No drift in this period.</td></tr>{{end}}
 </table></section>
