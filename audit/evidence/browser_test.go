@@ -107,6 +107,7 @@ func TestReportInBrowser(t *testing.T) {
 	dom := dumpDOM(t, browser, dir, page)
 	for _, want := range []string{
 		"<h1>Writ audit evidence</h1>",
+		`<section id="timeline">`, `<svg id="timeline-chart"`, `<rect class="applied"`, `<rect class="denied"`, `<rect class="drift"`, `<rect class="break-glass"`,
 		`<section id="criteria">`, `<section id="changes">`, `<section id="denied">`, `<section id="breakglass">`, `<section id="drift">`,
 		`<strong id="total-records">240</strong>`,
 		`data-criterion="CC8.1">`, "INC-42: database failover",

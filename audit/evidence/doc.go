@@ -9,7 +9,8 @@
 //	events.jsonl       the records, one JSON object per line, with their chain fields
 //	events.csv         the same records flattened for spreadsheets
 //	checkpoints.json   the signed checkpoints that anchor the records
-//	report.html        a self-contained report: a summary per SOC 2 criterion, the applied
+//	report.html        a self-contained report: a timeline of records per hour by kind (inline
+//	                   SVG), a summary per SOC 2 criterion, the applied
 //	                   changes with commit, signers and approvers, denied attempts, every
 //	                   unverified agent write (one row each), break-glass use, and drift with
 //	                   how it ended

@@ -292,3 +292,29 @@ func TestVerifyLocatesTampering(t *testing.T) {
 		t.Error("garbage accepted")
 	}
 }
+
+// The timeline counts the period's records per hour by kind (a denial's retries included) and is
+// inline SVG, drawing nothing from outside the page.
+func TestTimeline(t *testing.T) {
+	tl := newTimeline(day, day.Add(3*time.Hour))
+	for _, e := range []audit.Event{
+		{Kind: audit.SyncApplied, Time: day},
+		{Kind: audit.MutationDenied, Time: day.Add(90 * time.Minute), Count: 4},
+		{Kind: audit.DriftDetected, Time: day.Add(2 * time.Hour)},
+		{Kind: audit.BreakGlassUsed, Time: day.Add(2*time.Hour + time.Minute)},
+		{Kind: audit.CommitVerified, Time: day},                 // not drawn
+		{Kind: audit.SyncApplied, Time: day.Add(3 * time.Hour)}, // after the period
+	} {
+		tl.add(e)
+	}
+	if want := [][4]int{{1, 0, 0, 0}, {0, 4, 0, 0}, {0, 0, 1, 1}}; fmt.Sprint(tl.counts) != fmt.Sprint(want) {
+		t.Fatalf("counts %v, want %v", tl.counts, want)
+	}
+	svg := string(tl.svg())
+	if !strings.HasPrefix(svg, "<svg") || strings.Count(svg, `<rect class=`) != 4 || strings.Contains(svg, "href") || strings.Contains(svg, "<script") {
+		t.Fatalf("svg %s", svg)
+	}
+	if long := newTimeline(day, day.AddDate(0, 3, 0)); len(long.counts) > maxBuckets || long.label() == "hour" {
+		t.Fatalf("a quarter in %d buckets of %s", len(long.counts), long.label())
+	}
+}

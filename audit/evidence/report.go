@@ -67,6 +67,7 @@ type report struct {
 	unverifiedMore int
 	submitters     map[string]int
 	total          int
+	timeline       *timeline
 }
 
 var criterionNames = map[audit.Criterion]string{
@@ -77,7 +78,8 @@ var criterionNames = map[audit.Criterion]string{
 
 func newReport(from, to time.Time) *report {
 	r := &report{from: from, to: to, criteria: map[audit.Criterion]*criterion{}, denials: map[string]*denial{},
-		breakGlass: map[string]*breakGlass{}, openDrift: map[string]*drift{}, submitters: map[string]int{}}
+		breakGlass: map[string]*breakGlass{}, openDrift: map[string]*drift{}, submitters: map[string]int{},
+		timeline: newTimeline(from, to)}
 	for _, c := range []audit.Criterion{audit.CC6_1, audit.CC7_2, audit.CC8_1} {
 		r.criteria[c] = &criterion{ID: string(c), Name: criterionNames[c], Kinds: map[audit.Kind]int{}}
 	}
@@ -86,6 +88,7 @@ func newReport(from, to time.Time) *report {
 
 func (r *report) add(e audit.Event) {
 	r.total++
+	r.timeline.add(e)
 	r.submitters[e.Submitter.User]++
 	crit := e.Criteria
 	if len(crit) == 0 {
@@ -188,6 +191,10 @@ type reportData struct {
 	// UnverifiedMore is how many UnverifiedAgentWrite records the report does not list.
 	UnverifiedMore int
 	Submitters     []submitter
+	// Timeline is the inline SVG chart of records per hour by kind.
+	Timeline template.HTML
+	// Bucket names how long each of its bars is ("hour").
+	Bucket string
 }
 
 type submitter struct {
@@ -197,7 +204,7 @@ type submitter struct {
 
 func (r *report) render(w io.Writer, m Manifest) error {
 	d := reportData{M: m, Total: r.total, Changes: r.changes, More: r.changesMore, Rejected: r.rejected, Drift: r.drift, OpenDrift: len(r.openDrift),
-		Unverified: r.unverified, UnverifiedMore: r.unverifiedMore}
+		Unverified: r.unverified, UnverifiedMore: r.unverifiedMore, Timeline: r.timeline.svg(), Bucket: r.timeline.label()}
 	for _, c := range []audit.Criterion{audit.CC6_1, audit.CC7_2, audit.CC8_1} {
 		d.Criteria = append(d.Criteria, r.criteria[c])
 	}

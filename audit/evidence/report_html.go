@@ -9,9 +9,9 @@ h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #d0d7de;padding-bot
 table{border-collapse:collapse;width:100%;margin:.5em 0}th,td{border:1px solid #d0d7de;padding:.3em .5em;text-align:left;vertical-align:top}
 th{background:#f6f8fa}code{font-size:.9em}.num{text-align:right}.ok{color:#1a7f37}.bad{color:#cf222e}
 .muted{color:#57606a}
-td,th{overflow-wrap:anywhere}code{word-break:break-all}
+td{overflow-wrap:anywhere}code{word-break:break-all}th,.num,.hash{overflow-wrap:normal;white-space:nowrap}
 thead{display:table-header-group}tr{break-inside:avoid}h2{break-after:avoid}
-@media print{body{margin:0;max-width:none}section{break-before:page}}
+@media print{body{margin:0;max-width:none}section:not(:first-of-type){break-before:page}}
 </style></head><body>
 <h1>Writ audit evidence</h1>
 <p>Period <strong>{{ts .M.From}}</strong> to <strong>{{ts .M.To}}</strong> (end exclusive).
@@ -20,6 +20,12 @@ Bundle created {{ts .M.CreatedAt}}, signed by audit key <code id="key-id">{{.M.K
 <p class="muted">Completeness: the records run without a gap from the signed checkpoint at record {{.M.AnchorSeq}}
 to record {{.M.LastSeq}}, which a signed checkpoint covers. Run <code>writ audit verify</code> on this bundle to check every
 hash link, checkpoint signature and file digest offline.</p>
+
+<section id="timeline"><h2>Timeline</h2>
+<p>Records per {{.Bucket}} over the period, by kind: <span style="color:#1a7f37">applied</span>,
+<span style="color:#cf222e">denied</span>, <span style="color:#bf8700">drift</span>,
+<span style="color:#8250df">break-glass</span>.</p>
+{{.Timeline}}</section>
 
 <section id="criteria"><h2>Summary per SOC 2 criterion</h2>
 <table><thead><tr><th>Criterion</th><th>What it evidences</th><th class="num">Records</th><th>By kind</th></tr></thead>
@@ -37,11 +43,11 @@ Writ's own service accounts alone are accepted into the trail.</p>
 <section id="changes"><h2>Applied changes</h2>
 <p>Every change applied to the cluster, with the verified commit it came from.</p>
 <table><thead><tr><th>Time</th><th>Repository</th><th>Commit</th><th>Signers</th><th>Approvers</th><th class="num">Created</th><th class="num">Configured</th><th class="num">Pruned</th></tr></thead>
-{{range .Changes}}<tr><td>{{ts .Time}}</td><td>{{.Repository}}</td><td><code>{{short .Commit}}</code></td><td>{{range .Signers}}<div>{{.}}</div>{{end}}</td><td>{{range .Approvers}}<div>{{.}}</div>{{end}}</td><td class="num">{{.Created}}</td><td class="num">{{.Configured}}</td><td class="num">{{.Pruned}}</td></tr>
+{{range .Changes}}<tr><td>{{ts .Time}}</td><td>{{.Repository}}</td><td class="hash"><code>{{short .Commit}}</code></td><td>{{range .Signers}}<div>{{.}}</div>{{end}}</td><td>{{range .Approvers}}<div>{{.}}</div>{{end}}</td><td class="num">{{.Created}}</td><td class="num">{{.Configured}}</td><td class="num">{{.Pruned}}</td></tr>
 {{else}}<tr><td colspan="8" class="muted">No changes were applied in this period.</td></tr>{{end}}
 </table>{{if .More}}<p class="muted">{{.More}} further changes: see events.csv.</p>{{end}}
 {{if .Rejected}}<h3>Rejected and revoked commits</h3><table><thead><tr><th>Time</th><th>Commit</th><th>Reason</th></tr></thead>
-{{range .Rejected}}<tr><td>{{ts .Time}}</td><td><code>{{short .Commit}}</code></td><td class="bad">{{.Reason}}</td></tr>{{end}}</table>{{end}}
+{{range .Rejected}}<tr><td>{{ts .Time}}</td><td class="hash"><code>{{short .Commit}}</code></td><td class="bad">{{.Reason}}</td></tr>{{end}}</table>{{end}}
 </section>
 
 <section id="denied"><h2>Denied attempts</h2>
@@ -55,7 +61,7 @@ Writ's own service accounts alone are accepted into the trail.</p>
 <p>Writes made with the identity of Writ's own agent that no verified commit declares, each one listed (never aggregated):
 denied in Enforce, allowed with a warning in Warn.</p>
 <table><thead><tr><th>Time</th><th>Actor</th><th>Object</th><th>Operation</th><th>Field</th><th>Commit</th><th>Why</th><th>Mode</th></tr></thead>
-{{range .Unverified}}<tr><td>{{ts .Time}}</td><td>{{.User}}</td><td>{{.Object}}</td><td>{{.Operation}}</td><td><code>{{.Field}}</code></td><td><code>{{short .Commit}}</code></td><td class="bad">{{.Reason}}</td><td>{{.Mode}}</td></tr>
+{{range .Unverified}}<tr><td>{{ts .Time}}</td><td>{{.User}}</td><td>{{.Object}}</td><td>{{.Operation}}</td><td><code>{{.Field}}</code></td><td class="hash"><code>{{short .Commit}}</code></td><td class="bad">{{.Reason}}</td><td>{{.Mode}}</td></tr>
 {{else}}<tr><td colspan="8" class="muted">No unverified agent writes in this period.</td></tr>{{end}}
 </table>{{if .UnverifiedMore}}<p class="muted">{{.UnverifiedMore}} further unverified agent writes: see events.csv.</p>{{end}}
 </section>
