@@ -52,11 +52,7 @@ func TestReportFitsAt1280(t *testing.T) {
 		t.Skip("starts a browser; runs in make test")
 	}
 	browser := chromium(t)
-	_, key, _ := ed25519.GenerateKey(nil)
-	s := &memStore{}
-	fill(t, s, key)
-	b, _ := export(t, s, key, day.AddDate(0, 0, 10), day.AddDate(0, 0, 20))
-	report := string(unzip(t, b)[FileReport])
+	report := string(exportedReport(t))
 	if strings.Contains(report, "<script") {
 		t.Fatal("report.html carries a script")
 	}
@@ -95,13 +91,9 @@ func TestReportInBrowser(t *testing.T) {
 		t.Skip("starts a browser; runs in make test")
 	}
 	browser := chromium(t)
-	_, key, _ := ed25519.GenerateKey(nil)
-	s := &memStore{}
-	fill(t, s, key)
-	b, _ := export(t, s, key, day.AddDate(0, 0, 10), day.AddDate(0, 0, 20))
 	dir := t.TempDir()
 	page := filepath.Join(dir, "report.html")
-	if err := os.WriteFile(page, unzip(t, b)[FileReport], 0o644); err != nil {
+	if err := os.WriteFile(page, exportedReport(t), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	dom := dumpDOM(t, browser, dir, page)
@@ -120,4 +112,14 @@ func TestReportInBrowser(t *testing.T) {
 	if i := strings.Index(dom, "bg-1"); i < 0 || !strings.Contains(dom[i:], "lead") || !strings.Contains(dom[i:], "PATCH Deployment prod/db") {
 		t.Error("break-glass row incomplete")
 	}
+}
+
+// exportedReport is report.html of an export of ten of fill's days, signed with a new key.
+func exportedReport(t *testing.T) []byte {
+	t.Helper()
+	_, key, _ := ed25519.GenerateKey(nil)
+	s := &memStore{}
+	fill(t, s, key)
+	b, _ := export(t, s, key, day.AddDate(0, 0, 10), day.AddDate(0, 0, 20))
+	return unzip(t, b)[FileReport]
 }

@@ -207,6 +207,24 @@ func (s *site) stamped(value, commit string) *corev1.ConfigMap {
 		Data: map[string]string{"k": value}}
 }
 
+// storedSettings creates the ConfigMap "settings" as the reconciler writes it from commit (value
+// 1) and returns what the apiserver stores (uid, resourceVersion, managedFields, ...) around what
+// Git declares, with its kind as an admission review carries it (the typed client drops it).
+func (s *site) storedSettings(t *testing.T, commit string) *corev1.ConfigMap {
+	t.Helper()
+	ctx := context.Background()
+	cm := s.stamped("1", commit)
+	if err := env.Client.Create(ctx, cm); err != nil {
+		t.Fatal(err)
+	}
+	var stored corev1.ConfigMap
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(cm), &stored); err != nil {
+		t.Fatal(err)
+	}
+	stored.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}
+	return &stored
+}
+
 // update is the agent's UPDATE of the ConfigMap to cm, by the reconciler's server-side apply
 // (its managedFields entry owns the fields the reconciler applies).
 func (s *site) update(t *testing.T, cm *corev1.ConfigMap) witness.Write {
@@ -233,7 +251,6 @@ func (s *site) update(t *testing.T, cm *corev1.ConfigMap) witness.Write {
 // own, and the ConfigMap as the apiserver stores it after the reconciler's apply is Declared.
 func TestFeedIndexesASignedCommit(t *testing.T) {
 	harness.Require(t, env)
-	ctx := context.Background()
 	r := start(t)
 	s := newSite(t, "feed-signed", "1")
 	c1 := s.repo.Git("rev-parse", "HEAD")
@@ -241,31 +258,22 @@ func TestFeedIndexesASignedCommit(t *testing.T) {
 	s.apply(t, "file://"+s.repo.Dir, "")
 	r.waitReady(t, s, "the Sync's index")
 
-	// What the apiserver stores (uid, resourceVersion, managedFields, ...) around what Git declares.
-	cm := s.stamped("1", c1)
-	if err := env.Client.Create(ctx, cm); err != nil {
-		t.Fatal(err)
-	}
-	var stored corev1.ConfigMap
-	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(cm), &stored); err != nil {
-		t.Fatal(err)
-	}
-	stored.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"} // the typed client drops it; an admission review carries it
-	if res := r.feed.Check(s.update(t, &stored)); !res.Allowed || res.Reason != witness.Declared || res.Commit != c1 || res.Sync != s.key {
+	stored := s.storedSettings(t, c1)
+	if res := r.feed.Check(s.update(t, stored)); !res.Allowed || res.Reason != witness.Declared || res.Commit != c1 || res.Sync != s.key {
 		t.Fatalf("the stored object as Git declares it: %+v %s", res, res.Message())
 	}
 	stored.Data["k"] = "2"
-	if res := r.feed.Check(s.update(t, &stored)); res.Allowed || res.Reason != witness.Mismatch || res.Path != ".data.k" {
+	if res := r.feed.Check(s.update(t, stored)); res.Allowed || res.Reason != witness.Mismatch || res.Path != ".data.k" {
 		t.Fatalf("a value Git does not declare: %+v", res)
 	}
 	stored.Data["k"] = "1"
 	stored.Labels["extra"] = "x"
-	if res := r.feed.Check(s.update(t, &stored)); !res.Allowed {
+	if res := r.feed.Check(s.update(t, stored)); !res.Allowed {
 		t.Fatalf("a label Git does not set is not compared (the index holds the declared fields only): %+v", res)
 	}
 	// Without the tracking label the object is not what the reconciler writes.
 	delete(stored.Labels, wellknown.ManagedLabel)
-	if res := r.feed.Check(s.update(t, &stored)); res.Allowed || res.Path != ".metadata.labels."+wellknown.ManagedLabel {
+	if res := r.feed.Check(s.update(t, stored)); res.Allowed || res.Path != ".metadata.labels."+wellknown.ManagedLabel {
 		t.Fatalf("the tracking label is declared: %+v", res)
 	}
 	if g := r.gauge("writ_witness_ready", s.key); g != 1 {

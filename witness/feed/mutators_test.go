@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -76,16 +74,7 @@ func TestFeedAccountsForMutatingAdmission(t *testing.T) {
 	s.apply(t, "file://"+s.repo.Dir, "")
 	r.waitReady(t, s, "the Sync's index")
 
-	cm := s.stamped("1", c)
-	if err := env.Client.Create(ctx, cm); err != nil {
-		t.Fatal(err)
-	}
-	var stored corev1.ConfigMap
-	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(cm), &stored); err != nil {
-		t.Fatal(err)
-	}
-	stored.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}
-	write := s.update(t, &stored)
+	write := s.update(t, s.storedSettings(t, c))
 	judged := func(what string, want witness.Reason, mentions ...string) {
 		t.Helper()
 		harness.Eventually(t, what, 30*time.Second, func() (bool, string) {
