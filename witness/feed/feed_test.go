@@ -58,7 +58,7 @@ func (r *running) gate(ctx context.Context, key types.NamespacedName) {
 
 func start(t *testing.T) *running {
 	t.Helper()
-	cache := t.TempDir() // made first, so that it is removed after the manager stopped
+	cache := cacheDir(t) // made first, so that it is removed after the manager stopped
 	skip := true         // each test runs its own manager with the same controllers
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
 		Controller: config.Controller{SkipNameValidation: &skip}})
@@ -88,6 +88,32 @@ func start(t *testing.T) *running {
 		return err == nil, errString(err)
 	})
 	return r
+}
+
+// cacheDir is a temporary directory removed once the test and its cleanups are done. A catch-up
+// the feed began for a write the test's last Check judged runs on its own deadline and may still
+// be checking a repository out when the manager stops (the cache is disposable, so the feed does
+// not wait for it), so the removal is retried for a while instead of failing on a file written
+// meanwhile, as t.TempDir's would.
+func cacheDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "feed-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			err := os.RemoveAll(dir)
+			if err == nil || time.Now().After(deadline) {
+				if err != nil {
+					t.Errorf("removing the feed's cache: %v", err)
+				}
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	return dir
 }
 
 func errString(err error) string {
