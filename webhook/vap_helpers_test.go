@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -113,4 +114,48 @@ func connectTo(ctx context.Context, cs kubernetes.Interface, sub string) error {
 func sealedSecretOwner(name string) metav1.OwnerReference {
 	yes := true
 	return metav1.OwnerReference{APIVersion: "bitnami.com/v1alpha1", Kind: "SealedSecret", Name: name, UID: "0b5c1d2e-0000-4000-8000-000000000001", Controller: &yes}
+}
+
+// cleanupFallback removes what the test created, waits until the policy is gone and restores the
+// webhook configuration the other tests use.
+func cleanupFallback(t *testing.T, f *fallbackEnv, saved *admissionregistrationv1.ValidatingWebhookConfiguration) {
+	ctx, admin := f.ctx, env.Client
+	objs := f.fb.Objects()
+	for i := len(objs) - 1; i > 0; i-- { // bindings, then policies, not the ConfigMap
+		if err := maintainerClient(t).Delete(ctx, objs[i].DeepCopyObject().(client.Object)); client.IgnoreNotFound(err) != nil {
+			t.Errorf("removing %s: %v", objs[i].GetName(), err)
+		}
+	}
+	// Once the binding is gone, Writ's namespace is ordinary again.
+	eventually(t, "the policy's removal", func() error {
+		return admin.Delete(ctx, f.fb.Params.DeepCopy())
+	}, func(err error) bool { return client.IgnoreNotFound(err) == nil })
+	// Without the webhook configuration (the test may have stopped before removing it), nothing
+	// calls the stopped webhook.
+	for _, name := range []string{fbWebhookConfig, fbOwnWebhookConfig} {
+		vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		if err := admin.Delete(ctx, vwc); client.IgnoreNotFound(err) != nil {
+			t.Errorf("removing the webhook configuration %s: %v", name, err)
+		}
+	}
+	for _, o := range []client.Object{
+		&guardv1.GuardPolicy{ObjectMeta: metav1.ObjectMeta{Name: "fallback"}},
+		&guardv1.GuardPolicy{ObjectMeta: metav1.ObjectMeta{Name: "fallback-agent"}},
+		&guardv1.BreakGlassRequest{ObjectMeta: metav1.ObjectMeta{Name: "fallback-alice"}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: fbWrit, Name: "writ-audit-signing-key"}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: fbWrit, Name: "fallback-other"}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "fallback-alice"}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "fallback-locked"}},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "fallback-n1"}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: fbProd, Name: "unsealed"}},
+	} {
+		if err := admin.Delete(ctx, o); client.IgnoreNotFound(err) != nil {
+			t.Errorf("removing %T %s: %v", o, o.GetName(), err)
+		}
+	}
+	restored := saved.DeepCopy()
+	restored.ObjectMeta = metav1.ObjectMeta{Name: saved.Name, Labels: saved.Labels, Annotations: saved.Annotations}
+	if err := admin.Create(ctx, restored); err != nil {
+		t.Errorf("restoring the webhook configuration %s: %v", fbWebhookConfig, err)
+	}
 }
