@@ -77,7 +77,7 @@ func install(t *testing.T, r rendering) func() {
 		}
 	}
 	t.Cleanup(func() {
-		uninstall(t, admin, agentApplier(t, r), r, append(append(append([]*unstructured.Unstructured{}, webhooks...), policies...), rest...))
+		uninstall(t, admin, append(append(append([]*unstructured.Unstructured{}, webhooks...), policies...), rest...))
 	})
 	for _, o := range crds {
 		admin.apply(t, o)
@@ -151,11 +151,10 @@ func agentApplier(t *testing.T, r rendering) applier {
 	return applier{dyn: dynamic.NewForConfigOrDie(cfg), mapper: env.Client.RESTMapper()}
 }
 
-func uninstall(t *testing.T, admin, agent applier, r rendering, objs []*unstructured.Unstructured) {
-	// The bindings first (while the fallback is bound, not even the agent may delete Writ's own
-	// webhook configuration): while they are bound, the policy's own ConfigMap, Writ's keys and
-	// webhook configurations are protected from the admin. Only a maintainer of the static
-	// protection may remove them.
+func uninstall(t *testing.T, admin applier, objs []*unstructured.Unstructured) {
+	// The bindings first: while they are bound, the policy's own ConfigMap, Writ's keys and
+	// webhook configurations are protected from the admin (and the webhook configurations from
+	// the agent too). Only a maintainer of the static protection may remove them.
 	maint := applier{dyn: dynamic.NewForConfigOrDie(env.As(maintainer, "system:masters")), mapper: env.Client.RESTMapper()}
 	for _, kind := range []string{"ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicy", "MutatingAdmissionPolicyBinding", "MutatingAdmissionPolicy"} {
 		for _, o := range objs {
@@ -168,12 +167,8 @@ func uninstall(t *testing.T, admin, agent applier, r rendering, objs []*unstruct
 		}
 	}
 	for _, o := range objs {
-		if o.GetKind() == "ValidatingWebhookConfiguration" {
-			eventually(t, "deleting "+o.GetKind()+" "+o.GetName(), func() error { return admin.tryDelete(o) })
-		}
-	}
-	for _, o := range objs {
-		if !strings.HasPrefix(o.GetAPIVersion(), "admissionregistration.k8s.io/") && noCRD[o.GetKind()] == "" {
+		if o.GetKind() == "ValidatingWebhookConfiguration" ||
+			!strings.HasPrefix(o.GetAPIVersion(), "admissionregistration.k8s.io/") && noCRD[o.GetKind()] == "" {
 			eventually(t, "deleting "+o.GetKind()+" "+o.GetName(), func() error { return admin.tryDelete(o) })
 		}
 	}
