@@ -35,6 +35,12 @@ const (
 	// (denied) or Warn (allowed with a warning); Fields the first differing field path; Commit the
 	// commit the write was judged against. One record per write: never aggregated.
 	UnverifiedAgentWrite Kind = "UnverifiedAgentWrite"
+	// MutationAllowed: the guard admitted a write of an object a Sync tracks (labelled
+	// writ.dev/managed) by an identity other than the agent, under an exemption (a system
+	// controller). It records who wrote which resourceVersion, never the object's contents, so a
+	// drift record can name the person behind it (see Event.SinceResourceVersion). Break-glass
+	// writes are BreakGlassUsed and Warn-mode writes MutationWarned, which carry the same fields.
+	MutationAllowed Kind = "MutationAllowed"
 )
 
 // Criterion is a SOC 2 trust services criterion a record is evidence for.
@@ -65,6 +71,7 @@ var kindCriteria = map[Kind][]Criterion{
 	SealingKeyRotated:    {CC6_1},
 	PolicyChanged:        {CC6_1, CC8_1},
 	UnverifiedAgentWrite: {CC6_1, CC7_2, CC8_1},
+	MutationAllowed:      {CC6_1, CC7_2},
 }
 
 // Kinds returns every known kind.
@@ -98,6 +105,9 @@ type ObjectRef struct {
 	Namespace   string `json:"namespace,omitempty"`
 	Name        string `json:"name,omitempty"`
 	Subresource string `json:"subresource,omitempty"`
+	// UID is the object's metadata.uid, where the recorder knows it: it tells a recreated object
+	// of the same name from the one before it.
+	UID string `json:"uid,omitempty"`
 }
 
 func (o ObjectRef) String() string {
@@ -146,6 +156,20 @@ type Event struct {
 	Reason string `json:"reason,omitempty"`
 	// BreakGlass is the id of the break-glass request the record belongs to.
 	BreakGlass string `json:"breakGlass,omitempty"`
+	// Manager is the field manager a write was made under (an admission record: the request's
+	// fieldManager; a drift record: the manager that owns the drifted fields, newest first). Any
+	// client sets it to any string it likes, so it never says who: Actor does.
+	Manager string `json:"manager,omitempty"`
+	// ResourceVersion is, on the guard's record of a write (MutationAllowed, MutationWarned,
+	// BreakGlassUsed), the resourceVersion of the stored object the write was made on (the
+	// AdmissionReview's oldObject; empty for a CREATE); on a drift record, the live object's where
+	// the drift was seen.
+	ResourceVersion string `json:"resourceVersion,omitempty"`
+	// SinceResourceVersion is, on a drift record, the last resourceVersion of the object the
+	// reconciler saw in step with Git (usually its own write's): the write that caused the drift
+	// was made on it, so the guard's record of that write (same Object.UID, ResourceVersion equal
+	// to this) names who made it. Empty when the reconciler does not know it.
+	SinceResourceVersion string `json:"sinceResourceVersion,omitempty"`
 	// Fields are the field paths concerned (drift, a denied patch); never their values.
 	Fields []string `json:"fields,omitempty"`
 	// Digests maps a field path to a digest of its value where a value must be evidenced.
