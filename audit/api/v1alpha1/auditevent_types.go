@@ -28,6 +28,9 @@ type ObjectRef struct {
 	Name string `json:"name,omitempty"`
 	// +optional
 	Subresource string `json:"subresource,omitempty"`
+	// UID is the object's metadata.uid, where the recorder knows it.
+	// +optional
+	UID string `json:"uid,omitempty"`
 }
 
 // Submitter is who created an AuditEvent, as the apiserver authenticated them. The
@@ -74,6 +77,16 @@ type AuditEventSpec struct {
 	Reason string `json:"reason,omitempty"`
 	// +optional
 	BreakGlass string `json:"breakGlass,omitempty"`
+	// Manager is the field manager a write was made under, as the client set it (see audit.Event).
+	// +optional
+	Manager string `json:"manager,omitempty"`
+	// ResourceVersion: of the stored object a write was made on, or of the live object a drift
+	// was seen in (see audit.Event).
+	// +optional
+	ResourceVersion string `json:"resourceVersion,omitempty"`
+	// SinceResourceVersion: on a drift record, the object's last version in step with Git.
+	// +optional
+	SinceResourceVersion string `json:"sinceResourceVersion,omitempty"`
 	// +optional
 	Fields []string `json:"fields,omitempty"`
 	// +optional

@@ -18,6 +18,7 @@ func FromEvent(e audit.Event) AuditEventSpec {
 		Operation: e.Operation, Commit: e.Commit, Repository: e.Repository, Signers: e.Signers, Approvers: e.Approvers,
 		Policy: e.Policy, Reason: e.Reason, BreakGlass: e.BreakGlass, Fields: e.Fields, Digests: e.Digests,
 		Objects: e.Objects, Count: e.Count,
+		Manager: e.Manager, ResourceVersion: e.ResourceVersion, SinceResourceVersion: e.SinceResourceVersion,
 	}
 }
 
@@ -30,6 +31,7 @@ func (s AuditEventSpec) Event() audit.Event {
 		Operation: s.Operation, Commit: s.Commit, Repository: s.Repository, Signers: s.Signers, Approvers: s.Approvers,
 		Policy: s.Policy, Reason: s.Reason, BreakGlass: s.BreakGlass, Fields: s.Fields, Digests: s.Digests,
 		Objects: s.Objects, Count: s.Count, Submitter: s.Submitter.actor(),
+		Manager: s.Manager, ResourceVersion: s.ResourceVersion, SinceResourceVersion: s.SinceResourceVersion,
 	}
 }
 
