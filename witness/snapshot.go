@@ -151,7 +151,11 @@ func (s *snapshot) check(w Write) Result {
 	case Create, Update:
 		firstDiff := (*declared.Fields).FirstDiffJSON
 		if w.RawValidated {
-			firstDiff = (*declared.Fields).FirstDiffValidJSON
+			// The managedFields list the caller found is jumped over, not walked (most of a
+			// large object's bytes; never declared).
+			firstDiff = func(f *declared.Fields, raw []byte) (string, bool, error) {
+				return f.FirstDiffValidJSONRead(raw, w.Managed)
+			}
 		}
 		var gains *declared.Gains // what the write's field managers gain, read once
 		for i := range ds {

@@ -150,7 +150,7 @@ spec:
 }
 
 // fixture returns the compiled benchDeployment and the live fixture's JSON.
-func fixture(b *testing.B) (*declared.Fields, []byte) {
+func fixture(b testing.TB) (*declared.Fields, []byte) {
 	raw, err := os.ReadFile(liveFixture)
 	if err != nil {
 		b.Fatal(err)
@@ -161,7 +161,8 @@ func fixture(b *testing.B) (*declared.Fields, []byte) {
 // BenchmarkFirstDiffJSON measures the admission check on a ~20 KB Deployment as the apiserver
 // stores it (managedFields, status, a sidecar): a match, and a mismatch (one image changed), with
 // FirstDiffJSON (every byte validated) and FirstDiffValidJSON (valid-*: input already validated,
-// as at admission, undeclared subtrees only matched for brackets and strings).
+// as at admission, undeclared subtrees only matched for brackets and strings) and
+// FirstDiffValidJSONRead (read-*: the managedFields list already found, as the guard has it).
 func BenchmarkFirstDiffJSON(b *testing.B) {
 	want, raw := fixture(b)
 	bad := bytes.Replace(raw, []byte("bench/worker:1.2.1"), []byte("bench/worker:6.6.6"), 1)
@@ -176,6 +177,7 @@ func BenchmarkFirstDiffJSON(b *testing.B) {
 	}{
 		{"match", raw, false, want.FirstDiffJSON}, {"mismatch", bad, true, want.FirstDiffJSON},
 		{"valid-match", raw, false, want.FirstDiffValidJSON}, {"valid-mismatch", bad, true, want.FirstDiffValidJSON},
+		{"read-match", raw, false, readManaged(b, want, raw)}, {"read-mismatch", bad, true, readManaged(b, want, bad)},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.SetBytes(int64(len(c.raw)))
@@ -187,6 +189,12 @@ func BenchmarkFirstDiffJSON(b *testing.B) {
 			}
 		})
 	}
+}
+
+// readManaged is FirstDiffValidJSONRead of raw with its managedFields read, as the guard has them.
+func readManaged(b *testing.B, want *declared.Fields, raw []byte) func([]byte) (string, bool, error) {
+	read := managedFieldsOf(b, raw)
+	return func(live []byte) (string, bool, error) { return want.FirstDiffValidJSONRead(live, read) }
 }
 
 // BenchmarkCompile measures compiling the ~20 KB Deployment (its typed round trip included),

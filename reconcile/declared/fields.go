@@ -75,6 +75,32 @@ func (f *Fields) FirstDiffValidJSON(live []byte) (path string, differs bool, err
 	return s.document(f)
 }
 
+// FirstDiffValidJSONRead is FirstDiffValidJSON told that read, a slice of live (taken from it,
+// never a copy), is one whole JSON value the caller has already found in it (the guard finds the
+// object's metadata.managedFields list, about half of a large object's bytes, while reading its
+// metadata): where the walk skips an undeclared value that starts where read does, it jumps over
+// read instead of matching its brackets. The answer is the same as FirstDiffValidJSON's; read is
+// ignored when it is empty or not a slice of live. The same caveat holds: live must be known to
+// be valid JSON, and read must be the whole value starting at its first byte.
+func (f *Fields) FirstDiffValidJSONRead(live, read []byte) (path string, differs bool, err error) {
+	s := scanners.Get().(*scanner)
+	defer s.release()
+	s.b, s.i, s.valid = live, 0, true
+	if at, ok := sliceAt(live, read); ok {
+		s.readAt, s.readEnd = at, at+len(read)
+	}
+	return s.document(f)
+}
+
+// sliceAt is the offset in b at which sub starts when sub is a non-empty slice of b's own bytes.
+func sliceAt(b, sub []byte) (int, bool) {
+	at := cap(b) - cap(sub)
+	if len(sub) == 0 || at < 0 || at > len(b)-len(sub) || &b[at] != &sub[0] {
+		return 0, false
+	}
+	return at, true
+}
+
 var scanners = sync.Pool{New: func() any { return new(scanner) }}
 
 func without(m map[string]any, key string) map[string]any {

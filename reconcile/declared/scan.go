@@ -26,6 +26,9 @@ type scanner struct {
 	valid bool
 	// slow: never take the fast path of a span known to match (exact), to verify one.
 	slow bool
+	// readAt, readEnd: a value of b the caller has already read whole (FirstDiffValidJSONRead),
+	// b[readAt:readEnd]; skipValid jumps over it. readEnd is 0 when there is none.
+	readAt, readEnd int
 
 	slots []slot // per declared key or element, a stack shared by the nested objects and lists
 	names []span // the live element names of the named list being read, in nbuf
@@ -47,7 +50,7 @@ type slot struct {
 type span struct{ start, end int }
 
 func (s *scanner) release() {
-	s.b, s.valid, s.f, s.slow = nil, false, nil, false
+	s.b, s.valid, s.f, s.slow, s.readAt, s.readEnd = nil, false, nil, false, 0, 0
 	s.slots, s.names, s.nbuf, s.sbuf, s.stack, s.kbuf, s.ibuf = s.slots[:0], s.names[:0], s.nbuf[:0], s.sbuf[:0], s.stack[:0], s.kbuf[:0], s.ibuf[:0]
 	clear(s.pairs[:cap(s.pairs)]) // drop the references to the objects read
 	s.pairs = s.pairs[:0]
@@ -436,6 +439,10 @@ func skipKey(b []byte, i int) (int, bool) {
 // valid JSON it stays within s.b and returns an error only if the value does not end; whatever
 // else it consumed, the walk then reads on from there.
 func (s *scanner) skipValid() error {
+	if s.readEnd > 0 && skipWS(s.b, s.i) == s.readAt {
+		s.i = s.readEnd
+		return nil
+	}
 	if end := validEnd(s.b, s.i); end >= 0 {
 		s.i = end
 		return nil
