@@ -80,17 +80,23 @@ func TestDriftIsHealedOrReported(t *testing.T) {
 	// the grant ends right after the edit, which is healed then (breakglass_test.go: held while
 	// the grant is in force).
 	human := emergency(t, "warn")
-	edit := func(ns string) {
+	// edit returns the object's uid and its resourceVersions before and after the edit.
+	edit := func(ns string) (uid, before, after string) {
 		patch := []byte(`{"data":{"mode":"unsafe"}}`)
 		h := human
 		if ns == "heal" {
 			h = emergency(t, ns)
 			defer h.End(t)
 		}
-		if err := h.Patch(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cfg"}},
-			client.RawPatch("application/merge-patch+json", patch), client.FieldOwner("kubectl-edit")); err != nil {
+		var cur corev1.ConfigMap
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "cfg"}, &cur); err != nil {
 			t.Fatal(err)
 		}
+		edited := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cfg"}}
+		if err := h.Patch(ctx, edited, client.RawPatch("application/merge-patch+json", patch), client.FieldOwner("kubectl-edit")); err != nil {
+			t.Fatal(err)
+		}
+		return string(cur.UID), cur.ResourceVersion, edited.ResourceVersion
 	}
 	mode := func(ns string) string {
 		var c corev1.ConfigMap
@@ -99,7 +105,7 @@ func TestDriftIsHealedOrReported(t *testing.T) {
 	}
 
 	// Heal: the edit is reverted within seconds and both records name the field and the editor.
-	edit("heal")
+	uid, before, after := edit("heal")
 	start := time.Now()
 	eventually(t, "drift healed", func() (bool, string) { return mode("heal") == "safe", mode("heal") })
 	t.Logf("out-of-band edit healed in %s", time.Since(start).Round(time.Millisecond))
@@ -109,6 +115,15 @@ func TestDriftIsHealedOrReported(t *testing.T) {
 	eventually(t, "drift recorded", func() (bool, string) {
 		return hasDrift(rec, audit.DriftDetected, "heal") && hasDrift(rec, audit.DriftHealed, "heal"), fmt.Sprintf("records: %+v", driftRecords(rec))
 	})
+	// The record names the version the edit was made on, so the guard's record of that write
+	// (same uid and resourceVersion) names who made it; and the version the drift was seen in.
+	for _, e := range driftRecords(rec) {
+		if e.Kind == audit.DriftDetected && e.Object.Namespace == "heal" && e.Object.Name == "cfg" &&
+			(e.Object.UID != uid || e.SinceResourceVersion != before || e.ResourceVersion != after) {
+			t.Errorf("the drift record names uid %q, since %q, at %q; the edit was of uid %q, made on %q, giving %q",
+				e.Object.UID, e.SinceResourceVersion, e.ResourceVersion, uid, before, after)
+		}
+	}
 
 	// A deleted object is drift too: recreated, and recorded as deleted.
 	deleter := emergency(t, "heal")
@@ -208,7 +223,7 @@ func hasDrift(rec *recorded, kind audit.Kind, ns string) bool {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	for _, e := range rec.all {
-		if e.Kind == kind && e.Object.Namespace == ns && e.Object.Name == "cfg" && e.Actor.User == "kubectl-edit" && len(e.Fields) > 0 && e.Fields[0] == ".data.mode" {
+		if e.Kind == kind && e.Object.Namespace == ns && e.Object.Name == "cfg" && e.Manager == "kubectl-edit" && e.Actor.User == "" && len(e.Fields) > 0 && e.Fields[0] == ".data.mode" {
 			return true
 		}
 	}

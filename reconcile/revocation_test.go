@@ -231,7 +231,7 @@ func testRevocation(t *testing.T, name string, change func(*provenancev1.TrustPo
 	// ... but seen: recorded and reported.
 	eventually(t, "the frozen drift recorded", func() (bool, string) {
 		for _, e := range rec.events(audit.DriftDetected)[detected:] {
-			if e.Object.Namespace == target && e.Object.Name == "cfg" && e.Actor.User == "kubectl-edit" && e.Commit == first &&
+			if e.Object.Namespace == target && e.Object.Name == "cfg" && e.Manager == "kubectl-edit" && e.Commit == first &&
 				len(e.Fields) > 0 && e.Fields[0] == ".data.mode" {
 				c := apimeta.FindStatusCondition(sync().Status.Conditions, reconcile.Drifted)
 				return c != nil && c.Status == metav1.ConditionTrue && strings.Contains(c.Message, "not healed while frozen"), conditions(sync().Status.Conditions)

@@ -178,8 +178,12 @@ func appliedEvent(s *reconcilev1.Sync, gs *reconcilev1.GitSource, commit string,
 
 // driftEvent is the record of one drift found (DriftDetected) or healed (DriftHealed).
 func driftEvent(kind audit.Kind, s *reconcilev1.Sync, commit string, d apply.Drift) audit.Event {
+	// Actor stays empty: the reconciler does not know who wrote the object. The guard's record
+	// of the write made on SinceResourceVersion does (audit.Event), and the evidence joins them;
+	// the field manager is any string the writer chose, so it is only Manager.
 	e := audit.Event{Kind: kind, Commit: commit, Fields: d.Fields,
-		Object: audit.ObjectRef{Group: d.Group, Version: d.Version, Kind: d.Kind, Namespace: d.Namespace, Name: d.Name},
+		Object:          audit.ObjectRef{Group: d.Group, Version: d.Version, Kind: d.Kind, Namespace: d.Namespace, Name: d.Name, UID: d.UID},
+		ResourceVersion: d.ResourceVersion, SinceResourceVersion: d.Since,
 		Reason: "sync " + s.Namespace + "/" + s.Name}
 	if d.Deleted {
 		e.Reason += ": the object was deleted"
@@ -188,7 +192,7 @@ func driftEvent(kind audit.Kind, s *reconcilev1.Sync, commit string, d apply.Dri
 		e.Reason += ": the apiserver stored other values than Writ applied (an admission mutation)"
 	}
 	if len(d.Managers) > 0 {
-		e.Actor.User = d.Managers[0]
+		e.Manager = d.Managers[0]
 	}
 	return e
 }

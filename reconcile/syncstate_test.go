@@ -284,10 +284,10 @@ func TestDriftEventAndDescribe(t *testing.T) {
 		name         string
 		d            apply.Drift
 		wantReason   string
-		wantActor    string
+		wantManager  string
 		wantDescribe string
 	}{
-		{"edited", apply.Drift{Entry: cm, Fields: []string{".data.k", ".data.j"}, Managers: []string{"kubectl-edit", "helm"}},
+		{"edited", apply.Drift{Entry: cm, Fields: []string{".data.k", ".data.j"}, Managers: []string{"kubectl-edit", "helm"}, UID: "u-1", ResourceVersion: "12", Since: "10"},
 			"sync gitops/shop", "kubectl-edit", "ConfigMap shop/a by kubectl-edit (.data.k, .data.j)"},
 		{"deleted", apply.Drift{Entry: cm, Deleted: true}, "sync gitops/shop: the object was deleted", "", "ConfigMap shop/a (deleted)"},
 		{"mutated", apply.Drift{Entry: cm, Fields: []string{".data.k"}, Mutated: true},
@@ -295,7 +295,8 @@ func TestDriftEventAndDescribe(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := driftEvent(audit.DriftDetected, s, commitA, tc.d)
-			if e.Kind != audit.DriftDetected || e.Commit != commitA || e.Reason != tc.wantReason || e.Actor.User != tc.wantActor || e.Object.Name != "a" || e.Object.Version != "v1" {
+			if e.Kind != audit.DriftDetected || e.Commit != commitA || e.Reason != tc.wantReason || e.Manager != tc.wantManager || e.Actor.User != "" || e.Object.Name != "a" || e.Object.Version != "v1" ||
+				e.Object.UID != tc.d.UID || e.ResourceVersion != tc.d.ResourceVersion || e.SinceResourceVersion != tc.d.Since {
 				t.Errorf("event %+v", e)
 			}
 			if got := describe([]apply.Drift{tc.d}); got != tc.wantDescribe {

@@ -14,7 +14,9 @@ import (
 
 var csvHeader = []string{"seq", "time", "in_period", "kind", "criteria", "user", "groups", "service_account",
 	"submitter", "object", "operation", "repository", "commit", "signers", "approvers", "policy", "reason", "break_glass",
-	"fields", "objects", "count", "prev_hash", "hash"}
+	"fields", "objects", "count", "prev_hash", "hash",
+	// Added later, at the end so that readers of the columns before keep working.
+	"manager", "object_uid", "resource_version", "since_resource_version"}
 
 type csvWriter struct {
 	bw  *bufio.Writer
@@ -52,6 +54,7 @@ func (c *csvWriter) write(e audit.Event, period bool) error {
 		csvSafe(e.Submitter.User), csvSafe(obj), csvSafe(e.Operation), csvSafe(e.Repository), csvSafe(e.Commit), csvSafe(strings.Join(e.Signers, ";")),
 		csvSafe(strings.Join(e.Approvers, ";")), csvSafe(e.Policy), csvSafe(e.Reason), csvSafe(e.BreakGlass),
 		csvSafe(strings.Join(e.Fields, ";")), objectsCell(e.Objects), strconv.Itoa(count), e.PrevHash, e.Hash,
+		csvSafe(e.Manager), csvSafe(e.Object.UID), csvSafe(e.ResourceVersion), csvSafe(e.SinceResourceVersion),
 	})
 }
 

@@ -87,7 +87,7 @@ func fill(t testing.TB, s *memStore, key ed25519.PrivateKey) {
 	kinds := []audit.Event{
 		{Kind: audit.SyncApplied, Repository: "https://git.example.com/platform-infrastructure/production-clusters/eu-west-1/applications.git", Commit: "0123456789abcdef0123456789abcdef01234567", Signers: []string{aliceID}, Approvers: []string{carolID, bobKeylessID}, Objects: map[string]int{"created": 3, "configured": 1, "pruned": 1}},
 		{Kind: audit.MutationDenied, Actor: audit.Actor{User: "bob", Groups: []string{"devs"}}, Object: audit.ObjectRef{Kind: "Deployment", Group: "apps", Namespace: "prod", Name: "web"}, Operation: "UPDATE", Reason: "only the GitOps agent may change prod", Count: 3},
-		{Kind: audit.DriftDetected, Actor: audit.Actor{User: "system:serviceaccount:kube-system:hpa"}, Object: audit.ObjectRef{Kind: "ConfigMap", Namespace: "prod", Name: "cfg"}, Fields: []string{".data.mode"}},
+		{Kind: audit.DriftDetected, Manager: "kubectl-edit", Object: audit.ObjectRef{Kind: "ConfigMap", Namespace: "prod", Name: "cfg", UID: "uid-cfg"}, ResourceVersion: "12", SinceResourceVersion: "10", Fields: []string{".data.mode"}},
 		{Kind: audit.DriftHealed, Object: audit.ObjectRef{Kind: "ConfigMap", Namespace: "prod", Name: "cfg"}},
 		{Kind: audit.BreakGlassRequested, Actor: audit.Actor{User: "oncall"}, BreakGlass: "bg-1", Reason: "INC-42: database failover"},
 		{Kind: audit.BreakGlassApproved, Actor: audit.Actor{User: "lead"}, BreakGlass: "bg-1"},
@@ -170,6 +170,24 @@ func TestExportAndVerify(t *testing.T) {
 	}
 	if !signed {
 		t.Fatal("no SyncApplied row in the csv")
+	}
+	// A drift row names the field manager, the object's uid and both versions in their own columns.
+	col := map[string]int{}
+	for i, h := range rows[0] {
+		col[h] = i
+	}
+	var drifted bool
+	for _, r := range rows[1:] {
+		if r[3] == string(audit.DriftDetected) {
+			drifted = true
+			if r[col["manager"]] != "kubectl-edit" || r[col["object_uid"]] != "uid-cfg" || r[col["resource_version"]] != "12" ||
+				r[col["since_resource_version"]] != "10" || r[col["user"]] != "" {
+				t.Fatalf("csv drift row %q", r)
+			}
+		}
+	}
+	if !drifted {
+		t.Fatal("no DriftDetected row in the csv")
 	}
 	page := string(files[FileReport])
 	for _, want := range []string{`id="criteria"`, `id="changes"`, `id="denied"`, `id="breakglass"`, `id="drift"`, "INC-42: database failover", `<strong id="total-records">240</strong>`, "=cmd|&#39; /C calc&#39;",

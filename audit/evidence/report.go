@@ -165,7 +165,7 @@ func (r *report) add(e audit.Event) {
 		if len(r.drift) >= maxRows {
 			return
 		}
-		d := &drift{Object: e.Object.String(), Fields: strings.Join(e.Fields, ", "), Manager: e.Actor.User, Detected: e.Time, Seq: e.Seq}
+		d := &drift{Object: e.Object.String(), Fields: strings.Join(e.Fields, ", "), Manager: driftManager(e), Detected: e.Time, Seq: e.Seq}
 		r.drift = append(r.drift, d)
 		r.openDrift[d.Object] = d
 	case audit.DriftHealed:
@@ -238,3 +238,12 @@ func shortHash(s string) string {
 }
 
 var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{"ts": ts, "short": shortHash}).Parse(reportHTML))
+
+// driftManager is the field manager of a drift record: Manager, or, on records stored before
+// Manager existed, Actor.User, where the reconciler used to put it.
+func driftManager(e audit.Event) string {
+	if e.Manager != "" {
+		return e.Manager
+	}
+	return e.Actor.User
+}

@@ -23,6 +23,11 @@ type Drift struct {
 	Managers []string
 	// ResourceVersion is the live object's: a new edit of the same fields changes it.
 	ResourceVersion string
+	// UID is the live object's (empty when it is gone: Deleted).
+	UID string
+	// Since is the newest resourceVersion at which the reconciler knew the object in step with
+	// Git (see Memo.since): the write that caused the drift was made on it. Empty when unknown.
+	Since string
 	// Deleted is true when the object Git declares is gone from the cluster.
 	Deleted bool
 	// Mutated is true when the apiserver stored other values than Writ had just applied: an
@@ -89,9 +94,12 @@ func (e *Engine) Drift(ctx context.Context, objs []*unstructured.Unstructured, s
 		if err != nil {
 			return out, err
 		}
-		if d != nil {
-			out = append(out, *d)
+		if d == nil {
+			e.Memo.stepped(s.owner(), subject(o), live[subject(o)].resourceVersion)
+			continue
 		}
+		d.Since = e.Memo.since(s.owner(), subject(o))
+		out = append(out, *d)
 	}
 	return out, nil
 }
@@ -118,7 +126,7 @@ func (e *Engine) compareLive(ctx context.Context, o *unstructured.Unstructured, 
 	if len(fields) == 0 {
 		return nil, nil
 	}
-	return &Drift{Entry: EntryOf(o), Fields: fields, Managers: otherManagers(cur), ResourceVersion: cur.GetResourceVersion()}, nil
+	return &Drift{Entry: EntryOf(o), Fields: fields, Managers: otherManagers(cur), ResourceVersion: cur.GetResourceVersion(), UID: string(cur.GetUID())}, nil
 }
 
 // stamp sets what every commit declares of o (Stamp.Declare: the tracking label and the source)

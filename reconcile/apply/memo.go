@@ -26,7 +26,10 @@ type Memo struct {
 	m  map[string]map[string]memoEntry // owner → subject → entry
 }
 
-type memoEntry struct{ hash, resourceVersion string }
+// memoEntry: hash and resourceVersion are what Writ applied and the version right after;
+// inStep is the newest version a drift check found in step with Git (another manager's write of
+// fields Git does not set, an HPA's replicas, moves it on), from which a drift's edit was made.
+type memoEntry struct{ hash, resourceVersion, inStep string }
 
 // NewMemo returns an empty Memo.
 func NewMemo() *Memo { return &Memo{m: map[string]map[string]memoEntry{}} }
@@ -85,11 +88,36 @@ func (m *Memo) remember(owner string, objs []*unstructured.Unstructured, hashes 
 	}
 	for i, o := range objs {
 		if l, ok := live[subject(o)]; ok {
-			s[subject(o)] = memoEntry{hash: hashes[i], resourceVersion: l.resourceVersion}
+			s[subject(o)] = memoEntry{hash: hashes[i], resourceVersion: l.resourceVersion, inStep: l.resourceVersion}
 		} else {
 			delete(s, subject(o))
 		}
 	}
+}
+
+// stepped records that the object of subject was found in step with Git at resourceVersion rv.
+func (m *Memo) stepped(owner, subject, rv string) {
+	if m == nil || rv == "" {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e, ok := m.m[owner][subject]; ok {
+		e.inStep = rv
+		m.m[owner][subject] = e
+	}
+}
+
+// since is the newest resourceVersion at which the object of subject was known to be in step
+// with Git (after Writ's apply, or a drift check that found nothing), "" when unknown (nothing
+// remembered since the reconciler started, or the last apply failed).
+func (m *Memo) since(owner, subject string) string {
+	if m == nil {
+		return ""
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.m[owner][subject].inStep
 }
 
 // forgetOwner drops a sync's entries after a failed apply, whose outcome is unknown.

@@ -103,6 +103,9 @@ func describeRecord(e audit.Event) string {
 	if e.Actor.User != "" {
 		fmt.Fprintf(&b, " by %s", e.Actor.User)
 	}
+	if e.Manager != "" {
+		fmt.Fprintf(&b, " via %s", e.Manager)
+	}
 	if e.Object.Name != "" {
 		fmt.Fprintf(&b, " on %s", e.Object)
 	}
