@@ -15,6 +15,7 @@ import (
 	"writ.dev/writ/audit"
 	"writ.dev/writ/test/harness"
 	guardv1 "writ.dev/writ/webhook/api/v1alpha1"
+	"writ.dev/writ/wellknown"
 )
 
 // TestBreakGlass walks the emergency path on the real apiserver: request, second-person approval,
@@ -29,8 +30,14 @@ func TestBreakGlass(t *testing.T) {
 	if err := env.EnsureNamespace(ctx, "payments"); err != nil {
 		t.Fatal(err)
 	}
+	// db-config is tracked by a Sync (its label), other-config is not: the guard remembers who
+	// wrote which version of the first only.
 	for _, name := range []string{"db-config", "other-config"} {
-		if err := env.Client.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "payments", Name: name}, Data: map[string]string{"k": "v"}}); err != nil {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "payments", Name: name}, Data: map[string]string{"k": "v"}}
+		if name == "db-config" {
+			cm.Labels = map[string]string{wellknown.ManagedLabel: "gitops.payments"}
+		}
+		if err := env.Client.Create(ctx, cm); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -38,13 +45,22 @@ func TestBreakGlass(t *testing.T) {
 		Protect:    guardv1.Protection{Namespaces: guardv1.NamespaceSelector{Names: []string{"payments"}}},
 		Agents:     []guardv1.Subject{{Kind: guardv1.ServiceAccountSubject, Namespace: "writ-system", Name: "writ-reconciler"}},
 		BreakGlass: guardv1.BreakGlassPolicy{RequesterGroups: []string{"oncall"}, ApproverGroups: []string{"leads"}, MaxDuration: &metav1.Duration{Duration: time.Hour}},
+		Exemptions: []guardv1.Exemption{{Name: "config-rotator", Subject: guardv1.Subject{Kind: guardv1.UserSubject, Name: "rotator"},
+			Resources: []guardv1.ResourceRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}}}, Operations: []string{"UPDATE"}}},
 	}}); err != nil {
 		t.Fatal(err)
 	}
 	ann, bob, lea, mallory := as(t, "ann", "oncall"), as(t, "bob", "oncall"), as(t, "lea", "leads"), as(t, "mallory")
 	edit := func(c client.Client, name string) error {
 		return c.Patch(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "payments", Name: name}},
-			client.RawPatch("application/merge-patch+json", []byte(`{"data":{"k":"emergency"}}`)))
+			client.RawPatch("application/merge-patch+json", []byte(`{"data":{"k":"emergency"}}`)), client.FieldOwner("kubectl-edit"))
+	}
+	version := func(name string) (uid, rv string) {
+		var cm corev1.ConfigMap
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "payments", Name: name}, &cm); err != nil {
+			t.Fatal(err)
+		}
+		return string(cm.UID), cm.ResourceVersion
 	}
 	waitForDenial(t, func() error { return edit(ann, "db-config") })
 
@@ -87,6 +103,7 @@ func TestBreakGlass(t *testing.T) {
 	}
 
 	// Until it expires, ann may change what the request names, and nothing else.
+	dbUID, beforeAnn := version("db-config")
 	deadline := time.Now().Add(30 * time.Second)
 	for err := edit(ann, "db-config"); err != nil; err = edit(ann, "db-config") {
 		if time.Now().After(deadline) {
@@ -117,7 +134,43 @@ func TestBreakGlass(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	denied("expired grant", edit(bob, "db-config"), `break-glass request "bg-short" expired`)
 
+	// An exempt writer's write of the tracked object is remembered (MutationAllowed); of the
+	// untracked one it is not.
+	rotator := as(t, "rotator", "rotators")
+	_, beforeRotator := version("db-config")
+	for _, name := range []string{"db-config", "other-config"} {
+		if err := rotator.Patch(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "payments", Name: name}},
+			client.RawPatch("application/merge-patch+json", []byte(`{"data":{"k":"rotated"}}`)), client.FieldOwner("rotator")); err != nil {
+			t.Fatalf("the exempt rotator's write of %s: %v", name, err)
+		}
+	}
+
 	time.Sleep(200 * time.Millisecond) // let the recorder deliver
+	// Each record of a write of db-config names the object's uid, the version it was made on
+	// and the field manager, apart from the user.
+	wrote := func(kind audit.Kind, user, rv, manager string) bool {
+		ev.mu.Lock()
+		defer ev.mu.Unlock()
+		for _, e := range ev.all {
+			if e.Kind == kind && e.Actor.User == user && e.Object.Name == "db-config" && e.Object.UID == dbUID && e.ResourceVersion == rv && e.Manager == manager {
+				return true
+			}
+		}
+		return false
+	}
+	if !wrote(audit.BreakGlassUsed, "ann", beforeAnn, "kubectl-edit") {
+		t.Errorf("no BreakGlassUsed record of ann's edit of db-config (uid %s) made on version %s under kubectl-edit", dbUID, beforeAnn)
+	}
+	if !wrote(audit.MutationAllowed, "rotator", beforeRotator, "rotator") {
+		t.Errorf("no MutationAllowed record of the rotator's write of db-config made on version %s", beforeRotator)
+	}
+	ev.mu.Lock()
+	for _, e := range ev.all {
+		if e.Kind == audit.MutationAllowed && (e.Object.Name != "db-config" || e.Actor.User != "rotator" || !strings.Contains(e.Reason, "config-rotator")) {
+			t.Errorf("MutationAllowed of an untracked object or another writer, or without the exemption: %+v", e)
+		}
+	}
+	ev.mu.Unlock()
 	for _, k := range []struct {
 		kind audit.Kind
 		user string

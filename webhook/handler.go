@@ -113,6 +113,8 @@ func (g *Guard) respond(ctx context.Context, r *Request, d *Decision, witnessed 
 	}
 	if kind := d.auditKind(); kind != "" {
 		g.record(ctx, r, d, kind, now)
+	} else if d.Allowed && g.remembersWrite(r, d) {
+		g.record(ctx, r, d, audit.MutationAllowed, now)
 	}
 	resp.AuditAnnotations = g.annotations.of(d)
 	return resp
@@ -140,7 +142,40 @@ func (g *Guard) record(ctx context.Context, r *Request, d *Decision, kind audit.
 	if kind == audit.BreakGlassRequested {
 		e.Reason = d.Message // the justification
 	}
+	switch kind {
+	case audit.MutationAllowed, audit.MutationWarned, audit.BreakGlassUsed, audit.MutationDenied:
+		// Who wrote which version of the object, never its contents: what a drift record's
+		// SinceResourceVersion is joined with.
+		e.Object.UID, e.Manager = r.written().UID(), r.FieldManager()
+		if r.Old != nil {
+			e.ResourceVersion = r.Old.ResourceVersion()
+		}
+		if kind == audit.MutationAllowed && d.Exemption != "" {
+			e.Reason = d.Reason + ": exemption " + d.Exemption
+		}
+	}
 	g.Recorder.Record(ctx, e)
+}
+
+// remembersWrite reports whether the guard records an allowed write that no other record
+// covers (MutationAllowed): a CREATE, UPDATE or DELETE, not a dry run and not of status, of an
+// object a Sync tracks, by an identity other than the agent, the witness's or the unsealer's.
+// Those writes are the ones a drift can come from. Without a witness, the guard cannot tell
+// Writ's agent where no policy protects the object, so it records only what an exemption
+// allowed.
+func (g *Guard) remembersWrite(r *Request, d *Decision) bool {
+	switch r.Operation {
+	case "CREATE", "UPDATE", "DELETE":
+	default:
+		return false
+	}
+	if r.DryRun || r.Subresource == "status" || d.Plugin == "agent" || !r.Tracked() {
+		return false
+	}
+	if g.Witness == nil {
+		return d.Plugin == "exemption"
+	}
+	return !g.Witness.Witnessed(r.User) && !g.unsealerWrite(r)
 }
 
 // InvalidateOn makes the guard keep its compiled policies and grants between requests instead

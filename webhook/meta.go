@@ -50,6 +50,10 @@ func meta(raw []byte, allLabels bool) (*ObjectMeta, error) {
 			return true, stringMap(value, &m.Labels, labels)
 		case "annotations":
 			return true, stringMap(value, &m.Annotations, keptAnnotations)
+		case "uid":
+			m.uid = value
+		case "resourceVersion":
+			m.resourceVersion = value
 		case "managedFields":
 			if len(value) > 0 && value[0] == '[' {
 				m.managedFields = value

@@ -121,3 +121,38 @@ func fuzzMeta(t *testing.T, in []byte, allLabels bool) {
 		t.Fatalf("meta (all labels %v) %q %v %v, case-sensitive decoding %q %v %v, on %s", allLabels, got.name, got.Labels, got.Annotations, ref.Metadata.Name, wantLabels, wantAnn, in)
 	}
 }
+
+// meta finds uid and resourceVersion for the guard's records of writes, decoded only when asked,
+// and a missing, null or non-string one reads as "".
+func TestMetaUIDAndResourceVersion(t *testing.T) {
+	for _, c := range []struct {
+		raw, uid, rv string
+	}{
+		{`{"metadata":{"uid":"4b1e-9","resourceVersion":"1234","name":"x"}}`, "4b1e-9", "1234"},
+		{`{"metadata":{"uid":"a\u0062c","resourceVersion":"7"}}`, "abc", "7"},
+		{`{"metadata":{"name":"x"}}`, "", ""},
+		{`{"metadata":{"uid":null,"resourceVersion":12}}`, "", ""},
+		{`{"spec":{"uid":"not-metadata"}}`, "", ""},
+	} {
+		m, err := meta([]byte(c.raw), false)
+		if err != nil {
+			t.Fatalf("%s: %v", c.raw, err)
+		}
+		if m.UID() != c.uid || m.ResourceVersion() != c.rv {
+			t.Errorf("%s: uid %q, resourceVersion %q; want %q, %q", c.raw, m.UID(), m.ResourceVersion(), c.uid, c.rv)
+		}
+	}
+	var none *ObjectMeta
+	if none.UID() != "" || none.ResourceVersion() != "" {
+		t.Error("an absent object has a uid or resourceVersion")
+	}
+	r := &Request{Options: []byte(`{"kind":"UpdateOptions","fieldManager":"kubectl-edit"}`)}
+	if r.FieldManager() != "kubectl-edit" {
+		t.Errorf("field manager %q", r.FieldManager())
+	}
+	for _, o := range []string{"", `{}`, `not json`} {
+		if m := (&Request{Options: []byte(o)}).FieldManager(); m != "" {
+			t.Errorf("options %q: field manager %q", o, m)
+		}
+	}
+}

@@ -1,11 +1,14 @@
 package webhook
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"writ.dev/writ/wellknown"
 )
 
 // Request is the part of an admission request the guard decides on.
@@ -31,6 +34,72 @@ type Request struct {
 	// OldObject and Object are the objects as the apiserver sent them (JSON), decoded only by
 	// exemptions that compare them (Changes, OwnedBy).
 	OldObject, Object []byte
+	// Options is the JSON of the request's options (CreateOptions, UpdateOptions, PatchOptions,
+	// DeleteOptions), read only for a record's field manager (FieldManager).
+	Options []byte
+}
+
+// UID is the object's metadata.uid, "" when it has none or it is not a string.
+func (m *ObjectMeta) UID() string {
+	if m == nil {
+		return ""
+	}
+	return metaString(m.uid)
+}
+
+// ResourceVersion is the object's metadata.resourceVersion, "" when it has none.
+func (m *ObjectMeta) ResourceVersion() string {
+	if m == nil {
+		return ""
+	}
+	return metaString(m.resourceVersion)
+}
+
+// metaString is the JSON string lit, "" when it is not one.
+func metaString(lit []byte) string {
+	if len(lit) < 2 || lit[0] != '"' {
+		return ""
+	}
+	s, err := jsonString(lit)
+	if err != nil {
+		return ""
+	}
+	return s
+}
+
+// FieldManager is the field manager the request's options name, "" when none: any client sets
+// it to any string, so it is recorded, never decided on.
+func (r *Request) FieldManager() string {
+	if len(r.Options) == 0 {
+		return ""
+	}
+	var o struct {
+		FieldManager string `json:"fieldManager"`
+	}
+	if json.Unmarshal(r.Options, &o) != nil {
+		return ""
+	}
+	return o.FieldManager
+}
+
+// written is the object a write concerns, for a record: the stored one (Old) where there is
+// one, else the new one.
+func (r *Request) written() *ObjectMeta {
+	if r.Old != nil {
+		return r.Old
+	}
+	return r.New
+}
+
+// Tracked reports whether a Sync tracks the object (the writ.dev/managed label on the stored
+// object or the new one): a write of it can be drift.
+func (r *Request) Tracked() bool {
+	for _, m := range []*ObjectMeta{r.Old, r.New} {
+		if m != nil && m.Labels[wellknown.ManagedLabel] != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // ObjectMeta is what the guard reads of an object: the labels and annotations it decides on.
@@ -42,6 +111,9 @@ type ObjectMeta struct {
 	Annotations map[string]string
 
 	name string // only to name the objects of a delete by collection
+	// uid and resourceVersion are the JSON of metadata.uid and metadata.resourceVersion (slices of
+	// the request's object, decoded only for a record: UID, ResourceVersion), nil when absent.
+	uid, resourceVersion []byte
 	// managedFields is the JSON of metadata.managedFields as the object carries it (a slice of
 	// the request's object), nil when it has none: for the witness's managedFields rule.
 	managedFields []byte
@@ -67,7 +139,7 @@ func toRequest(req admission.Request) (*Request, error) {
 	if req.Operation == admissionv1.Connect {
 		return r, nil // the object is the connect options, not the pod
 	}
-	r.Object, r.OldObject = req.Object.Raw, req.OldObject.Raw
+	r.Object, r.OldObject, r.Options = req.Object.Raw, req.OldObject.Raw, req.Options.Raw
 	var err error
 	allLabels := r.Group == "" && r.Resource == "namespaces"
 	if r.New, err = meta(req.Object.Raw, allLabels); err != nil {

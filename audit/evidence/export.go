@@ -97,6 +97,7 @@ func Export(ctx context.Context, store audit.Store, w io.Writer, o ExportOptions
 			if m.FirstSeq == 0 {
 				m.FirstSeq = e.Seq
 			}
+			rep.writers.add(e)
 			if inPeriod(e.Time, o.From, o.To) {
 				if m.PeriodFirstSeq == 0 {
 					m.PeriodFirstSeq = e.Seq

@@ -35,6 +35,8 @@ type breakGlass struct {
 
 type drift struct {
 	Object, Fields, Manager string
+	// UID and Since find the guard's record of the write (writers); ChangedBy is what it says.
+	UID, Since, ChangedBy string
 	Detected, Healed        time.Time
 	Seq                     uint64
 }
@@ -68,6 +70,7 @@ type report struct {
 	submitters     map[string]int
 	total          int
 	timeline       *timeline
+	writers        writers
 }
 
 var criterionNames = map[audit.Criterion]string{
@@ -79,7 +82,7 @@ var criterionNames = map[audit.Criterion]string{
 func newReport(from, to time.Time) *report {
 	r := &report{from: from, to: to, criteria: map[audit.Criterion]*criterion{}, denials: map[string]*denial{},
 		breakGlass: map[string]*breakGlass{}, openDrift: map[string]*drift{}, submitters: map[string]int{},
-		timeline: newTimeline(from, to)}
+		timeline: newTimeline(from, to), writers: writers{}}
 	for _, c := range []audit.Criterion{audit.CC6_1, audit.CC7_2, audit.CC8_1} {
 		r.criteria[c] = &criterion{ID: string(c), Name: criterionNames[c], Kinds: map[audit.Kind]int{}}
 	}
@@ -165,7 +168,8 @@ func (r *report) add(e audit.Event) {
 		if len(r.drift) >= maxRows {
 			return
 		}
-		d := &drift{Object: e.Object.String(), Fields: strings.Join(e.Fields, ", "), Manager: driftManager(e), Detected: e.Time, Seq: e.Seq}
+		d := &drift{Object: e.Object.String(), Fields: strings.Join(e.Fields, ", "), Manager: driftManager(e), Detected: e.Time, Seq: e.Seq,
+			UID: e.Object.UID, Since: e.SinceResourceVersion}
 		r.drift = append(r.drift, d)
 		r.openDrift[d.Object] = d
 	case audit.DriftHealed:
@@ -207,6 +211,9 @@ func (r *report) render(w io.Writer, m Manifest) error {
 		Unverified: r.unverified, UnverifiedMore: r.unverifiedMore, Timeline: r.timeline.svg(), Bucket: r.timeline.label()}
 	for _, c := range []audit.Criterion{audit.CC6_1, audit.CC7_2, audit.CC8_1} {
 		d.Criteria = append(d.Criteria, r.criteria[c])
+	}
+	for _, x := range r.drift {
+		x.ChangedBy = r.changedBy(x)
 	}
 	for _, x := range r.denials {
 		d.Denials = append(d.Denials, x)

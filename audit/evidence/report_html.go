@@ -75,7 +75,7 @@ denied in Enforce, allowed with a warning in Warn.</p>
 <section id="drift"><h2>Drift</h2>
 <p>Live objects that diverged from Git, who changed them, and how it ended. Open: <strong id="open-drift">{{.OpenDrift}}</strong>.</p>
 <table><thead><tr><th>Object</th><th>Fields</th><th>Changed by</th><th>Detected</th><th>Outcome</th></tr></thead>
-{{range .Drift}}<tr><td>{{.Object}}</td><td>{{.Fields}}</td><td>{{.Manager}}</td><td>{{ts .Detected}}</td><td>{{if .Healed.IsZero}}<span class="bad">not healed in the period</span>{{else}}<span class="ok">healed {{ts .Healed}}</span>{{end}}</td></tr>
+{{range .Drift}}<tr><td>{{.Object}}</td><td>{{.Fields}}</td><td>{{.ChangedBy}}{{if .Manager}} <span class="muted">via {{.Manager}}</span>{{end}}</td><td>{{ts .Detected}}</td><td>{{if .Healed.IsZero}}<span class="bad">not healed in the period</span>{{else}}<span class="ok">healed {{ts .Healed}}</span>{{end}}</td></tr>
 {{else}}<tr><td colspan="5" class="muted">No drift in this period.</td></tr>{{end}}
 </table></section>
 </body></html>

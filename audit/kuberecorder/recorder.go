@@ -57,6 +57,11 @@ func Name(e audit.Event, bucket time.Duration) string {
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00%d",
 		e.Kind, e.Actor.User, strings.Join(e.Actor.Groups, ","), e.Object.String(), e.Operation, e.Reason,
 		e.Policy, e.Commit, e.BreakGlass, strings.Join(e.Fields, ","), e.Time.Truncate(bucket).Unix())
+	if e.ResourceVersion != "" || e.Object.UID != "" {
+		// A write made on another version is another write, not a retry of the same one: a
+		// warned write's record must keep the version a drift record is joined on.
+		fmt.Fprintf(h, "\x00%s\x00%s", e.Object.UID, e.ResourceVersion)
+	}
 	return strings.ToLower(string(e.Kind)) + "-" + hex.EncodeToString(h.Sum(nil))[:20]
 }
 

@@ -33,6 +33,9 @@ func TestNameAggregatesOnlyIdenticalEventsInABucket(t *testing.T) {
 		"other object": func(x *audit.Event) { x.Object.Name = "y" },
 		"other reason": func(x *audit.Event) { x.Reason = "still no" },
 		"next bucket":  func(x *audit.Event) { x.Time = at.Add(time.Minute) },
+		// A write made on another version of the object is another write (see Name).
+		"other version": func(x *audit.Event) { x.ResourceVersion = "13" },
+		"other uid":     func(x *audit.Event) { x.Object.UID = "u-2" },
 	} {
 		x := e
 		f(&x)
