@@ -37,8 +37,8 @@ type drift struct {
 	Object, Fields, Manager string
 	// UID and Since find the guard's record of the write (writers); ChangedBy is what it says.
 	UID, Since, ChangedBy string
-	Detected, Healed        time.Time
-	Seq                     uint64
+	Detected, Healed      time.Time
+	Seq                   uint64
 }
 
 // unverifiedWrite is one UnverifiedAgentWrite: each listed, never aggregated.
