@@ -1,7 +1,6 @@
 package evidence
 
 import (
-	"context"
 	"crypto/ed25519"
 	"strings"
 	"testing"
@@ -14,19 +13,10 @@ import (
 // report beside the refused ones, with the reason.
 func TestReportListsRevokedCommits(t *testing.T) {
 	_, key, _ := ed25519.GenerateKey(nil)
-	s := &memStore{}
-	for i, e := range []audit.Event{
+	b := exportEach(t, key, time.Hour, []audit.Event{
 		{Kind: audit.SyncApplied, Commit: "0123456789abcdef0123456789abcdef01234567", Signers: []string{aliceID}},
 		{Kind: audit.CommitRevoked, Commit: "0123456789abcdef0123456789abcdef01234567", Reason: "the served commit no longer verifies: alice was revoked"},
-	} {
-		e.Time = day.Add(time.Duration(i+1) * time.Hour)
-		stored, err := s.Append(context.Background(), e.WithDefaults(time.Now))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.cps = append(s.cps, audit.SignCheckpoint(key, stored[0].Seq, stored[0].Hash, e.Time))
-	}
-	b, _ := export(t, s, key, day, day.AddDate(0, 0, 1))
+	})
 	report := string(unzip(t, b)[FileReport])
 	if !strings.Contains(report, "Rejected and revoked commits") || !strings.Contains(report, "alice was revoked") {
 		t.Fatalf("the revoked commit is not in the report:\n%s", report)

@@ -2,7 +2,6 @@ package evidence
 
 import (
 	"bytes"
-	"context"
 	"crypto/ed25519"
 	"encoding/csv"
 	"strings"
@@ -17,25 +16,16 @@ import (
 // commit, never folded into the denied attempts; events.csv carries the same, one row each.
 func TestReportListsEveryUnverifiedAgentWrite(t *testing.T) {
 	_, key, _ := ed25519.GenerateKey(nil)
-	s := &memStore{}
 	agent := "system:serviceaccount:writ-system:writ-reconciler"
 	obj := audit.ObjectRef{Kind: "ConfigMap", Namespace: "shop", Name: "settings"}
-	for i, e := range []audit.Event{
+	b := exportEach(t, key, time.Minute, []audit.Event{
 		{Kind: audit.UnverifiedAgentWrite, Actor: audit.Actor{User: agent}, Object: obj, Operation: "UPDATE", Fields: []string{".data.mode"},
 			Commit: "0123456789abcdef0123456789abcdef01234567", Reason: "Mismatch", Policy: "Enforce"},
 		{Kind: audit.UnverifiedAgentWrite, Actor: audit.Actor{User: agent}, Object: obj, Operation: "UPDATE", Fields: []string{".data.mode"},
 			Commit: "0123456789abcdef0123456789abcdef01234567", Reason: "Mismatch", Policy: "Enforce"},
 		{Kind: audit.UnverifiedAgentWrite, Actor: audit.Actor{User: agent}, Object: audit.ObjectRef{Group: "rbac.authorization.k8s.io", Kind: "ClusterRoleBinding", Name: "pwn"},
 			Operation: "CREATE", Reason: "Undeclared", Policy: "Warn"},
-	} {
-		e.Time = day.Add(time.Duration(i+1) * time.Minute)
-		stored, err := s.Append(context.Background(), e.WithDefaults(time.Now))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.cps = append(s.cps, audit.SignCheckpoint(key, stored[0].Seq, stored[0].Hash, e.Time))
-	}
-	b, _ := export(t, s, key, day, day.AddDate(0, 0, 1))
+	})
 	files := unzip(t, b)
 	report := string(files[FileReport])
 	section := report[strings.Index(report, `<section id="unverified">`):]

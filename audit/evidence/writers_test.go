@@ -18,7 +18,6 @@ import (
 // or another version does not match.
 func TestDriftNamesWhoChangedIt(t *testing.T) {
 	_, key, _ := ed25519.GenerateKey(nil)
-	s := &memStore{}
 	cm := func(name, uid string) audit.ObjectRef {
 		return audit.ObjectRef{Version: "v1", Kind: "ConfigMap", Namespace: "shop", Name: name, UID: uid}
 	}
@@ -40,15 +39,7 @@ func TestDriftNamesWhoChangedIt(t *testing.T) {
 		drift("fixed", "u-fixed", "11"), // a later version nobody recorded a write on
 		drift("legacy", "u-legacy", ""), // the reconciler did not know the version
 	}
-	for i, e := range records {
-		e.Time = day.Add(time.Duration(i+1) * time.Minute)
-		stored, err := s.Append(context.Background(), e.WithDefaults(time.Now))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.cps = append(s.cps, audit.SignCheckpoint(key, stored[0].Seq, stored[0].Hash, e.Time))
-	}
-	b, _ := export(t, s, key, day, day.AddDate(0, 0, 1))
+	b := exportEach(t, key, time.Minute, records)
 	report := string(unzip(t, b)[FileReport])
 	section := report[strings.Index(report, `<section id="drift">`):]
 	section = html.UnescapeString(section[:strings.Index(section, "</section>")])
@@ -69,4 +60,21 @@ func TestDriftNamesWhoChangedIt(t *testing.T) {
 			t.Errorf("row %d:\n%s\nwant it to start with\n%s", i, rows[i], w)
 		}
 	}
+}
+
+// exportEach stores records one step apart from the start of day, each followed by a
+// checkpoint, and exports that day.
+func exportEach(t *testing.T, key ed25519.PrivateKey, step time.Duration, records []audit.Event) []byte {
+	t.Helper()
+	s := &memStore{}
+	for i, e := range records {
+		e.Time = day.Add(time.Duration(i+1) * step)
+		stored, err := s.Append(context.Background(), e.WithDefaults(time.Now))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.cps = append(s.cps, audit.SignCheckpoint(key, stored[0].Seq, stored[0].Hash, e.Time))
+	}
+	b, _ := export(t, s, key, day, day.AddDate(0, 0, 1))
+	return b
 }
