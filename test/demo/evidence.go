@@ -6,9 +6,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"html"
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -177,8 +179,38 @@ func (d *demo) auditEvidence(ctx context.Context) error {
 	}
 	d.s.say("The HTML report for the auditor (open it in a browser):")
 	d.s.evidence("file://%s", report)
+	page, err := os.ReadFile(report)
+	if err != nil {
+		return err
+	}
+	d.s.say("Its drift table names who changed each object, from the guard's record of the write the drift came from:")
+	for _, row := range driftRows(string(page)) {
+		d.s.evidence("%s", row)
+	}
 	return nil
 }
+
+// driftRows are the rows of the report's drift table as text: object, fields, changed by.
+func driftRows(page string) []string {
+	at := strings.Index(page, `<section id="drift">`)
+	if at < 0 {
+		return nil
+	}
+	section := page[at:]
+	section = section[:strings.Index(section, "</section>")]
+	var rows []string
+	for _, row := range strings.Split(section, "<tr><td>")[1:] {
+		cells := strings.Split(row, "</td><td>")
+		if len(cells) < 3 {
+			continue
+		}
+		text := func(s string) string { return html.UnescapeString(tags.ReplaceAllString(s, "")) }
+		rows = append(rows, text(cells[0])+"  "+text(cells[1])+"  changed by "+text(cells[2]))
+	}
+	return rows
+}
+
+var tags = regexp.MustCompile(`<[^>]*>`)
 
 // openBundle reads the bundle's events and extracts its HTML report into dir.
 func openBundle(path, dir string) ([]audit.Event, string, error) {
