@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Writ's tests use (real git, gpg and ssh-keygen make the signed
-# fixtures). Only missing packages are installed, so a prepared machine needs no network.
+# fixtures; Chromium opens and prints the evidence report, poppler-utils reads the PDF). Only
+# missing packages are installed, so a prepared machine needs no network.
 set -euo pipefail
 
-packages=(git gnupg openssh-client ca-certificates postgresql chromium)
+packages=(git gnupg openssh-client ca-certificates postgresql chromium poppler-utils)
 
 missing=()
 for p in "${packages[@]}"; do
