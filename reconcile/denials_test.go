@@ -31,6 +31,26 @@ func witnessDenials(t testing.TB, since time.Time) []auditv1.AuditEventSpec {
 	return out
 }
 
+// guardWriteOf is the guard's record of the write made on version rv of the object with uid
+// (BreakGlassUsed, MutationAllowed or MutationWarned), as a drift record's
+// sinceResourceVersion is joined with it; false while there is none.
+func guardWriteOf(t testing.TB, uid, rv string) (auditv1.AuditEventSpec, bool) {
+	t.Helper()
+	var l auditv1.AuditEventList
+	if err := env.Client.List(context.Background(), &l, client.InNamespace(writNS)); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range l.Items {
+		switch audit.Kind(e.Spec.Type) {
+		case audit.BreakGlassUsed, audit.MutationAllowed, audit.MutationWarned:
+			if uid != "" && e.Spec.Object.UID == uid && e.Spec.ResourceVersion == rv {
+				return e.Spec, true
+			}
+		}
+	}
+	return auditv1.AuditEventSpec{}, false
+}
+
 // describe names a witness record as a report of a false denial must: the object, the
 // operation, the field, the commit and the witness's reason.
 func describe(e auditv1.AuditEventSpec) string {

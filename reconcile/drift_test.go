@@ -3,6 +3,7 @@ package reconcile_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -124,6 +125,39 @@ func TestDriftIsHealedOrReported(t *testing.T) {
 				e.Object.UID, e.SinceResourceVersion, e.ResourceVersion, uid, before, after)
 		}
 	}
+
+	// The guard's record of the edit made on that version names the person, apart from the
+	// manager: the join the evidence report makes.
+	eventually(t, "the guard's record of the edit", func() (bool, string) {
+		w, ok := guardWriteOf(t, uid, before)
+		return ok && w.Actor.User == onCall.user && slices.Contains(w.Actor.Groups, "oncall") && w.Manager == "kubectl-edit", fmt.Sprintf("%+v", w)
+	})
+
+	// A server-side apply under a made-up field manager: the drift names that manager, and the
+	// guard's record of the write names the person, not the manager.
+	ssa := emergency(t, "heal")
+	var cur corev1.ConfigMap
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "heal", Name: "cfg"}, &cur); err != nil {
+		t.Fatal(err)
+	}
+	applied := &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "heal", Name: "cfg"}, Data: map[string]string{"mode": "applied-by-hand"}}
+	if err := ssa.Patch(ctx, applied, client.Apply, client.FieldOwner("made-up-manager"), client.ForceOwnership); err != nil {
+		t.Fatal(err)
+	}
+	ssa.End(t)
+	eventually(t, "the applied drift healed and joined with its writer", func() (bool, string) {
+		for _, e := range driftRecords(rec) {
+			if e.Kind == audit.DriftDetected && e.Object.Namespace == "heal" && e.Manager == "made-up-manager" {
+				if e.Object.UID != string(cur.UID) || e.SinceResourceVersion != cur.ResourceVersion || e.Actor.User != "" {
+					return false, fmt.Sprintf("drift record %+v; the apply was of uid %s made on %s", e, cur.UID, cur.ResourceVersion)
+				}
+				w, ok := guardWriteOf(t, e.Object.UID, e.SinceResourceVersion)
+				return ok && w.Actor.User == onCall.user && w.Manager == "made-up-manager" && mode("heal") == "safe", fmt.Sprintf("guard record %+v", w)
+			}
+		}
+		return false, fmt.Sprintf("records: %+v", driftRecords(rec))
+	})
 
 	// A deleted object is drift too: recreated, and recorded as deleted.
 	deleter := emergency(t, "heal")
